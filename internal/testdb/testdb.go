@@ -1,0 +1,194 @@
+// Package testdb gives each test its own PostgreSQL database, cloned from a template that
+// is migrated once per set of migrations. Cloning takes tens of milliseconds, so tests can
+// run in parallel without sharing state.
+//
+// The server is CRIER_TEST_DATABASE_URL (default: the local one that `make test` sets up);
+// the role needs CREATEDB.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
+
+	"github.com/crierhq/crier/migrations"
+)
+
+// DefaultURL is the maintenance database the tests connect to when
+// CRIER_TEST_DATABASE_URL is unset.
+const DefaultURL = "postgres://crier:crier@127.0.0.1:5432/postgres?sslmode=disable"
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+// New returns a pool on a new, migrated database that is dropped when the test ends.
+func New(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), NewURL(t))
+	if err != nil {
+		t.Fatalf("testdb: connect: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before the database is dropped (cleanups are LIFO)
+	return pool
+}
+
+// NewURL creates a new, migrated database and returns its URL; the database is dropped
+// (forcibly) when the test ends.
+func NewURL(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	base := adminURL()
+	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx, base) })
+	if templateErr != nil {
+		t.Fatalf("testdb: template: %v", templateErr)
+	}
+
+	name := "crier_test_" + randomHex(6)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("testdb: connect to %s: %v (is PostgreSQL running? `make test` starts it)", redact(base), err)
+	}
+	defer admin.Close(ctx)
+	for attempt := 0; ; attempt++ {
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, templateName))
+		var pgErr *pgconn.PgError
+		// 55006: the template is briefly in use by another clone; try again.
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == 50 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("testdb: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("testdb: drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("testdb: drop %s: %v", name, err)
+		}
+	})
+	return withDatabase(base, name)
+}
+
+func adminURL() string {
+	if u := os.Getenv("CRIER_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+// ensureTemplate creates crier_tmpl_<hash of the migrations> once per server. It is
+// built under another name and renamed when complete, so a crash never leaves a
+// half-migrated template behind, and an advisory lock keeps parallel test binaries from
+// building it twice.
+func ensureTemplate(ctx context.Context, base string) (string, error) {
+	sum, err := migrationsHash()
+	if err != nil {
+		return "", err
+	}
+	name := "crier_tmpl_" + sum
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s: %w (is PostgreSQL running? `make test` starts it)", redact(base), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext('crier_testdb_template'))"); err != nil {
+		return "", err
+	}
+	defer conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext('crier_testdb_template'))") //nolint:errcheck
+
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	wip := name + "_wip"
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+wip+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+wip); err != nil {
+		return "", err
+	}
+	db, err := sql.Open("pgx", withDatabase(base, wip))
+	if err != nil {
+		return "", err
+	}
+	_, err = migrations.Up(ctx, db, nil)
+	db.Close()
+	if err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+wip+" RENAME TO "+name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func migrationsHash() (string, error) {
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		b, err := fs.ReadFile(migrations.FS, n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func withDatabase(base, name string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		panic(fmt.Sprintf("testdb: bad CRIER_TEST_DATABASE_URL: %v", err))
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the database URL"
+	}
+	return u.Redacted()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
