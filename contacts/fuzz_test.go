@@ -1,0 +1,88 @@
+package contacts
+
+import (
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// FuzzNormalizePhone: never panics; what it accepts is E.164 (what the database's CHECK
+// demands) and normalising it again changes nothing.
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{"+6591234567", "9123 4567", "(415) 555-2671", "+1 415 555 2671 ext. 12", "0065 9123 4567", "+٦٥٩١٢٣٤٥٦٧", "tel:+44-7400-123456", ""} {
+		f.Add(s, "SG")
+	}
+	f.Fuzz(func(t *testing.T, raw, country string) {
+		got, region, err := NormalizePhone(raw, country)
+		if err != nil {
+			if got != "" || region != "" {
+				t.Fatalf("error %v with output %q %q", err, got, region)
+			}
+			return
+		}
+		if !e164.MatchString(got) {
+			t.Fatalf("NormalizePhone(%q, %q) = %q: not E.164", raw, country, got)
+		}
+		again, region2, err := NormalizePhone(got, "")
+		if err != nil || again != got || region2 != region {
+			t.Fatalf("not idempotent: %q → %q (%v), region %q → %q", got, again, err, region, region2)
+		}
+	})
+}
+
+// FuzzImportRows runs arbitrary files through the import's reading and validation (all of
+// it but the database): it never panics, every record is either rejected with a line
+// number and a reason or becomes a row that satisfies the database's constraints.
+func FuzzImportRows(f *testing.F) {
+	f.Add("phone,name\n+6591234567,Ada\n")
+	f.Add("\xef\xbb\xbfphone,name,email,locale,timezone,country,tags,consent\r\n91234567,\"A, B\",a@b.co,en,UTC,SG,x;y,yes\r\n")
+	f.Add("phone,name\n\"+6591234567\",\"multi\nline\"\n12,x\n")
+	f.Add("phone,tags\n+6591234567,a;;b\n+6591234567,\"bad\"quote\n")
+	f.Add("phone,consent\n+6591234567,maybe\n")
+	f.Add("phone,name\n+6591234567,a\x00b\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		in := newRecordReader(strings.NewReader(file))
+		cols, err := in.header()
+		if err != nil {
+			return
+		}
+		opts := ImportOptions{DefaultCountry: "SG", Tags: []string{"t"}}
+		var last int64
+		for n := 0; ; n++ {
+			rec, err := in.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return // the file as a whole is refused
+			}
+			if rec.line <= last {
+				t.Fatalf("line numbers go backwards: %d after %d", rec.line, last)
+			}
+			last = rec.line
+			row, rej := validateRecord(rec, cols, opts)
+			if rej != nil {
+				if rej.Line != rec.line || rej.Error == "" {
+					t.Fatalf("rejection without line or reason: %+v", rej)
+				}
+				continue
+			}
+			phone := row[1].(string)
+			if !e164.MatchString(phone) {
+				t.Fatalf("staged phone %q is not E.164", phone)
+			}
+			for i := 2; i < 8; i++ {
+				if s := row[i].(string); !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+					t.Fatalf("column %d cannot be stored as text: %q", i, s)
+				}
+			}
+			if c := row[9].(string); c != "" && c != "granted" && c != "withdrawn" {
+				t.Fatalf("consent %q", c)
+			}
+		}
+	})
+}

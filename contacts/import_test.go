@@ -1,0 +1,232 @@
+package contacts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/testdb"
+)
+
+func setupImport(t *testing.T) (*contacts.Service, *pgxpool.Pool, context.Context) {
+	t.Helper()
+	t.Parallel()
+	pool := testdb.New(t)
+	return contacts.NewService(pool), pool, context.Background()
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+func TestImportHandlesBOMCRLFQuotesAndConsent(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	file := "\xef\xbb\xbfPhone,Name,Email,Locale,Timezone,Country,Tags,Consent\r\n" +
+		"+6591234567,\"Tan, Ada\",ada@example.com,en-SG,Asia/Singapore,,vip;Sale,granted\r\n" +
+		"91234568,\"Bo \"\"the\"\"\nSecond\",,ms,,SG,,no\r\n" + // a quoted newline: this record spans lines 3-4
+		"+14155552671,Cy,,,America/New_York,,,\r\n"
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{
+		DefaultCountry: "sg", Tags: []string{"Imported"}, ConsentSource: "signup form", Actor: "test",
+	})
+	require.NoError(t, err)
+	require.Empty(t, res.Rejected)
+	require.EqualValues(t, 3, res.Rows)
+	require.EqualValues(t, 3, res.Created)
+	require.NotZero(t, res.ImportID)
+
+	list, _, err := svc.List(ctx, contacts.ListParams{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	byPhone := map[string]contacts.Contact{}
+	for _, c := range list {
+		byPhone[c.Phone] = c
+	}
+	ada := byPhone["+6591234567"]
+	require.Equal(t, "Tan, Ada", ada.Name)
+	require.Equal(t, "Asia/Singapore", ada.Timezone)
+	require.Equal(t, []string{"imported", "sale", "vip"}, ada.Tags)
+	require.Equal(t, "Bo \"the\"\nSecond", byPhone["+6591234568"].Name)
+	require.Equal(t, "US", byPhone["+14155552671"].Country)
+
+	// The consent column is kept, per line, for the consent ledger.
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contact_import_consents WHERE status = 'granted' AND line = 2`))
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contact_import_consents WHERE status = 'withdrawn' AND line = 3`))
+	require.EqualValues(t, 2, count(t, pool, `SELECT count(*) FROM contact_import_consents WHERE import_id = $1`, res.ImportID))
+}
+
+func TestImportTwiceIsIdempotent(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	var b strings.Builder
+	b.WriteString("phone,name,tags\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "+6591%06d,Person %d,t%d;all\n", i, i, i%7)
+	}
+	first, err := svc.Import(ctx, strings.NewReader(b.String()), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 500, first.Created)
+	var before string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(id || phone || name || tags::text || updated_at::text, ',' ORDER BY id) FROM contacts`).Scan(&before))
+
+	second, err := svc.Import(ctx, strings.NewReader(b.String()), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Zero(t, second.Created)
+	require.Zero(t, second.Updated)
+	require.EqualValues(t, 500, second.Unchanged)
+	var after string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(id || phone || name || tags::text || updated_at::text, ',' ORDER BY id) FROM contacts`).Scan(&after))
+	require.Equal(t, before, after, "a second import of the same file must not touch a row")
+}
+
+func TestImportLastDuplicateWinsAndIsReported(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	file := "phone,name,consent\n" +
+		"+6591234567,First,granted\n" +
+		"+6598765432,Other,\n" +
+		"9123 4567,Second,withdrawn\n" + // same number, national format
+		"+65 9123 4567,Third,\n"
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{DefaultCountry: "SG", ConsentSource: "x"})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, res.Created)
+	require.Equal(t, []contacts.DuplicateLine{{Line: 2, ReplacedBy: 5}, {Line: 4, ReplacedBy: 5}}, res.Duplicates)
+	list, _, err := svc.List(ctx, contacts.ListParams{Phone: "+6591234567", Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, "Third", list[0].Name)
+}
+
+func TestImportReportsEveryRejectedLineAndKeepsTheGoodOnes(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	file := "phone,email,timezone,locale,tags,consent\n" +
+		"+6591234567,,,,,\n" + // 2 good
+		"+65 12,,,,,\n" + // 3 bad phone
+		"+6591234568,nope,,,,\n" + // 4 bad email
+		"+6591234569,,Mars/Base,,,\n" + // 5 bad zone
+		"+6591234570,,,,,maybe\n" + // 6 bad consent
+		"+6591234571,,,\n" + // 7 too few fields
+		"+6591234572,a\"b,,,,\n" + // 8 bare quote
+		"+6591234573,,,,two words,\n" + // 9 bad tag
+		"+65912345,bad,Nowhere,,,\n" + // 10 several problems at once
+		"+6591234574,,UTC,en,x;y,yes\n" // 11 good
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ConsentSource: "form"})
+	require.NoError(t, err)
+	require.EqualValues(t, 10, res.Rows)
+	require.EqualValues(t, 2, res.Created)
+	lines := map[int64]contacts.RejectedLine{}
+	for _, r := range res.Rejected {
+		lines[r.Line] = r
+	}
+	require.Len(t, lines, 8)
+	require.Equal(t, "phone", lines[3].Field)
+	require.Contains(t, lines[3].Error, "phone is too short")
+	require.Equal(t, "email", lines[4].Field)
+	require.Equal(t, "timezone", lines[5].Field)
+	require.Equal(t, "consent", lines[6].Field)
+	require.Contains(t, lines[7].Error, "has 4 fields; the header has 6")
+	require.Contains(t, lines[8].Error, "not valid CSV")
+	require.Equal(t, "tags", lines[9].Field)
+	require.Equal(t, "phone", lines[10].Field)
+	require.Contains(t, lines[10].Error, "email is not an email address")
+	require.Contains(t, lines[10].Error, "timezone")
+	for i := 1; i < len(res.Rejected); i++ {
+		require.Less(t, res.Rejected[i-1].Line, res.Rejected[i].Line, "rejected lines are sorted")
+	}
+}
+
+func TestImportEmptyCellsKeepValues(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	c, _, err := svc.Upsert(ctx, "+6591234567", "", contacts.Fields{Name: ptr("Ada"), Country: ptr("MY"), Tags: []string{"old"}})
+	require.NoError(t, err)
+	res, err := svc.Import(ctx, strings.NewReader("phone,name,country,tags\n+6591234567,,,new\n"), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.Updated)
+	got, err := svc.Get(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Ada", got.Name)
+	require.Equal(t, "MY", got.Country, "an empty country cell keeps the one set by hand")
+	require.Equal(t, []string{"new", "old"}, got.Tags)
+}
+
+func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	tests := []struct {
+		name, file, field string
+		opts          contacts.ImportOptions
+	}{
+		{name: "empty", file: "", field: "body"},
+		{name: "unknown column", file: "phone,nmae\n+6591234567,x\n", field: "header"},
+		{name: "no phone column", file: "name\nx\n", field: "header"},
+		{name: "column twice", file: "phone,name,Name\n", field: "header"},
+		{name: "consent without source", file: "phone,consent\n+6591234567,yes\n", field: "consent_source"},
+		{name: "bad default country", file: "phone\n", field: "default_country", opts: contacts.ImportOptions{DefaultCountry: "ZZZ"}},
+		{name: "bad tags", file: "phone\n", field: "tags", opts: contacts.ImportOptions{Tags: []string{"a b"}}},
+		{name: "unterminated quote", file: "phone,name\n+6591234567,ok\n+6591234568,\"" + strings.Repeat("x", 2<<20) + "\n", field: "body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.Import(ctx, strings.NewReader(tt.file), tt.opts)
+			require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%v", err)
+			require.Equal(t, tt.field, apperr.FieldsOf(err)[0].Field)
+		})
+	}
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contact_imports`))
+}
+
+// failingReader returns good rows, then fails as a dropped connection would.
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func TestImportFailingReaderRollsBack(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	var b strings.Builder
+	b.WriteString("phone\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "+6591%06d\n", i)
+	}
+	_, err := svc.Import(ctx, failingReader{strings.NewReader(b.String())}, contacts.ImportOptions{})
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contact_imports`))
+}
+
+func TestImportReportsProgressAndHonoursCancel(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		fmt.Fprintln(pw, "phone")
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(pw, "+6591%06d\n", i%1_000_000); err != nil {
+				return
+			}
+		}
+	}()
+	var calls []int64
+	_, err := svc.Import(ctx, pr, contacts.ImportOptions{ProgressEvery: 1000, Progress: func(rows int64) {
+		calls = append(calls, rows)
+		if rows == 2000 {
+			cancel()
+		}
+	}})
+	pr.CloseWithError(errors.New("done"))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, []int64{1000, 2000}, calls[:2])
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
+}
