@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Role is what an API key is allowed to do, as a bundle of permissions.
+type Role string
+
+// The roles of DESIGN §5.
+const (
+	Admin      Role = "admin"      // everything
+	Marketer   Role = "marketer"   // contacts (masked phones), tags, templates, campaigns
+	Ops        Role = "ops"        // accounts, campaign pause/resume/cancel, the dashboard; read-only elsewhere
+	Agent      Role = "agent"      // contact detail with phones; consent on a customer's behalf
+	Compliance Role = "compliance" // export, erasure, suppressions, the audit log
+)
+
+// Roles lists every role, in the order they are documented.
+var Roles = []Role{Admin, Marketer, Ops, Agent, Compliance}
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	if !slices.Contains(Roles, r) {
+		names := make([]string, len(Roles))
+		for i, r := range Roles {
+			names[i] = string(r)
+		}
+		return "", fmt.Errorf("unknown role %q: the roles are %s", s, strings.Join(names, ", "))
+	}
+	return r, nil
+}
+
+// Permission is one thing a request may need to be allowed to do.
+type Permission string
+
+// The permissions. Routes name the one they need; roles are granted them in grants.
+const (
+	ContactsRead     Permission = "contacts:read"     // list and read contacts (phones masked without ContactsPII)
+	ContactsPII      Permission = "contacts:pii"      // see phone numbers and emails in clear
+	ContactsWrite    Permission = "contacts:write"    // create, update, tag, import, delete
+	ConsentRead      Permission = "consent:read"      // read a contact's consent ledger
+	ConsentWrite     Permission = "consent:write"     // record consent on a customer's behalf
+	TemplatesRead    Permission = "templates:read"    //
+	TemplatesWrite   Permission = "templates:write"   //
+	CampaignsRead    Permission = "campaigns:read"    // campaigns, previews, stats, deliveries
+	CampaignsWrite   Permission = "campaigns:write"   // create, edit and schedule campaigns
+	CampaignsControl Permission = "campaigns:control" // pause, resume, cancel
+	AccountsRead     Permission = "accounts:read"     //
+	AccountsWrite    Permission = "accounts:write"    // create, pair, pause, resume, delete sending accounts
+	SuppressionsRead Permission = "suppressions:read"
+	SuppressionsEdit Permission = "suppressions:write"
+	PrivacyExport    Permission = "privacy:export" // a data subject's export (GDPR Art. 15/20)
+	PrivacyErase     Permission = "privacy:erase"  // erasure (GDPR Art. 17)
+	AuditRead        Permission = "audit:read"
+	Dashboard        Permission = "dashboard" // the Asynq dashboard
+	Sandbox          Permission = "sandbox"   // the simulated WhatsApp network
+)
+
+// grants is the permission table: the single place that says which role may do what.
+// Admin is not listed: it may do everything.
+var grants = map[Role][]Permission{
+	Marketer: {
+		ContactsRead, ContactsWrite, ConsentRead,
+		TemplatesRead, TemplatesWrite,
+		CampaignsRead, CampaignsWrite, CampaignsControl,
+		AccountsRead, // to choose a campaign's accounts
+		Sandbox,
+	},
+	Ops: {
+		ContactsRead, ConsentRead, TemplatesRead, CampaignsRead,
+		CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
+	},
+	Agent: {
+		ContactsRead, ContactsPII, ConsentRead, ConsentWrite,
+	},
+	Compliance: {
+		ContactsRead, ContactsPII, ConsentRead, ConsentWrite,
+		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead,
+	},
+}
+
+// Can reports whether the role has the permission.
+func (r Role) Can(p Permission) bool {
+	if r == Admin {
+		return true
+	}
+	return slices.Contains(grants[r], p)
+}

@@ -1,0 +1,36 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/crierhq/crier/auth"
+)
+
+// route is one entry of the route table.
+type route struct {
+	pattern string          // method and path, Go 1.22 ServeMux syntax
+	perm    auth.Permission // what the caller needs; "" for public routes
+	action  string          // the audit action; "" when the route changes nothing
+	target  string          // the audit target type named by the {id} path parameter
+	handle  func(http.ResponseWriter, *http.Request) error
+}
+
+// routes is the whole API, in one table: every route with the permission it needs and
+// the audit action it records.
+func (s *Server) routes() []route {
+	return []route{
+		{pattern: "GET /healthz", handle: s.healthz},
+		{pattern: "GET /readyz", handle: s.readyz},
+
+		{pattern: "POST /v1/contacts", perm: auth.ContactsWrite, action: "contact.upsert", handle: s.contactUpsert},
+		{pattern: "GET /v1/contacts", perm: auth.ContactsRead, handle: s.contactList},
+		{pattern: "POST /v1/contacts/import", perm: auth.ContactsWrite, action: "contact.import", handle: s.contactImport},
+		{pattern: "GET /v1/contacts/{id}", perm: auth.ContactsRead, handle: s.contactGet},
+		{pattern: "PATCH /v1/contacts/{id}", perm: auth.ContactsWrite, action: "contact.update", target: "contact", handle: s.contactUpdate},
+		{pattern: "DELETE /v1/contacts/{id}", perm: auth.ContactsWrite, action: "contact.delete", target: "contact", handle: s.contactDelete},
+		{pattern: "POST /v1/contacts/{id}/tags", perm: auth.ContactsWrite, action: "contact.tag", target: "contact", handle: s.contactTag},
+		{pattern: "DELETE /v1/contacts/{id}/tags/{tag}", perm: auth.ContactsWrite, action: "contact.untag", target: "contact", handle: s.contactUntag},
+
+		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
+	}
+}

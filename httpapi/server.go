@@ -1,0 +1,309 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/crierhq/crier/audit"
+	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/contacts"
+)
+
+// Deps are the services the API serves.
+type Deps struct {
+	Contacts *contacts.Service
+	Keys     *auth.Keys
+	Audit    *audit.Log
+	Logger   *slog.Logger
+	// Ready are the readiness checks of GET /readyz, by name (e.g. "postgres", "redis").
+	Ready map[string]func(context.Context) error
+}
+
+// Options tune the API. Zero values get defaults.
+type Options struct {
+	MaxBodyBytes   int64 // JSON bodies; default 1 MiB
+	MaxImportBytes int64 // CSV imports; default 1 GiB
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New returns the API with every route of routes() registered.
+func New(d Deps, o Options) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = 1 << 30
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Server{Deps: d, opts: o, mux: http.NewServeMux()}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	return s
+}
+
+// requestState is what the layers of one request share: its id, the caller, and what the
+// handler says about the audit entry.
+type reqState struct {
+	id         string
+	key        *auth.Key
+	targetType string
+	targetID   string
+	detail     map[string]any
+}
+
+type stateKey struct{}
+
+func requestState(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+// setTarget names what a mutating request acted on, for its audit entry.
+func setTarget(r *http.Request, typ string, id any) {
+	st := requestState(r)
+	st.targetType, st.targetID = typ, fmt.Sprint(id)
+}
+
+// addDetail adds a key to the audit entry's detail. Never personal data.
+func addDetail(r *http.Request, k string, v any) {
+	st := requestState(r)
+	if st.detail == nil {
+		st.detail = map[string]any{}
+	}
+	st.detail[k] = v
+}
+
+// caller returns the authenticated key of the request.
+func caller(r *http.Request) auth.Key {
+	if k := requestState(r).key; k != nil {
+		return *k
+	}
+	return auth.Key{}
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// ServeHTTP gives every request an id, recovers panics, answers unknown routes with
+// problem+json, and writes one access log line (route pattern, never the raw URL: query
+// strings can hold phone numbers).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := &reqState{id: r.Header.Get("X-Request-Id")}
+	if !validRequestID.MatchString(st.id) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		st.id = hex.EncodeToString(b)
+	}
+	w.Header().Set("X-Request-Id", st.id)
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	sw := &statusWriter{ResponseWriter: w}
+
+	h, pattern := s.mux.Handler(r)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.Logger.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(v), "route", pattern, "request_id", st.id)
+			if sw.status == 0 {
+				s.writeError(sw, r, fmt.Errorf("panic: %v", v))
+			}
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []any{"method", r.Method, "route", pattern, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", st.id}
+		if st.key != nil {
+			attrs = append(attrs, "key_id", st.key.ID)
+		}
+		s.Logger.Log(r.Context(), level, "http request", attrs...)
+	}()
+
+	if pattern == "" {
+		s.noRoute(sw, r, h)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// noRoute answers a request no route matched: 405 with Allow when the path exists for
+// other methods, else 404, both as problem+json.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeError(w, r, errStatus(http.StatusMethodNotAllowed, "method-not-allowed",
+			fmt.Sprintf("%s is not allowed here; use %s", r.Method, rec.header.Get("Allow"))))
+		return
+	}
+	s.writeError(w, r, errStatus(http.StatusNotFound, "not-found", "there is no such route: see docs/api.md"))
+}
+
+// wrap runs one route: authenticate, authorise, record the audit entry before acting,
+// run the handler, record the outcome.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := requestState(r)
+		sw := w.(*statusWriter)
+		if rt.perm != "" {
+			key, err := s.authenticate(r)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="crier"`)
+				s.writeError(w, r, err)
+				return
+			}
+			st.key = &key
+			if !key.Role.Can(rt.perm) {
+				err := errStatus(http.StatusForbidden, "forbidden",
+					fmt.Sprintf("the %s role may not do this (it needs the %s permission)", key.Role, rt.perm))
+				s.writeError(w, r, err)
+				if rt.action != "" {
+					s.auditDenied(r, rt)
+				}
+				return
+			}
+		}
+		if rt.target != "" {
+			st.targetType, st.targetID = rt.target, r.PathValue("id")
+		}
+		var auditID int64
+		if rt.action != "" {
+			var err error
+			auditID, err = s.Audit.Begin(r.Context(), s.auditEntry(r, rt, 0))
+			if err != nil {
+				s.Logger.ErrorContext(r.Context(), "audit log unavailable", "error", err, "request_id", st.id)
+				s.writeError(w, r, errStatus(http.StatusServiceUnavailable, "unavailable",
+					"the audit log cannot be written, so nothing was changed; try again"))
+				return
+			}
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+		if rt.action != "" {
+			// The outcome is recorded even if the client has gone.
+			ctx := context.WithoutCancel(r.Context())
+			if err := s.Audit.Finish(ctx, auditID, sw.status, st.targetType, st.targetID, st.detail); err != nil {
+				s.Logger.ErrorContext(ctx, "audit finish", "error", err, "audit_id", auditID, "request_id", st.id)
+			}
+		}
+	})
+}
+
+func (s *Server) auditEntry(r *http.Request, rt route, status int) audit.Entry {
+	st := requestState(r)
+	key := caller(r)
+	return audit.Entry{
+		ActorKeyID: key.ID, Actor: key.Name, Action: rt.action,
+		TargetType: st.targetType, TargetID: st.targetID, RequestID: st.id, Status: status,
+	}
+}
+
+// auditDenied records a refused attempt at a mutating action.
+func (s *Server) auditDenied(r *http.Request, rt route) {
+	st := requestState(r)
+	if rt.target != "" {
+		st.targetType, st.targetID = rt.target, r.PathValue("id")
+	}
+	if err := s.Audit.Record(context.WithoutCancel(r.Context()), s.auditEntry(r, rt, http.StatusForbidden)); err != nil {
+		s.Logger.ErrorContext(r.Context(), "audit denied", "error", err, "request_id", st.id)
+	}
+}
+
+// authenticate reads the bearer token (or, for browsers, HTTP Basic with the key as the
+// password) and returns its key.
+func (s *Server) authenticate(r *http.Request) (auth.Key, error) {
+	token := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			token = strings.TrimSpace(rest)
+		}
+	}
+	if token == "" {
+		if _, pw, ok := r.BasicAuth(); ok {
+			token = pw
+		}
+	}
+	if token == "" {
+		return auth.Key{}, errStatus(http.StatusUnauthorized, "unauthorized",
+			"send an API key: Authorization: Bearer <key> (crier apikey create makes one)")
+	}
+	key, err := s.Keys.Authenticate(r.Context(), token)
+	if err == auth.ErrUnauthenticated {
+		return auth.Key{}, errStatus(http.StatusUnauthorized, "unauthorized", "the API key is not valid or was revoked")
+	}
+	return key, err
+}
+
+// writeJSON encodes v with the given status. It encodes before writing anything, so that
+// an encoding failure can still become a proper error response.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // a failed write means the client is gone
+	return nil
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// headerRecorder captures what the mux's own 404/405 handler would write.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(code int)        { h.status = code }
