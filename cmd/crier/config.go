@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config is everything Crier reads from its environment. Defaults work against the local
+// PostgreSQL and Redis that `make run` sets up.
+type Config struct {
+	DatabaseURL     string        // CRIER_DATABASE_URL
+	RedisURL        string        // CRIER_REDIS_URL
+	HTTPAddr        string        // CRIER_HTTP_ADDR
+	HashKey         []byte        // CRIER_HASH_KEY: keys the suppression list's phone hashes
+	LogLevel        slog.Level    // CRIER_LOG_LEVEL
+	LogFormat       string        // CRIER_LOG_FORMAT: json or text
+	MaxBodyBytes    int64         // CRIER_MAX_BODY_BYTES
+	MaxImportBytes  int64         // CRIER_MAX_IMPORT_BYTES
+	ShutdownTimeout time.Duration // CRIER_SHUTDOWN_TIMEOUT
+}
+
+// Defaults for a laptop. The database credentials are the ones scripts/services.sh
+// creates; production sets its own.
+const (
+	defaultDatabaseURL = "postgres://crier:crier@127.0.0.1:5432/crier?sslmode=disable"
+	defaultRedisURL    = "redis://127.0.0.1:6379/0"
+	defaultHTTPAddr    = "127.0.0.1:8080"
+	minHashKeyBytes    = 32
+)
+
+// envDoc documents every variable, for `crier help` and the README.
+var envDoc = []struct{ name, def, doc string }{
+	{"CRIER_DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL"},
+	{"CRIER_REDIS_URL", defaultRedisURL, "Redis connection URL (redis:// or rediss://)"},
+	{"CRIER_HTTP_ADDR", defaultHTTPAddr, "address the API listens on"},
+	{"CRIER_HASH_KEY", "(required by serve)", "secret of at least 32 bytes, hex or base64, that keys the suppression list's phone hashes; never change it"},
+	{"CRIER_HASH_KEY_FILE", "", "file holding CRIER_HASH_KEY, instead of the variable"},
+	{"CRIER_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"CRIER_LOG_FORMAT", "json", "json or text"},
+	{"CRIER_MAX_BODY_BYTES", "1048576", "largest JSON request body"},
+	{"CRIER_MAX_IMPORT_BYTES", "1073741824", "largest CSV import"},
+	{"CRIER_SHUTDOWN_TIMEOUT", "30s", "how long a stopping process waits for work in flight"},
+}
+
+// loadConfig reads the environment through getenv and reports every problem at once,
+// each naming its variable.
+func loadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL: or(getenv("CRIER_DATABASE_URL"), defaultDatabaseURL),
+		RedisURL:    or(getenv("CRIER_REDIS_URL"), defaultRedisURL),
+		HTTPAddr:    or(getenv("CRIER_HTTP_ADDR"), defaultHTTPAddr),
+		LogFormat:   strings.ToLower(or(getenv("CRIER_LOG_FORMAT"), "json")),
+	}
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+
+	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+		bad("CRIER_DATABASE_URL", "not a PostgreSQL URL (postgres://user:password@host:5432/db)")
+	}
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		bad("CRIER_REDIS_URL", "not a Redis URL (redis://host:6379/0): %v", err)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("CRIER_HTTP_ADDR", "must be host:port or :port, got %q", c.HTTPAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("CRIER_HTTP_ADDR", "port %q is not a number from 0 to 65535", port)
+	}
+
+	key, keyFile := getenv("CRIER_HASH_KEY"), getenv("CRIER_HASH_KEY_FILE")
+	switch {
+	case key != "" && keyFile != "":
+		bad("CRIER_HASH_KEY", "set CRIER_HASH_KEY or CRIER_HASH_KEY_FILE, not both")
+	case keyFile != "":
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			bad("CRIER_HASH_KEY_FILE", "%v", err)
+			break
+		}
+		key = strings.TrimSpace(string(b))
+		fallthrough
+	case key != "":
+		k, err := decodeKey(key)
+		if err != nil {
+			bad("CRIER_HASH_KEY", "%v", err)
+		}
+		c.HashKey = k
+	}
+
+	switch lvl := strings.ToLower(or(getenv("CRIER_LOG_LEVEL"), "info")); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		bad("CRIER_LOG_LEVEL", "must be debug, info, warn or error, got %q", lvl)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("CRIER_LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
+	}
+
+	var err error
+	if c.MaxBodyBytes, err = positiveInt(getenv("CRIER_MAX_BODY_BYTES"), 1<<20); err != nil {
+		bad("CRIER_MAX_BODY_BYTES", "%v", err)
+	}
+	if c.MaxImportBytes, err = positiveInt(getenv("CRIER_MAX_IMPORT_BYTES"), 1<<30); err != nil {
+		bad("CRIER_MAX_IMPORT_BYTES", "%v", err)
+	}
+	c.ShutdownTimeout = 30 * time.Second
+	if s := getenv("CRIER_SHUTDOWN_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			bad("CRIER_SHUTDOWN_TIMEOUT", "must be a positive duration such as 30s, got %q", s)
+		}
+		c.ShutdownTimeout = d
+	}
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// requireHashKey is checked by the commands that hash phone numbers.
+func (c Config) requireHashKey() error {
+	if len(c.HashKey) == 0 {
+		return fmt.Errorf("configuration:\n  CRIER_HASH_KEY: is required: a secret of at least %d bytes, e.g. `openssl rand -hex 32`; keep it safe and never change it (make run creates one in .crier/hash-key)", minHashKeyBytes)
+	}
+	return nil
+}
+
+// decodeKey accepts hex or standard/URL base64 and demands enough entropy.
+func decodeKey(s string) ([]byte, error) {
+	var k []byte
+	if b, err := hex.DecodeString(s); err == nil {
+		k = b
+	} else if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		k = b
+	} else if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "=")); err == nil {
+		k = b
+	} else {
+		return nil, fmt.Errorf("must be hex or base64")
+	}
+	if len(k) < minHashKeyBytes {
+		return nil, fmt.Errorf("is %d bytes; it must be at least %d (e.g. `openssl rand -hex 32`)", len(k), minHashKeyBytes)
+	}
+	return k, nil
+}
+
+func positiveInt(s string, def int64) (int64, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a positive integer, got %q", s)
+	}
+	return n, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/internal/testdb"
+	"github.com/crierhq/crier/internal/testredis"
+)
+
+const testHashKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// env builds a getenv over a test database and Redis database of its own.
+func env(t *testing.T, kv ...string) func(string) string {
+	t.Helper()
+	ropts := testredis.Options(t)
+	m := map[string]string{
+		"CRIER_DATABASE_URL": testdb.NewURL(t),
+		"CRIER_REDIS_URL":    fmt.Sprintf("redis://%s/%d", ropts.Addr, ropts.DB),
+		"CRIER_HASH_KEY":     testHashKey,
+		"CRIER_LOG_FORMAT":   "text",
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, getenv, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestConfigErrorsNameTheirVariables(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig(func(k string) string {
+		return map[string]string{
+			"CRIER_DATABASE_URL":     "mysql://nope",
+			"CRIER_REDIS_URL":        "http://x",
+			"CRIER_HTTP_ADDR":        "localhost",
+			"CRIER_HASH_KEY":         "short",
+			"CRIER_LOG_LEVEL":        "chatty",
+			"CRIER_MAX_IMPORT_BYTES": "-1",
+			"CRIER_SHUTDOWN_TIMEOUT": "soon",
+		}[k]
+	})
+	require.Error(t, err)
+	for _, name := range []string{"CRIER_DATABASE_URL", "CRIER_REDIS_URL", "CRIER_HTTP_ADDR", "CRIER_HASH_KEY",
+		"CRIER_LOG_LEVEL", "CRIER_MAX_IMPORT_BYTES", "CRIER_SHUTDOWN_TIMEOUT"} {
+		require.Contains(t, err.Error(), name+":")
+	}
+
+	cfg, err := loadConfig(func(string) string { return "" })
+	require.NoError(t, err, "the defaults are valid")
+	require.Equal(t, defaultHTTPAddr, cfg.HTTPAddr)
+	require.ErrorContains(t, cfg.requireHashKey(), "CRIER_HASH_KEY: is required")
+
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(testHashKey+"\n"), 0o600))
+	cfg, err = loadConfig(func(k string) string { return map[string]string{"CRIER_HASH_KEY_FILE": keyFile}[k] })
+	require.NoError(t, err)
+	require.Len(t, cfg.HashKey, 32)
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runCmd(t, func(string) string { return "" })
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "usage: crier")
+	code, _, stderr = runCmd(t, func(string) string { return "" }, "frobnicate")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `unknown command "frobnicate"`)
+	code, stdout, _ := runCmd(t, func(string) string { return "" }, "help")
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "CRIER_HASH_KEY")
+}
+
+func TestUnreachableDatabaseFailsFast(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	code, _, stderr := runCmd(t, func(k string) string {
+		return map[string]string{"CRIER_DATABASE_URL": "postgres://x:y@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"}[k]
+	}, "migrate")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "cannot reach PostgreSQL at postgres://x:xxxxx@127.0.0.1:1/db")
+	require.Less(t, time.Since(start), 15*time.Second)
+}
+
+func TestAPIKeyCommands(t *testing.T) {
+	t.Parallel()
+	getenv := env(t)
+	code, stdout, stderr := runCmd(t, getenv, "apikey", "create", "--name", "ci", "--role", "ops")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	require.Len(t, lines, 1, "create prints the key alone on one line")
+	require.Regexp(t, `^crier_[a-z2-7]{12}_[a-z2-7]{52}$`, lines[0])
+	id := strings.Split(lines[0], "_")[1]
+
+	code, stdout, _ = runCmd(t, getenv, "apikey", "list")
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, id)
+	require.Contains(t, stdout, "ops")
+	require.NotContains(t, stdout, lines[0], "the secret is never shown again")
+
+	code, _, stderr = runCmd(t, getenv, "apikey", "create", "--name", "x", "--role", "root")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "unknown role")
+	code, _, _ = runCmd(t, getenv, "apikey", "create", "--role", "admin")
+	require.Equal(t, 2, code)
+
+	code, stdout, _ = runCmd(t, getenv, "apikey", "revoke", id)
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "revoked "+id)
+	code, _, stderr = runCmd(t, getenv, "apikey", "revoke", "nosuchkey")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "not found")
+
+	// The commands are in the audit log.
+	conn, err := pgx.Connect(context.Background(), getenv("CRIER_DATABASE_URL"))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var actions []string
+	rows, err := conn.Query(context.Background(), `SELECT action FROM audit_log WHERE actor LIKE 'cli:%' ORDER BY id`)
+	require.NoError(t, err)
+	actions, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"apikey.create", "apikey.revoke"}, actions)
+}
+
+// TestServeAndGracefulShutdown runs the real server on a free port: it answers, an API key
+// made by the command works, and cancelling the context (what SIGTERM does) stops it.
+func TestServeAndGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	getenv := env(t)
+	code, stdout, stderr := runCmd(t, getenv, "apikey", "create", "--name", "t", "--role", "admin")
+	require.Equal(t, 0, code, stderr)
+	token := strings.TrimSpace(stdout)
+
+	cfg, err := loadConfig(getenv)
+	require.NoError(t, err)
+	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, a, ln) }()
+
+	base := "http://" + ln.Addr().String()
+	res, err := http.Get(base + "/readyz")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	req, _ := http.NewRequest("GET", base+"/v1/contacts?phone="+url.QueryEscape("+6591234567"), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	_, err = http.Get(base + "/healthz")
+	require.Error(t, err, "the listener is closed")
+}
+
+func TestServeRefusesAnUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	getenv := env(t)
+	conn, err := pgx.Connect(context.Background(), getenv("CRIER_DATABASE_URL"))
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), `DELETE FROM goose_db_version WHERE version_id > 0`)
+	conn.Close(context.Background())
+	require.NoError(t, err)
+	code, _, stderr := runCmd(t, env(t, "CRIER_DATABASE_URL", getenv("CRIER_DATABASE_URL"), "CRIER_HTTP_ADDR", "127.0.0.1:0"), "serve")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "run `crier migrate` first")
+}

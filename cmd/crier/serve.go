@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/crierhq/crier/audit"
+	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/httpapi"
+	"github.com/crierhq/crier/migrations"
+)
+
+func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: serve takes no arguments", errUsage)
+	}
+	if err := a.cfg.requireHashKey(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (CRIER_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+	}
+	return serve(ctx, a, ln)
+}
+
+// checkMigrated refuses to start against a database that lacks migrations: running old
+// queries on a new schema (or the reverse) fails in ways far harder to read.
+func checkMigrated(ctx context.Context, a *app) error {
+	db := stdlib.OpenDBFromPool(a.pool)
+	defer db.Close()
+	pending, err := migrations.Pending(ctx, db)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("the database is not migrated: run `crier migrate` first")
+	}
+	return nil
+}
+
+// serve runs the API on ln until ctx ends, then drains requests in flight for up to
+// CRIER_SHUTDOWN_TIMEOUT.
+func serve(ctx context.Context, a *app, ln net.Listener) error {
+	if err := checkMigrated(ctx, a); err != nil {
+		ln.Close()
+		return err
+	}
+	api := httpapi.New(httpapi.Deps{
+		Contacts: contacts.NewService(a.pool),
+		Keys:     auth.NewKeys(a.pool),
+		Audit:    audit.NewLog(a.pool),
+		Logger:   a.logger,
+		Ready: map[string]func(context.Context) error{
+			"postgres": a.pool.Ping,
+			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
+		},
+	}, httpapi.Options{MaxBodyBytes: a.cfg.MaxBodyBytes, MaxImportBytes: a.cfg.MaxImportBytes})
+
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Long enough for ordinary bodies; the import route lifts both for its request.
+		ReadTimeout:  time.Minute,
+		WriteTimeout: time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.logger.Info("API listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.logger.Info("stopped")
+	return nil
+}
