@@ -3,9 +3,12 @@ package contacts
 import (
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -32,6 +35,63 @@ func FuzzNormalizePhone(f *testing.F) {
 			t.Fatalf("not idempotent: %q → %q (%v), region %q → %q", got, again, err, region, region2)
 		}
 	})
+}
+
+// FuzzFastE164 checks that the E.164 fast path accepts only what the general parser
+// accepts, with the same number and region.
+func FuzzFastE164(f *testing.F) {
+	for _, s := range []string{"+6591234567", "+14155552671", "+114155552671", "+447400123456", "+390612345678", "+79123456789", "+88234567890", "+80012345678"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, region, ok := fastE164(raw)
+		if !ok {
+			return
+		}
+		num, err := phonenumbers.Parse(raw, "")
+		if err != nil {
+			t.Fatalf("fast path accepted %q, the parser refuses it: %v", raw, err)
+		}
+		want := phonenumbers.Format(num, phonenumbers.E164)
+		wantRegion := phonenumbers.GetRegionCodeForNumber(num)
+		if wantRegion == "ZZ" || wantRegion == "001" {
+			wantRegion = ""
+		}
+		if got != want || region != wantRegion || !phonenumbers.IsValidNumber(num) {
+			t.Fatalf("fast path: %q → %q %q; parser: %q %q valid=%v", raw, got, region, want, wantRegion, phonenumbers.IsValidNumber(num))
+		}
+	})
+}
+
+// TestFastE164AgreesWithTheParser sweeps a million numbers across every country code.
+func TestFastE164AgreesWithTheParser(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("sweep")
+	}
+	accepted := 0
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		for i := range 2000 {
+			// Spread national numbers over 7 to 12 digits.
+			n := uint64(1_000_000+i*7919) * uint64(1+i%6*10)
+			raw := "+" + strconv.Itoa(cc) + strconv.FormatUint(n, 10)
+			got, region, ok := fastE164(raw)
+			if !ok {
+				continue
+			}
+			accepted++
+			num, err := phonenumbers.Parse(raw, "")
+			if err != nil || phonenumbers.Format(num, phonenumbers.E164) != got || !phonenumbers.IsValidNumber(num) {
+				t.Fatalf("%q: fast path %q, parser %v %v", raw, got, num, err)
+			}
+			if r := phonenumbers.GetRegionCodeForNumber(num); r != region && !(region == "" && (r == "ZZ" || r == "001")) {
+				t.Fatalf("%q: region %q, parser %q", raw, region, r)
+			}
+		}
+	}
+	if accepted < 1000 {
+		t.Fatalf("only %d numbers took the fast path: the sweep tests nothing", accepted)
+	}
 }
 
 // FuzzImportRows runs arbitrary files through the import's reading and validation (all of
