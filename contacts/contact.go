@@ -60,7 +60,9 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 // normalize trims and canonicalises f in place and returns the field errors.
 func (f *Fields) normalize() []apperr.FieldError {
 	var errs []apperr.FieldError
-	fail := func(field string, err error) { errs = append(errs, apperr.FieldError{Field: field, Message: err.Error()}) }
+	fail := func(field string, err error) {
+		errs = append(errs, apperr.FieldError{Field: field, Message: err.Error()})
+	}
 	if f.Name != nil {
 		if v, err := normalizeName(*f.Name); err != nil {
 			fail("name", err)

@@ -160,7 +160,7 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 	svc, pool, ctx := setupImport(t)
 	tests := []struct {
 		name, file, field string
-		opts          contacts.ImportOptions
+		opts              contacts.ImportOptions
 	}{
 		{name: "empty", file: "", field: "body"},
 		{name: "unknown column", file: "phone,nmae\n+6591234567,x\n", field: "header"},

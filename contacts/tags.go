@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	maxTagLen        = 64
+	maxTagLen         = 64
 	maxTagsPerContact = 100
 )
 
