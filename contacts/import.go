@@ -31,6 +31,15 @@ const (
 	ConsentWithdrawn ConsentStatus = "withdrawn"
 )
 
+// ImportConsentRecorder records an import's consent column. It runs inside the import's
+// transaction, after the contacts are merged, and may read the temporary table
+// import_src (line bigint, phone text, consent text): the last line of each phone, with
+// consent ” (nothing said), 'granted' or 'withdrawn'. It returns named counts for the
+// import's result.
+type ImportConsentRecorder interface {
+	RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string) (map[string]int64, error)
+}
+
 // ImportOptions apply to a whole import.
 type ImportOptions struct {
 	DefaultCountry string   // region of national numbers, unless the row has a country
@@ -52,6 +61,7 @@ type ImportResult struct {
 	Unchanged  int64
 	Rejected   []RejectedLine
 	Duplicates []DuplicateLine
+	Consent    map[string]int64 // what ImportConsent recorded, when there is a consent column
 }
 
 // RejectedLine is a CSV line that was not imported, and why.
@@ -116,12 +126,12 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		SET LOCAL work_mem = '64MB';
 		CREATE TEMP TABLE import_rows (
 			line bigint, phone text, phone_region text, name text, email text, locale text,
-			timezone text, country text, tags text[], consent text
+			timezone text, country text, tags text[], consent text, phone_hash bytea
 		) ON COMMIT DROP`); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: staging: %w", err)
 	}
 
-	staged, rejected, rows, err := stage(ctx, tx, in, cols, opts)
+	staged, rejected, rows, err := s.stage(ctx, tx, in, cols, opts)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -129,6 +139,12 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 
 	if err := merge(ctx, tx, staged, &res); err != nil {
 		return ImportResult{}, err
+	}
+	if cols.has("consent") && s.ImportConsent != nil {
+		res.Consent, err = s.ImportConsent.RecordImportConsent(ctx, tx, res.ImportID, opts.ConsentSource, opts.Actor)
+		if err != nil {
+			return ImportResult{}, fmt.Errorf("contacts: import: consent: %w", err)
+		}
 	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE contact_imports SET rows = $2, created = $3, updated = $4, unchanged = $5, rejected = $6, duplicates = $7
@@ -168,7 +184,7 @@ func (o *ImportOptions) normalize() error {
 // validates them (phone parsing is the costly part), and COPY consumes the result on this
 // goroutine. It returns the number of staged rows, the rejected lines, and the number of
 // rows read.
-func stage(ctx context.Context, tx pgx.Tx, in *recordReader, cols columns, opts ImportOptions) (int64, []RejectedLine, int64, error) {
+func (s *Service) stage(ctx context.Context, tx pgx.Tx, in *recordReader, cols columns, opts ImportOptions) (int64, []RejectedLine, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -219,6 +235,9 @@ func stage(ctx context.Context, tx pgx.Tx, in *recordReader, cols columns, opts 
 				out := validated{rows: make([][]any, 0, len(batch))}
 				for _, rec := range batch {
 					row, rej := validateRecord(rec, cols, opts)
+					if rej == nil {
+						row = append(row, s.hasher.Sum(row[1].(string)))
+					}
 					if rej != nil {
 						out.rejected = append(out.rejected, *rej)
 						continue
@@ -241,7 +260,7 @@ func stage(ctx context.Context, tx pgx.Tx, in *recordReader, cols columns, opts 
 
 	src := &stagingSource{in: valid}
 	staged, copyErr := tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
-		[]string{"line", "phone", "phone_region", "name", "email", "locale", "timezone", "country", "tags", "consent"}, src)
+		[]string{"line", "phone", "phone_region", "name", "email", "locale", "timezone", "country", "tags", "consent", "phone_hash"}, src)
 	if copyErr != nil {
 		cancel() // stop the reader and validators, which may be blocked on a full channel
 	}
@@ -320,8 +339,8 @@ func merge(ctx context.Context, tx pgx.Tx, staged int64, res *ImportResult) erro
 	// update skips rows that would not change, which is what makes a re-import a no-op.
 	err = tx.QueryRow(ctx, `
 		WITH merged AS (
-			INSERT INTO contacts AS c (phone, phone_region, name, email, locale, timezone, country, tags)
-			SELECT phone, phone_region, name, email, locale, timezone, country, tags FROM import_src
+			INSERT INTO contacts AS c (phone, phone_region, name, email, locale, timezone, country, tags, phone_hash)
+			SELECT phone, phone_region, name, email, locale, timezone, country, tags, phone_hash FROM import_src
 			ON CONFLICT (phone) DO UPDATE SET
 				name       = CASE WHEN excluded.name = '' THEN c.name ELSE excluded.name END,
 				email      = CASE WHEN excluded.email = '' THEN c.email ELSE excluded.email END,
@@ -345,14 +364,6 @@ func merge(ctx context.Context, tx pgx.Tx, staged int64, res *ImportResult) erro
 		return fmt.Errorf("contacts: import: merge: %w", interpretError(err, 0))
 	}
 	res.Unchanged = staged - int64(len(res.Duplicates)) - res.Created - res.Updated
-
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO contact_import_consents (import_id, line, contact_id, status)
-		SELECT $1, s.line, c.id, s.consent
-		FROM import_src s JOIN contacts c USING (phone)
-		WHERE s.consent <> ''`, res.ImportID); err != nil {
-		return fmt.Errorf("contacts: import: consent: %w", err)
-	}
 	return nil
 }
 

@@ -56,7 +56,7 @@ func BenchmarkImport1M(b *testing.B) {
 		n, _ = strconv.Atoi(s)
 	}
 	pool := testdb.New(b)
-	svc := contacts.NewService(pool)
+	svc := contacts.NewService(pool, testHasher(b))
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

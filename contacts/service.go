@@ -10,15 +10,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/phonehash"
 )
 
 // Service reads and writes contacts in PostgreSQL.
 type Service struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	hasher *phonehash.Hasher
+	// ImportConsent, when set, records an import's consent column inside the import's
+	// transaction (the consent package does).
+	ImportConsent ImportConsentRecorder
 }
 
-// NewService returns a Service on pool.
-func NewService(pool *pgxpool.Pool) *Service { return &Service{pool: pool} }
+// NewService returns a Service on pool. The hasher keys each contact's phone_hash, which
+// the suppression list is matched against.
+func NewService(pool *pgxpool.Pool, hasher *phonehash.Hasher) *Service {
+	return &Service{pool: pool, hasher: hasher}
+}
 
 // contactColumns is the select list that scanContact reads. The country shown is the one
 // set for the contact, else the region of the number.
@@ -51,9 +59,9 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 		return Contact{}, false, err
 	}
 	row := s.pool.QueryRow(ctx, `
-		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, attributes)
+		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, attributes, phone_hash)
 		VALUES ($1, $2, coalesce($3::text, ''), coalesce($4::text, ''), coalesce($5::text, ''), coalesce($6::text, ''),
-		        coalesce($7::text, ''), coalesce($8::text[], '{}'), coalesce($9::jsonb, '{}'))
+		        coalesce($7::text, ''), coalesce($8::text[], '{}'), coalesce($9::jsonb, '{}'), $10)
 		ON CONFLICT (phone) DO UPDATE SET
 			name       = coalesce($3, contacts.name),
 			email      = coalesce($4, contacts.email),
@@ -64,7 +72,8 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 			attributes = contacts.attributes || coalesce($9, '{}'),
 			updated_at = now()
 		RETURNING `+contactColumns+`, xmax = 0`,
-		e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(f.Attributes))
+		e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(f.Attributes),
+		s.hasher.Sum(e164))
 	c, err = scanContact(row, &created)
 	if err != nil {
 		return Contact{}, false, fmt.Errorf("contacts: upsert: %w", interpretError(err, 0))
@@ -86,6 +95,7 @@ func (s *Service) Get(ctx context.Context, id int64) (Contact, error) {
 func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCountry string, f Fields) (Contact, error) {
 	errs := f.normalize()
 	var e164, phoneRegion *string
+	var phoneHash []byte
 	if phone != nil {
 		region := defaultCountry
 		if f.Country != nil && *f.Country != "" {
@@ -95,7 +105,7 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 		if err != nil {
 			errs = append([]apperr.FieldError{{Field: "phone", Message: err.Error()}}, errs...)
 		}
-		e164, phoneRegion = &p, &r
+		e164, phoneRegion, phoneHash = &p, &r, s.hasher.Sum(p)
 	}
 	if err := apperr.Fields(errs...); err != nil {
 		return Contact{}, err
@@ -116,6 +126,7 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 		UPDATE contacts SET
 			phone        = coalesce($2::text, phone),
 			phone_region = coalesce($3::text, phone_region),
+			phone_hash   = coalesce($12::bytea, phone_hash),
 			name         = coalesce($4::text, name),
 			email        = coalesce($5::text, email),
 			locale       = coalesce($6::text, locale),
@@ -126,7 +137,8 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 			updated_at   = now()
 		WHERE id = $1
 		RETURNING `+contactColumns,
-		id, e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(set), nilIfNil(remove))
+		id, e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(set), nilIfNil(remove),
+		phoneHash)
 	c, err := scanContact(row)
 	if err != nil {
 		return Contact{}, fmt.Errorf("contacts: update %d: %w", id, interpretError(err, id))
@@ -228,6 +240,38 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Contact, int64, err
 		next = list[len(list)-1].ID
 	}
 	return list, next, nil
+}
+
+// BackfillPhoneHashes sets phone_hash on contacts that lack it (rows older than the
+// column) and returns how many it set. It works in batches and is cheap when there is
+// nothing to do.
+func (s *Service) BackfillPhoneHashes(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		rows, err := s.pool.Query(ctx, `SELECT id, phone FROM contacts WHERE phone_hash IS NULL LIMIT 1000`)
+		if err != nil {
+			return total, fmt.Errorf("contacts: backfill phone hashes: %w", err)
+		}
+		type row struct {
+			ID    int64
+			Phone string
+		}
+		batch, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		if err != nil {
+			return total, fmt.Errorf("contacts: backfill phone hashes: %w", err)
+		}
+		if len(batch) == 0 {
+			return total, nil
+		}
+		b := &pgx.Batch{}
+		for _, r := range batch {
+			b.Queue(`UPDATE contacts SET phone_hash = $2 WHERE id = $1`, r.ID, s.hasher.Sum(r.Phone))
+		}
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return total, fmt.Errorf("contacts: backfill phone hashes: %w", err)
+		}
+		total += len(batch)
+	}
 }
 
 // CountTagged counts the contacts that have any of the given tags.

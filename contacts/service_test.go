@@ -1,6 +1,7 @@
 package contacts_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -8,15 +9,22 @@ import (
 
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
 func ptr[T any](v T) *T { return &v }
 
+func testHasher(t testing.TB) *phonehash.Hasher {
+	h, err := phonehash.New(bytes.Repeat([]byte{42}, 32))
+	require.NoError(t, err)
+	return h
+}
+
 func setup(t *testing.T) (*contacts.Service, context.Context) {
 	t.Helper()
 	t.Parallel()
-	return contacts.NewService(testdb.New(t)), context.Background()
+	return contacts.NewService(testdb.New(t), testHasher(t)), context.Background()
 }
 
 func TestUpsertCreatesThenUpdates(t *testing.T) {
@@ -162,4 +170,34 @@ func TestListFiltersAndPages(t *testing.T) {
 	n, err := svc.CountTagged(ctx, []string{"vip"})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, n)
+}
+
+func TestPhoneHashFollowsThePhone(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	h := testHasher(t)
+	svc := contacts.NewService(pool, h)
+	ctx := context.Background()
+	c, _, err := svc.Upsert(ctx, "+6591234567", "", contacts.Fields{})
+	require.NoError(t, err)
+	hashOf := func() []byte {
+		var b []byte
+		require.NoError(t, pool.QueryRow(ctx, `SELECT phone_hash FROM contacts WHERE id = $1`, c.ID).Scan(&b))
+		return b
+	}
+	require.Equal(t, h.Sum("+6591234567"), hashOf())
+	_, err = svc.Update(ctx, c.ID, ptr("+6591234568"), "", contacts.Fields{})
+	require.NoError(t, err)
+	require.Equal(t, h.Sum("+6591234568"), hashOf())
+
+	// Rows from before the column are backfilled.
+	_, err = pool.Exec(ctx, `UPDATE contacts SET phone_hash = NULL`)
+	require.NoError(t, err)
+	n, err := svc.BackfillPhoneHashes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, h.Sum("+6591234568"), hashOf())
+	n, err = svc.BackfillPhoneHashes(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
+	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 )
@@ -38,12 +39,14 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	pool := testdb.New(t)
 	rdb := testredis.New(t)
 	keys := auth.NewKeys(pool)
+	hasher, err := phonehash.New(bytes.Repeat([]byte{42}, 32))
+	require.NoError(t, err)
 	var o httpapi.Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts: contacts.NewService(pool),
+		Contacts: contacts.NewService(pool, hasher),
 		Keys:     keys,
 		Audit:    audit.NewLog(pool),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),

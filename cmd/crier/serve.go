@@ -15,6 +15,7 @@ import (
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
+	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/migrations"
 )
 
@@ -54,8 +55,20 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
+	hasher, err := phonehash.New(a.cfg.HashKey)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	contactSvc := contacts.NewService(a.pool, hasher)
+	if n, err := contactSvc.BackfillPhoneHashes(ctx); err != nil {
+		ln.Close()
+		return err
+	} else if n > 0 {
+		a.logger.Info("backfilled phone hashes", "contacts", n)
+	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts: contacts.NewService(a.pool),
+		Contacts: contactSvc,
 		Keys:     auth.NewKeys(a.pool),
 		Audit:    audit.NewLog(a.pool),
 		Logger:   a.logger,
