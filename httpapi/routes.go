@@ -31,6 +31,12 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/contacts/{id}/tags", perm: auth.ContactsWrite, action: "contact.tag", target: "contact", handle: s.contactTag},
 		{pattern: "DELETE /v1/contacts/{id}/tags/{tag}", perm: auth.ContactsWrite, action: "contact.untag", target: "contact", handle: s.contactUntag},
 
+		{pattern: "POST /v1/templates", perm: auth.TemplatesWrite, action: "template.create", handle: s.templateCreate},
+		{pattern: "GET /v1/templates", perm: auth.TemplatesRead, handle: s.templateList},
+		{pattern: "GET /v1/templates/{id}", perm: auth.TemplatesRead, handle: s.templateGet},
+		{pattern: "PUT /v1/templates/{id}", perm: auth.TemplatesWrite, action: "template.update", target: "template", handle: s.templateUpdate},
+		{pattern: "POST /v1/templates/{id}/preview", perm: auth.TemplatesRead, handle: s.templatePreview},
+
 		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
 	}
 }

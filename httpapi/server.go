@@ -16,14 +16,17 @@ import (
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/templates"
 )
 
 // Deps are the services the API serves.
 type Deps struct {
-	Contacts *contacts.Service
-	Keys     *auth.Keys
-	Audit    *audit.Log
-	Logger   *slog.Logger
+	Contacts  *contacts.Service
+	Templates *templates.Store
+	Engine    *templates.Engine
+	Keys      *auth.Keys
+	Audit     *audit.Log
+	Logger    *slog.Logger
 	// Ready are the readiness checks of GET /readyz, by name (e.g. "postgres", "redis").
 	Ready map[string]func(context.Context) error
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
+	"github.com/crierhq/crier/templates"
 )
 
 type testBundle struct {
@@ -45,11 +46,15 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	engine, err := templates.New(templates.Options{})
+	require.NoError(t, err)
 	api := httpapi.New(httpapi.Deps{
-		Contacts: contacts.NewService(pool, hasher),
-		Keys:     keys,
-		Audit:    audit.NewLog(pool),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Contacts:  contacts.NewService(pool, hasher),
+		Templates: templates.NewStore(pool, engine),
+		Engine:    engine,
+		Keys:      keys,
+		Audit:     audit.NewLog(pool),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: map[string]func(context.Context) error{
 			"postgres": pool.Ping,
 			"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

@@ -16,7 +16,8 @@
 // validate.go checks a template once, when it is saved, so that sending never meets a
 // template error it could have caught earlier; preview.go shows what the variants look like.
 //
-// The package is pure: it must never touch a database, the network, the file system, an HTTP
+// store.go keeps templates in PostgreSQL, and only what Normalize accepted. The rest of the
+// package is pure: it must never touch a database, the network, the file system, an HTTP
 // request or an Asynq task, never log (message text is personal data), and never render a
 // marketing message without an opt-out footer. Liquid comes from github.com/osteele/liquid,
 // with the tags that read files or buffer output outside the size limit disabled.

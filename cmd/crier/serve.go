@@ -17,6 +17,7 @@ import (
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/migrations"
+	"github.com/crierhq/crier/templates"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
@@ -67,11 +68,18 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 	} else if n > 0 {
 		a.logger.Info("backfilled phone hashes", "contacts", n)
 	}
+	engine, err := templates.New(templates.Options{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts: contactSvc,
-		Keys:     auth.NewKeys(a.pool),
-		Audit:    audit.NewLog(a.pool),
-		Logger:   a.logger,
+		Contacts:  contactSvc,
+		Templates: templates.NewStore(a.pool, engine),
+		Engine:    engine,
+		Keys:      auth.NewKeys(a.pool),
+		Audit:     audit.NewLog(a.pool),
+		Logger:    a.logger,
 		Ready: map[string]func(context.Context) error{
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
