@@ -131,16 +131,20 @@ func FuzzImportRows(f *testing.F) {
 				}
 				continue
 			}
-			phone := row[1].(string)
-			if !e164.MatchString(phone) {
-				t.Fatalf("staged phone %q is not E.164", phone)
+			if !e164.MatchString(row.phone) {
+				t.Fatalf("staged phone %q is not E.164", row.phone)
 			}
-			for i := 2; i < 8; i++ {
-				if s := row[i].(string); !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-					t.Fatalf("column %d cannot be stored as text: %q", i, s)
+			for _, s := range append([]string{row.region, row.name, row.email, row.locale, row.timezone, row.country}, row.tags...) {
+				if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+					t.Fatalf("a value cannot be stored as text: %q", s)
 				}
 			}
-			if c := row[9].(string); c != "" && c != "granted" && c != "withdrawn" {
+			for _, tag := range row.tags {
+				if tag == "" || strings.Contains(tag, ";") {
+					t.Fatalf("tag %q cannot travel joined by ;", tag)
+				}
+			}
+			if c := row.consent; c != "" && c != ConsentGranted && c != ConsentWithdrawn {
 				t.Fatalf("consent %q", c)
 			}
 		}

@@ -65,8 +65,8 @@ func TestImportHandlesBOMCRLFQuotesAndConsent(t *testing.T) {
 	// The consent column reaches the recorder, inside the import's transaction.
 	require.Equal(t, res.ImportID, rec.importID)
 	require.Equal(t, "signup form", rec.source)
-	require.Equal(t, map[string]string{"+6591234567:2": "granted", "+6591234568:3": "withdrawn", "+14155552671:5": ""}, rec.lines)
-	require.Equal(t, map[string]int64{"lines": 3}, res.Consent)
+	require.Equal(t, map[string]string{"+6591234567:2": "granted", "+6591234568:3": "withdrawn"}, rec.lines)
+	require.Equal(t, map[string]int64{"lines": 2}, res.Consent)
 }
 
 // consentRecorder stands in for the consent package: it reads what the import hands it.
@@ -76,22 +76,25 @@ type consentRecorder struct {
 	lines    map[string]string
 }
 
-func (r *consentRecorder) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string) (map[string]int64, error) {
-	r.importID, r.source, r.lines = importID, source, map[string]string{}
-	rows, err := tx.Query(ctx, `SELECT phone, line, consent FROM import_src`)
-	if err != nil {
+func (r *consentRecorder) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
+	r.importID, r.source = importID, source
+	if r.lines == nil {
+		r.lines = map[string]string{}
+	}
+	// It runs inside the import's transaction: the contacts of the chunk are visible.
+	var known int64
+	phones := make([]string, len(lines))
+	for i, l := range lines {
+		r.lines[fmt.Sprintf("%s:%d", l.Phone, l.Line)] = string(l.Status)
+		phones[i] = l.Phone
+	}
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM contacts WHERE phone = ANY($1)`, phones).Scan(&known); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var phone, consent string
-		var line int64
-		if err := rows.Scan(&phone, &line, &consent); err != nil {
-			return nil, err
-		}
-		r.lines[fmt.Sprintf("%s:%d", phone, line)] = consent
+	if known != int64(len(lines)) {
+		return nil, fmt.Errorf("%d of %d contacts visible", known, len(lines))
 	}
-	return map[string]int64{"lines": int64(len(r.lines))}, rows.Err()
+	return map[string]int64{"lines": int64(len(lines))}, nil
 }
 
 func TestImportTwiceIsIdempotent(t *testing.T) {
@@ -258,4 +261,73 @@ func TestImportReportsProgressAndHonoursCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, []int64{1000, 2000}, calls[:2])
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
+}
+
+// TestImportAcrossChunks imports with tiny chunks, so that duplicates span chunks: the last
+// line still wins, each contact is counted once, and consent is handed over chunk by chunk.
+func TestImportAcrossChunks(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	rec := &consentRecorder{}
+	svc.ImportConsent = rec
+	file := "phone,name,consent\n" +
+		"+6591000001,A1,granted\n" + // 2
+		"+6591000002,B1,\n" + // 3
+		"+6591000003,C1,\n" + // 4
+		"+6591000001,A2,withdrawn\n" + // 5
+		"+6591000004,D1,\n" + // 6
+		"+6591000001,A3,granted\n" + // 7
+		"+6591000002,B2,\n" // 8
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form"})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, res.Created)
+	require.Zero(t, res.Updated)
+	require.Zero(t, res.Unchanged)
+	require.Equal(t, []contacts.DuplicateLine{{Line: 2, ReplacedBy: 7}, {Line: 3, ReplacedBy: 8}, {Line: 5, ReplacedBy: 7}}, res.Duplicates)
+	for phone, name := range map[string]string{"+6591000001": "A3", "+6591000002": "B2", "+6591000003": "C1", "+6591000004": "D1"} {
+		list, _, err := svc.List(ctx, contacts.ListParams{Phone: phone, Limit: 1})
+		require.NoError(t, err)
+		require.Equal(t, name, list[0].Name)
+	}
+	require.EqualValues(t, 3, res.Consent["lines"], "every staged line with consent reaches the recorder once")
+	require.Equal(t, "granted", rec.lines["+6591000001:7"])
+
+	// Again: nothing changes.
+	res, err = svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form"})
+	require.NoError(t, err)
+	require.Zero(t, res.Created+res.Updated)
+	require.EqualValues(t, 4, res.Unchanged)
+}
+
+// TestImportSettlesRepeatsAgainstThePreviousState covers the two ways a phone spread over
+// chunks can mislead the counts: its first line changes the contact and a later line puts
+// it back (unchanged, and updated_at keeps its old value), or its first line changes
+// nothing and a later one does (updated).
+func TestImportSettlesRepeatsAgainstThePreviousState(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	back, _, err := svc.Upsert(ctx, "+6591000001", "", contacts.Fields{Name: ptr("Final")})
+	require.NoError(t, err)
+	later, _, err := svc.Upsert(ctx, "+6591000002", "", contacts.Fields{Name: ptr("Same")})
+	require.NoError(t, err)
+	file := "phone,name\n" +
+		"+6591000001,Temporary\n" + // 2: changes back…
+		"+6591000002,Same\n" + // 3: changes nothing…
+		"+6591000003,New\n" + // 4
+		"+6591000004,New\n" + // 5
+		"+6591000001,Final\n" + // 6: …and puts it back
+		"+6591000002,Changed\n" // 7: …and this changes later
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, res.Created)
+	require.EqualValues(t, 1, res.Updated, "only +6591000002 ended changed")
+	require.EqualValues(t, 1, res.Unchanged, "+6591000001 ended where it started")
+
+	got, err := svc.Get(ctx, back.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Final", got.Name)
+	require.True(t, got.UpdatedAt.Equal(back.UpdatedAt), "updated_at is restored: %v, was %v", got.UpdatedAt, back.UpdatedAt)
+	got, err = svc.Get(ctx, later.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Changed", got.Name)
+	require.True(t, got.UpdatedAt.After(later.UpdatedAt))
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts WHERE name = 'Temporary'`))
 }

@@ -201,13 +201,14 @@ func (s *Server) contactUntag(w http.ResponseWriter, r *http.Request) error {
 }
 
 type importResponse struct {
-	ImportID   int64           `json:"import_id"`
-	Rows       int64           `json:"rows"`
-	Created    int64           `json:"created"`
-	Updated    int64           `json:"updated"`
-	Unchanged  int64           `json:"unchanged"`
-	Rejected   []rejectedJSON  `json:"rejected"`
-	Duplicates []duplicateJSON `json:"duplicates"`
+	ImportID   int64            `json:"import_id"`
+	Rows       int64            `json:"rows"`
+	Created    int64            `json:"created"`
+	Updated    int64            `json:"updated"`
+	Unchanged  int64            `json:"unchanged"`
+	Rejected   []rejectedJSON   `json:"rejected"`
+	Duplicates []duplicateJSON  `json:"duplicates"`
+	Consent    map[string]int64 `json:"consent,omitempty"` // what the consent ledger recorded
 }
 
 type rejectedJSON struct {
@@ -273,7 +274,8 @@ func (s *Server) contactImport(w http.ResponseWriter, r *http.Request) error {
 		"duration_ms", time.Since(start).Milliseconds(), "request_id", reqID)
 
 	out := importResponse{ImportID: res.ImportID, Rows: res.Rows, Created: res.Created, Updated: res.Updated,
-		Unchanged: res.Unchanged, Rejected: make([]rejectedJSON, len(res.Rejected)), Duplicates: make([]duplicateJSON, len(res.Duplicates))}
+		Unchanged: res.Unchanged, Rejected: make([]rejectedJSON, len(res.Rejected)), Duplicates: make([]duplicateJSON, len(res.Duplicates)),
+		Consent: res.Consent}
 	for i, rj := range res.Rejected {
 		out.Rejected[i] = rejectedJSON{Line: rj.Line, Field: rj.Field, Error: rj.Error}
 	}
