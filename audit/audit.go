@@ -41,16 +41,27 @@ func NewLog(pool *pgxpool.Pool) *Log { return &Log{pool: pool} }
 // can never happen without its audit line: if this write fails, the action must not run.
 // Finish records the outcome.
 func (l *Log) Begin(ctx context.Context, e Entry) (int64, error) {
+	return Write(ctx, l.pool, e)
+}
+
+// Querier is what Write needs: a pool, a connection or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Write appends an entry through q, so that a change made in a transaction can be
+// audited in that same transaction.
+func Write(ctx context.Context, q Querier, e Entry) (int64, error) {
 	if e.Detail == nil {
 		e.Detail = map[string]any{}
 	}
 	var id int64
-	err := l.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		INSERT INTO audit_log (actor_key_id, actor, action, target_type, target_id, request_id, status, detail)
 		VALUES (nullif($1, ''), $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		e.ActorKeyID, e.Actor, e.Action, e.TargetType, e.TargetID, e.RequestID, e.Status, e.Detail).Scan(&id)
 	if err != nil {
-		return 0, fmt.Errorf("audit: begin %s: %w", e.Action, err)
+		return 0, fmt.Errorf("audit: write %s: %w", e.Action, err)
 	}
 	return id, nil
 }

@@ -63,7 +63,8 @@ func FuzzFastE164(f *testing.F) {
 	})
 }
 
-// TestFastE164AgreesWithTheParser sweeps a million numbers across every country code.
+// TestFastE164AgreesWithTheParser sweeps numbers of every length across every calling code
+// (about 70 000; FuzzFastE164 explores further).
 func TestFastE164AgreesWithTheParser(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -71,7 +72,7 @@ func TestFastE164AgreesWithTheParser(t *testing.T) {
 	}
 	accepted := 0
 	for cc := range phonenumbers.GetSupportedCallingCodes() {
-		for i := range 2000 {
+		for i := range 300 {
 			// Spread national numbers over 7 to 12 digits.
 			n := uint64(1_000_000+i*7919) * uint64(1+i%6*10)
 			raw := "+" + strconv.Itoa(cc) + strconv.FormatUint(n, 10)
@@ -89,7 +90,7 @@ func TestFastE164AgreesWithTheParser(t *testing.T) {
 			}
 		}
 	}
-	if accepted < 1000 {
+	if accepted < 500 {
 		t.Fatalf("only %d numbers took the fast path: the sweep tests nothing", accepted)
 	}
 }

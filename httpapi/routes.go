@@ -31,6 +31,14 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/contacts/{id}/tags", perm: auth.ContactsWrite, action: "contact.tag", target: "contact", handle: s.contactTag},
 		{pattern: "DELETE /v1/contacts/{id}/tags/{tag}", perm: auth.ContactsWrite, action: "contact.untag", target: "contact", handle: s.contactUntag},
 
+		{pattern: "POST /v1/contacts/{id}/consent", perm: auth.ConsentWrite, action: "consent.record", target: "contact", handle: s.consentRecord},
+		{pattern: "GET /v1/contacts/{id}/consent", perm: auth.ConsentRead, handle: s.consentHistory},
+		{pattern: "GET /v1/contacts/{id}/export", perm: auth.PrivacyExport, action: "contact.export", target: "contact", handle: s.contactExport},
+		{pattern: "POST /v1/contacts/{id}/erase", perm: auth.PrivacyErase, action: "contact.erase", target: "contact", handle: s.contactErase},
+		{pattern: "GET /v1/suppressions", perm: auth.SuppressionsRead, handle: s.suppressionList},
+		{pattern: "POST /v1/suppressions", perm: auth.SuppressionsEdit, action: "suppression.add", handle: s.suppressionAdd},
+		{pattern: "DELETE /v1/suppressions/{phone}", perm: auth.SuppressionsEdit, action: "suppression.remove", handle: s.suppressionRemove},
+
 		{pattern: "POST /v1/templates", perm: auth.TemplatesWrite, action: "template.create", handle: s.templateCreate},
 		{pattern: "GET /v1/templates", perm: auth.TemplatesRead, handle: s.templateList},
 		{pattern: "GET /v1/templates/{id}", perm: auth.TemplatesRead, handle: s.templateGet},

@@ -15,13 +15,17 @@ import (
 
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/templates"
 )
 
 // Deps are the services the API serves.
 type Deps struct {
 	Contacts  *contacts.Service
+	Consent   *consent.Service
+	Privacy   *privacy.Service
 	Templates *templates.Store
 	Engine    *templates.Engine
 	Keys      *auth.Keys

@@ -18,20 +18,23 @@ import (
 
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
+	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/templates"
 )
 
 type testBundle struct {
-	api    *httpapi.Server
-	srv    *httptest.Server
-	pool   *pgxpool.Pool
-	keys   map[auth.Role]string // a token per role
-	keyIDs map[auth.Role]string
+	api     *httpapi.Server
+	srv     *httptest.Server
+	pool    *pgxpool.Pool
+	consent *consent.Service
+	keys    map[auth.Role]string // a token per role
+	keyIDs  map[auth.Role]string
 }
 
 func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
@@ -48,8 +51,16 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	}
 	engine, err := templates.New(templates.Options{})
 	require.NoError(t, err)
+	contactSvc := contacts.NewService(pool, hasher)
+	consentSvc, err := consent.New(pool, hasher, consent.Options{Brand: "Acme"})
+	require.NoError(t, err)
+	contactSvc.ImportConsent = consentSvc
+	auditLog := audit.NewLog(pool)
 	api := httpapi.New(httpapi.Deps{
-		Contacts:  contacts.NewService(pool, hasher),
+		Contacts: contactSvc,
+		Consent:  consentSvc,
+		Privacy: privacy.New(pool, []privacy.Holder{consentSvc.PrivacyHolder(), auditLog.PrivacyHolder(), contactSvc.PrivacyHolder()},
+			map[string]privacy.Purger{"inbound_messages": consentSvc.InboundPurger()}),
 		Templates: templates.NewStore(pool, engine),
 		Engine:    engine,
 		Keys:      keys,
@@ -62,7 +73,7 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	}, o)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	b := &testBundle{api: api, srv: srv, pool: pool, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
+	b := &testBundle{api: api, srv: srv, pool: pool, consent: consentSvc, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
 	for _, role := range auth.Roles {
 		token, key, err := keys.Create(context.Background(), string(role)+" key", role)
 		require.NoError(t, err)

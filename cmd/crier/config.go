@@ -22,6 +22,8 @@ type Config struct {
 	RedisURL        string        // CRIER_REDIS_URL
 	HTTPAddr        string        // CRIER_HTTP_ADDR
 	HashKey         []byte        // CRIER_HASH_KEY: keys the suppression list's phone hashes
+	Brand           string        // CRIER_BRAND: who confirmation replies say the messages are from
+	RetentionDays   int           // CRIER_RETENTION_DAYS: message text is purged after this
 	LogLevel        slog.Level    // CRIER_LOG_LEVEL
 	LogFormat       string        // CRIER_LOG_FORMAT: json or text
 	MaxBodyBytes    int64         // CRIER_MAX_BODY_BYTES
@@ -45,6 +47,8 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_HTTP_ADDR", defaultHTTPAddr, "address the API listens on"},
 	{"CRIER_HASH_KEY", "(required by serve)", "secret of at least 32 bytes, hex or base64, that keys the suppression list's phone hashes; never change it"},
 	{"CRIER_HASH_KEY_FILE", "", "file holding CRIER_HASH_KEY, instead of the variable"},
+	{"CRIER_BRAND", "us", "the sender named in confirmation replies (\"You won't get more messages from <brand>.\")"},
+	{"CRIER_RETENTION_DAYS", "90", "days after which message text (sent and received) is purged"},
 	{"CRIER_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"CRIER_LOG_FORMAT", "json", "json or text"},
 	{"CRIER_MAX_BODY_BYTES", "1048576", "largest JSON request body"},
@@ -60,6 +64,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		RedisURL:    or(getenv("CRIER_REDIS_URL"), defaultRedisURL),
 		HTTPAddr:    or(getenv("CRIER_HTTP_ADDR"), defaultHTTPAddr),
 		LogFormat:   strings.ToLower(or(getenv("CRIER_LOG_FORMAT"), "json")),
+		Brand:       strings.TrimSpace(or(getenv("CRIER_BRAND"), "us")),
 	}
 	var problems []string
 	bad := func(name, format string, args ...any) {
@@ -115,6 +120,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	var err error
+	days, err := positiveInt(getenv("CRIER_RETENTION_DAYS"), 90)
+	if err != nil {
+		bad("CRIER_RETENTION_DAYS", "%v", err)
+	}
+	c.RetentionDays = int(days)
+	if len(c.Brand) > 60 {
+		bad("CRIER_BRAND", "must be at most 60 characters")
+	}
 	if c.MaxBodyBytes, err = positiveInt(getenv("CRIER_MAX_BODY_BYTES"), 1<<20); err != nil {
 		bad("CRIER_MAX_BODY_BYTES", "%v", err)
 	}

@@ -11,13 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/crierhq/crier/audit"
-	"github.com/crierhq/crier/auth"
-	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
-	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/migrations"
-	"github.com/crierhq/crier/templates"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
@@ -56,29 +51,26 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
-	hasher, err := phonehash.New(a.cfg.HashKey)
+	svc, err := newServices(ctx, a)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	contactSvc := contacts.NewService(a.pool, hasher)
-	if n, err := contactSvc.BackfillPhoneHashes(ctx); err != nil {
+	defer svc.Close()
+	if n, err := svc.contacts.BackfillPhoneHashes(ctx); err != nil {
 		ln.Close()
 		return err
 	} else if n > 0 {
 		a.logger.Info("backfilled phone hashes", "contacts", n)
 	}
-	engine, err := templates.New(templates.Options{})
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts:  contactSvc,
-		Templates: templates.NewStore(a.pool, engine),
-		Engine:    engine,
-		Keys:      auth.NewKeys(a.pool),
-		Audit:     audit.NewLog(a.pool),
+		Contacts:  svc.contacts,
+		Consent:   svc.consent,
+		Privacy:   svc.privacy,
+		Templates: svc.templates,
+		Engine:    svc.engine,
+		Keys:      svc.keys,
+		Audit:     svc.audit,
 		Logger:    a.logger,
 		Ready: map[string]func(context.Context) error{
 			"postgres": a.pool.Ping,

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crierhq/crier/privacy"
 )
 
 // eraseStatements delete every row of whatsmeow's tables that is about one person, given
@@ -51,47 +55,100 @@ var digitsOnly = regexp.MustCompile(`^[0-9]+$`)
 // that has the account connected, until that process restarts; nothing is written back
 // from those caches, but new data arrives if the person writes to an account again.
 func (c *Connector) ErasePhone(ctx context.Context, e164 string) error {
-	digits, err := phoneDigits(e164)
-	if err != nil {
-		return fmt.Errorf("whatsapp: erase: %w", err)
-	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("whatsapp: erase: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if err := c.eraseIn(ctx, tx, e164); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("whatsapp: erase: %w", err)
+	}
+	return nil
+}
 
-	ids := []string{digits}
-	rows, err := tx.Query(ctx, `SELECT lid FROM whatsmeow_lid_map WHERE pn = $1`, digits)
+// eraseIn is ErasePhone inside a caller's transaction.
+func (c *Connector) eraseIn(ctx context.Context, tx pgx.Tx, e164 string) error {
+	digits, err := phoneDigits(e164)
 	if err != nil {
-		return fmt.Errorf("whatsapp: erase: find LIDs: %w", err)
+		return fmt.Errorf("whatsapp: erase: %w", err)
 	}
-	for rows.Next() {
-		var lid string
-		if err := rows.Scan(&lid); err != nil {
-			rows.Close()
-			return fmt.Errorf("whatsapp: erase: find LIDs: %w", err)
-		}
-		if digitsOnly.MatchString(lid) {
-			ids = append(ids, lid)
-		}
+	ids, err := personIDs(ctx, tx, digits)
+	if err != nil {
+		return err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("whatsapp: erase: find LIDs: %w", err)
-	}
-
 	pattern := idPattern(ids)
 	for _, stmt := range eraseStatements {
 		if _, err := tx.Exec(ctx, stmt, pattern); err != nil {
 			return fmt.Errorf("whatsapp: erase: %s: %w", strings.Fields(stmt)[2], err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("whatsapp: erase: %w", err)
-	}
 	c.onWA.forget(digits)
 	return nil
+}
+
+// personIDs returns the user parts whatsmeow may know a person by: their number and their
+// LIDs.
+func personIDs(ctx context.Context, tx pgx.Tx, digits string) ([]string, error) {
+	ids := []string{digits}
+	rows, err := tx.Query(ctx, `SELECT lid FROM whatsmeow_lid_map WHERE pn = $1`, digits)
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: erase: find LIDs: %w", err)
+	}
+	lids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: erase: find LIDs: %w", err)
+	}
+	for _, lid := range lids {
+		if digitsOnly.MatchString(lid) {
+			ids = append(ids, lid)
+		}
+	}
+	return ids, nil
+}
+
+// PrivacyHolder exports and erases what whatsmeow's tables keep about a person, inside
+// the erasure's transaction (they live in the same database).
+func (c *Connector) PrivacyHolder() privacy.Holder { return waHolder{c} }
+
+type waHolder struct{ c *Connector }
+
+func (waHolder) Name() string { return "whatsapp" }
+
+// waContact is what whatsmeow learnt of a person through one of our accounts.
+type waContact struct {
+	FirstName    string `json:"first_name"`
+	FullName     string `json:"full_name"`
+	PushName     string `json:"push_name"`
+	BusinessName string `json:"business_name"`
+}
+
+func (h waHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject) (any, error) {
+	digits, err := phoneDigits(subj.Phone)
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: export: %w", err)
+	}
+	ids, err := personIDs(ctx, tx, digits)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT coalesce(first_name, ''), coalesce(full_name, ''), coalesce(push_name, ''), coalesce(business_name, '')
+		FROM whatsmeow_contacts WHERE their_jid ~ $1`, idPattern(ids))
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: export: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[waContact])
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: export: %w", err)
+	}
+	return map[string]any{"contacts": list}, nil
+}
+
+func (h waHolder) Erase(ctx context.Context, tx pgx.Tx, subj privacy.Subject) error {
+	return h.c.eraseIn(ctx, tx, subj.Phone)
 }
 
 // idPattern matches every way whatsmeow writes an id of the user parts ids (all digits):

@@ -1,0 +1,63 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crierhq/crier/contacts"
+)
+
+var _ contacts.ImportConsentRecorder = (*Service)(nil)
+
+// RecordImportConsent records a chunk of an import's consent column in the ledger, inside
+// the import's transaction, as (whatsapp, marketing) entries with source "import" and as
+// evidence the import's consent_source, its id and the line. It writes nothing for a line
+// that would not change the contact's state, so importing a file again adds nothing.
+//
+// An import never turns a withdrawal back into a grant: only the person can (START, a
+// form, an agent on their behalf); such lines are counted as kept_withdrawn. Nor does an
+// import grant lift a suppression.
+func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
+	numbers := make([]int64, len(lines))
+	phones := make([]string, len(lines))
+	statuses := make([]string, len(lines))
+	for i, l := range lines {
+		numbers[i], phones[i], statuses[i] = l.Line, l.Phone, string(l.Status)
+	}
+	var granted, withdrawn, unchanged, keptWithdrawn int64
+	err := tx.QueryRow(ctx, `
+		WITH lines AS (
+			SELECT u.line, u.status, c.id AS contact_id, cs.status AS current
+			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
+			JOIN contacts c ON c.phone = u.phone
+			LEFT JOIN consent_state cs ON cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing'
+		), todo AS (
+			SELECT * FROM lines
+			-- current is NULL for a contact without consent yet: compare with IS [NOT] DISTINCT
+			WHERE status IS DISTINCT FROM current
+			  AND NOT (status = 'granted' AND current IS NOT DISTINCT FROM 'withdrawn')
+		), entries AS (
+			INSERT INTO consent_ledger (contact_id, channel, purpose, status, source, evidence, actor, occurred_at)
+			SELECT contact_id, 'whatsapp', 'marketing', status, 'import',
+			       jsonb_build_object('consent_source', $4::text, 'import_id', $5::bigint, 'line', line), $6, now()
+			FROM todo
+			RETURNING id, contact_id, status, recorded_at
+		), states AS (
+			INSERT INTO consent_state (contact_id, channel, purpose, status, ledger_id, updated_at)
+			SELECT contact_id, 'whatsapp', 'marketing', status, id, recorded_at FROM entries
+			ON CONFLICT (contact_id, channel, purpose) DO UPDATE
+				SET status = excluded.status, ledger_id = excluded.ledger_id, updated_at = excluded.updated_at
+		)
+		SELECT
+			(SELECT count(*) FROM entries WHERE status = 'granted'),
+			(SELECT count(*) FROM entries WHERE status = 'withdrawn'),
+			(SELECT count(*) FROM lines WHERE status = current),
+			(SELECT count(*) FROM lines WHERE status = 'granted' AND current = 'withdrawn')`,
+		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn)
+	if err != nil {
+		return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+	}
+	return map[string]int64{"granted": granted, "withdrawn": withdrawn, "unchanged": unchanged, "kept_withdrawn": keptWithdrawn}, nil
+}
