@@ -29,10 +29,15 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 	var granted, withdrawn, unchanged, keptWithdrawn int64
 	err := tx.QueryRow(ctx, `
 		WITH lines AS (
-			SELECT u.line, u.status, c.id AS contact_id, cs.status AS current
+			-- The current state is a scalar subquery, not a join, so that it is one
+			-- primary-key probe per line whatever the planner believes: inside an import
+			-- consent_state grows from nothing, and a join planned on stale statistics
+			-- compared every line with every state.
+			SELECT u.line, u.status, c.id AS contact_id,
+			       (SELECT cs.status FROM consent_state cs
+			        WHERE cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing') AS current
 			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
 			JOIN contacts c ON c.phone = u.phone
-			LEFT JOIN consent_state cs ON cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing'
 		), todo AS (
 			SELECT * FROM lines
 			-- current is NULL for a contact without consent yet: compare with IS [NOT] DISTINCT

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/testdb"
 )
@@ -50,19 +51,34 @@ func writeBenchCSV(w io.Writer, n int) error {
 // streamed through a pipe, and reports rows/s and the process's peak RSS. Run it alone:
 //
 //	go test ./contacts -run '^$' -bench Import1M -benchtime 1x -v
+//
+// Import1M/contacts leaves the consent column unrecorded; Import1M/with-consent records it
+// in the consent ledger as production does (a million ledger entries and states more).
 func BenchmarkImport1M(b *testing.B) {
+	b.Run("contacts", func(b *testing.B) { benchImport(b, false) })
+	b.Run("with-consent", func(b *testing.B) { benchImport(b, true) })
+}
+
+func benchImport(b *testing.B, withConsent bool) {
 	n := 1_000_000
 	if s := os.Getenv("CRIER_BENCH_ROWS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
 	pool := testdb.New(b)
 	svc := contacts.NewService(pool, testHasher(b))
+	if withConsent {
+		c, err := consent.New(pool, testHasher(b), consent.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc.ImportConsent = c
+	}
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if i > 0 {
 			b.StopTimer()
-			if _, err := pool.Exec(ctx, "TRUNCATE contacts CASCADE"); err != nil {
+			if _, err := pool.Exec(ctx, "TRUNCATE contacts, consent_ledger, consent_state CASCADE"); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -86,14 +102,23 @@ func BenchmarkImport1M(b *testing.B) {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB") // Linux reports KiB
 	}
 
-	// The tag-segment query the campaigns will run, on the imported million.
-	if _, err := pool.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
+	// The queries the campaigns will run on the imported million: tag segments, and with
+	// consent recorded, the audience filtered by consent and suppression in one statement.
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE contacts, consent_state, suppressions"); err != nil {
 		b.Fatal(err)
 	}
-	for _, q := range []string{
+	queries := []string{
 		`SELECT count(*) FROM contacts WHERE tags && '{vip}'`,
 		`SELECT count(*) FROM contacts WHERE tags @> '{vip,loyal}' AND NOT tags && '{b2b}'`,
-	} {
+	}
+	if withConsent {
+		ex := consent.Exclusions("c", "'whatsapp'", "'marketing'")
+		queries = []string{
+			`SELECT ` + ex.Expr + ` AS excluded, count(*) FROM contacts c ` + ex.Joins + ` GROUP BY 1`,
+			`SELECT ` + ex.Expr + ` AS excluded, count(*) FROM contacts c ` + ex.Joins + ` WHERE c.tags && '{vip}' GROUP BY 1`,
+		}
+	}
+	for _, q := range queries {
 		rows, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q)
 		if err != nil {
 			b.Fatal(err)
