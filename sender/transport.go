@@ -34,9 +34,10 @@ type SendResult struct {
 // Transport sends through one connected account. Implementations are safe for concurrent
 // use.
 type Transport interface {
-	// Send hands one message to the network. A failure that retrying cannot fix (the
-	// number has no WhatsApp, the account is logged out or banned) wraps ErrPermanent;
-	// any other error is transient.
+	// Send hands one message to the network. A failure that no retry can fix (the number
+	// has no WhatsApp, the text is invalid) wraps ErrPermanent; a failure of the account
+	// rather than the message (it is banned or logged out) wraps ErrAccount, and the
+	// message may go through another account; any other error is transient.
 	Send(ctx context.Context, m Message) (SendResult, error)
 	// Close disconnects the account. Events stop before Close returns.
 	Close() error
@@ -50,6 +51,26 @@ type Connector interface {
 
 // ErrPermanent marks a send failure that retrying cannot fix.
 var ErrPermanent = errors.New("sender: permanent failure")
+
+// ErrAccount marks a send failure that is the account's, not the message's: the account
+// is banned, logged out or otherwise unable to send. The worker pauses the account and
+// sends the message through another one.
+var ErrAccount = errors.New("sender: the account cannot send")
+
+// AccountFailure wraps err so that errors.Is(err, ErrAccount) holds, keeping err's message
+// and chain.
+func AccountFailure(err error) error {
+	if err == nil || errors.Is(err, ErrAccount) {
+		return err
+	}
+	return &accountError{err: err}
+}
+
+type accountError struct{ err error }
+
+func (e *accountError) Error() string        { return e.err.Error() }
+func (e *accountError) Unwrap() error        { return e.err }
+func (e *accountError) Is(target error) bool { return target == ErrAccount }
 
 // ErrNotOnWhatsApp is the permanent failure of a send to a number that has no WhatsApp.
 var ErrNotOnWhatsApp = permanent("the number is not on WhatsApp")

@@ -56,7 +56,8 @@ type Options struct {
 	// PairTimeout bounds a whole pairing, after which it ends with PairTimeout. Default 3 min.
 	PairTimeout time.Duration
 
-	// Pacing makes sends look typed by a person; off by default.
+	// Pacing sets the typing times; Pacing.Enabled turns pacing on for every account, and
+	// an account's own Pacing turns it on for that account.
 	Pacing Pacing
 
 	// OnWhatsAppTTL is how long an IsOnWhatsApp answer is trusted. Default 24 h.
@@ -97,7 +98,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.OnWhatsAppMax == 0 {
 		o.OnWhatsAppMax = DefaultOnWhatsAppMax
 	}
-	if o.Pacing.Enabled && o.Pacing.TypingMin == 0 && o.Pacing.TypingMax == 0 {
+	if o.Pacing.TypingMin == 0 && o.Pacing.TypingMax == 0 {
 		o.Pacing.TypingMin, o.Pacing.TypingMax = DefaultTypingMin, DefaultTypingMax
 	}
 	switch {
@@ -234,6 +235,7 @@ func (c *Connector) Connect(ctx context.Context, a sender.Account, events sender
 	// the timeout bound only the wait below.
 	runCtx, cancel := context.WithCancel(context.Background())
 	t := newTransport(c, a.ID, cli, events, runCtx, cancel)
+	t.pacing.Enabled = t.pacing.Enabled || a.Pacing // the account's setting, with the connector's timings
 	t.resolvePN = func(lid types.JID) (types.JID, bool) {
 		rctx, rcancel := context.WithTimeout(runCtx, defaultResolveTimeout)
 		defer rcancel()

@@ -7,7 +7,8 @@ import (
 	"github.com/crierhq/crier/sender"
 )
 
-// Errors callers branch on. The permanent ones wrap sender.ErrPermanent.
+// Errors callers branch on. The permanent ones wrap sender.ErrPermanent; the account's
+// failures wrap sender.ErrAccount.
 var (
 	// ErrNotPaired: the account has no linked device (never paired, or its device was
 	// unlinked and deleted). Its status is pending_pair until PairQR or PairPhone succeeds.
@@ -29,12 +30,13 @@ var (
 	// the same account, or cut short by Connector.Close.
 	ErrPairingCancelled = errors.New("whatsapp: pairing cancelled")
 
-	// ErrLoggedOut: the account was unlinked from the phone and must be paired again.
-	// Permanent for the message on this account; the worker may send it through another.
-	ErrLoggedOut = sender.Permanent(errors.New("whatsapp: the account was logged out (unlinked from the phone): pair it again"))
-	// ErrBanned: WhatsApp banned the account, for a while or for good. Permanent for the
-	// message on this account; the worker may send it through another.
-	ErrBanned = sender.Permanent(errors.New("whatsapp: the account is banned"))
+	// ErrLoggedOut: the account was unlinked from the phone and must be paired again. A
+	// failure of the account (sender.ErrAccount): the worker sends the message through
+	// another.
+	ErrLoggedOut = sender.AccountFailure(errors.New("whatsapp: the account was logged out (unlinked from the phone): pair it again"))
+	// ErrBanned: WhatsApp banned the account, for a while or for good. A failure of the
+	// account (sender.ErrAccount): the worker sends the message through another.
+	ErrBanned = sender.AccountFailure(errors.New("whatsapp: the account is banned"))
 	// ErrInvalidMessageID: Message.ID does not have the shape of a WhatsApp message id;
 	// derive it with MessageID.
 	ErrInvalidMessageID = sender.Permanent(errors.New("whatsapp: invalid message id: derive it with whatsapp.MessageID"))

@@ -161,24 +161,26 @@ func TestSendWhenTheAccountCannotSend(t *testing.T) {
 		require.NotErrorIs(t, err, sender.ErrPermanent)
 		require.Zero(t, cli.onWACalls)
 	})
-	t.Run("logged out: permanent", func(t *testing.T) {
+	t.Run("logged out: the account's failure", func(t *testing.T) {
 		t.Parallel()
 		cli := newFakeClient()
 		tr, _, _ := newFakeTransport(t, Options{}, cli)
 		tr.handle(&events.LoggedOut{Reason: events.ConnectFailureLoggedOut})
 		_, err := tr.Send(ctx, m)
 		require.ErrorIs(t, err, ErrLoggedOut)
-		require.ErrorIs(t, err, sender.ErrPermanent)
+		require.ErrorIs(t, err, sender.ErrAccount)
+		require.NotErrorIs(t, err, sender.ErrPermanent, "another account may send the message")
 		require.ErrorContains(t, err, "401")
 	})
-	t.Run("banned: permanent", func(t *testing.T) {
+	t.Run("banned: the account's failure", func(t *testing.T) {
 		t.Parallel()
 		cli := newFakeClient()
 		tr, _, _ := newFakeTransport(t, Options{}, cli)
 		tr.handle(&events.TemporaryBan{Code: events.TempBanSentTooManySameMessage, Expire: time.Hour})
 		_, err := tr.Send(ctx, m)
 		require.ErrorIs(t, err, ErrBanned)
-		require.ErrorIs(t, err, sender.ErrPermanent)
+		require.ErrorIs(t, err, sender.ErrAccount)
+		require.NotErrorIs(t, err, sender.ErrPermanent)
 		// A later login clears it.
 		tr.handle(&events.Connected{})
 		cli.on(custE164)
@@ -203,7 +205,7 @@ func TestSendClassifiesWhatsmeowErrors(t *testing.T) {
 		permanent bool
 		is        error
 	}{
-		{whatsmeow.ErrNotLoggedIn, true, ErrLoggedOut},
+		{whatsmeow.ErrNotLoggedIn, false, ErrLoggedOut}, // the account's failure: sender.ErrAccount
 		{whatsmeow.ErrRecipientADJID, true, whatsmeow.ErrRecipientADJID},
 		{fmt.Errorf("%w %s", whatsmeow.ErrUnknownServer, "x"), true, whatsmeow.ErrUnknownServer},
 		{whatsmeow.ErrNotConnected, false, ErrNotConnected},
