@@ -45,6 +45,17 @@ func (s *Server) routes() []route {
 		{pattern: "PUT /v1/templates/{id}", perm: auth.TemplatesWrite, action: "template.update", target: "template", handle: s.templateUpdate},
 		{pattern: "POST /v1/templates/{id}/preview", perm: auth.TemplatesRead, handle: s.templatePreview},
 
+		{pattern: "POST /v1/accounts", perm: auth.AccountsWrite, action: "account.create", handle: s.accountCreate},
+		{pattern: "GET /v1/accounts", perm: auth.AccountsRead, handle: s.accountList},
+		{pattern: "GET /v1/accounts/{id}", perm: auth.AccountsRead, handle: s.accountGet},
+		{pattern: "DELETE /v1/accounts/{id}", perm: auth.AccountsWrite, action: "account.delete", target: "account", handle: s.accountDelete},
+		{pattern: "POST /v1/accounts/{id}/pair", perm: auth.AccountsWrite, action: "account.pair", target: "account", handle: s.accountPair},
+		{pattern: "POST /v1/accounts/{id}/pause", perm: auth.AccountsWrite, action: "account.pause", target: "account", handle: s.accountPause},
+		{pattern: "POST /v1/accounts/{id}/resume", perm: auth.AccountsWrite, action: "account.resume", target: "account", handle: s.accountResume},
+
+		{pattern: "POST /v1/sandbox/inbound", perm: auth.Sandbox, action: "sandbox.inbound", handle: s.sandboxInbound},
+		{pattern: "GET /v1/sandbox/messages", perm: auth.Sandbox, handle: s.sandboxMessages},
+
 		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/privacy"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/templates"
 )
 
@@ -31,6 +33,13 @@ type Deps struct {
 	Keys      *auth.Keys
 	Audit     *audit.Log
 	Logger    *slog.Logger
+
+	Accounts    *sender.Accounts
+	Limiter     *sender.Limiter // optional: account usage in the API
+	Pairer      Pairer          // optional: pairs WhatsApp accounts
+	PairTimeout time.Duration   // how long a pairing waits for the phone, as shown to callers
+	Sandbox     *sandbox.Network
+	Inbound     InboundFunc // takes the sandbox's simulated customer messages
 	// Ready are the readiness checks of GET /readyz, by name (e.g. "postgres", "redis").
 	Ready map[string]func(context.Context) error
 }

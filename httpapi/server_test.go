@@ -25,6 +25,8 @@ import (
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/privacy"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/templates"
 )
 
@@ -35,6 +37,8 @@ type testBundle struct {
 	consent *consent.Service
 	keys    map[auth.Role]string // a token per role
 	keyIDs  map[auth.Role]string
+	pairer  *fakePairer
+	network *sandbox.Network
 }
 
 func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
@@ -56,7 +60,15 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	require.NoError(t, err)
 	contactSvc.ImportConsent = consentSvc
 	auditLog := audit.NewLog(pool)
+	network := sandbox.New(pool, sandbox.Options{})
+	t.Cleanup(network.Close)
+	pairer := &fakePairer{}
 	api := httpapi.New(httpapi.Deps{
+		Accounts: sender.NewAccounts(pool),
+		Limiter:  sender.NewLimiter(rdb, sender.LimiterOptions{}),
+		Pairer:   pairer,
+		Sandbox:  network,
+		Inbound:  consentSvc.HandleInbound,
 		Contacts: contactSvc,
 		Consent:  consentSvc,
 		Privacy: privacy.New(pool, []privacy.Holder{consentSvc.PrivacyHolder(), auditLog.PrivacyHolder(), contactSvc.PrivacyHolder()},
@@ -73,7 +85,7 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	}, o)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	b := &testBundle{api: api, srv: srv, pool: pool, consent: consentSvc, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
+	b := &testBundle{api: api, srv: srv, pool: pool, consent: consentSvc, pairer: pairer, network: network, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
 	for _, role := range auth.Roles {
 		token, key, err := keys.Create(context.Background(), string(role)+" key", role)
 		require.NoError(t, err)

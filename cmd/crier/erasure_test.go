@@ -16,6 +16,7 @@ import (
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/sender"
 )
 
 // The person to erase, written every way the issue asks to look for.
@@ -52,7 +53,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		seedPerson(t, svc, a.pool, bystanderPhone, bystanderName, "otto@example.org")
 
 	before := scanFor(t, a.pool, subjectNeedles)
-	for _, table := range []string{"contacts", "consent_ledger", "inbound_messages", "whatsmeow_contacts", "whatsmeow_lid_map", "whatsmeow_chat_settings"} {
+	for _, table := range []string{"contacts", "consent_ledger", "inbound_messages", "sandbox_messages", "whatsmeow_contacts", "whatsmeow_lid_map", "whatsmeow_chat_settings"} {
 		require.Contains(t, before, table, "the scan must see the person in %s before erasure", table)
 	}
 
@@ -92,6 +93,13 @@ func seedPerson(t *testing.T, svc *services, pool *pgxpool.Pool, phone, name, em
 			ProviderID: fmt.Sprintf("%s-%d", phone, i), ReceivedAt: time.Now()})
 		require.NoError(t, err)
 	}
+	// What the simulated network delivered to them.
+	tr, err := svc.sandbox.Connect(ctx, sender.Account{ID: 1, Channel: sender.Sandbox, Sandbox: &sender.SandboxConfig{ReadAfterMS: -1}}, nil)
+	require.NoError(t, err)
+	_, err = tr.Send(ctx, sender.Message{ID: fmt.Sprintf("sbx-%d", id), To: phone, Text: "Hi " + name + ", spring sale!"})
+	require.NoError(t, err)
+	require.NoError(t, tr.Close())
+
 	_, err = audit.Write(ctx, pool, audit.Entry{Actor: "test", Action: "contact.update", TargetType: "contact", TargetID: fmt.Sprint(id)})
 	require.NoError(t, err)
 

@@ -35,6 +35,9 @@ commands:
   apikey create --name N --role R      make an API key; prints it alone on stdout
   apikey list                          list the API keys
   apikey revoke ID                     disable an API key for good
+  accounts list                        list the sending accounts
+  accounts pair ID [--phone +E164]     link a WhatsApp account: draws the QR code here
+                                       (or prints a pairing code to type on the phone)
   help                                 show this help and the environment variables
 `
 
@@ -56,9 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	commands := map[string]func(context.Context, *app, []string, io.Writer) error{
-		"migrate": cmdMigrate,
-		"serve":   cmdServe,
-		"apikey":  cmdAPIKey,
+		"migrate":  cmdMigrate,
+		"serve":    cmdServe,
+		"apikey":   cmdAPIKey,
+		"accounts": cmdAccounts,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -198,3 +198,29 @@ func TestServeRefusesAnUnmigratedDatabase(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "run `crier migrate` first")
 }
+
+func TestAccountsCommands(t *testing.T) {
+	t.Parallel()
+	getenv := env(t)
+	conn, err := pgx.Connect(context.Background(), getenv("CRIER_DATABASE_URL"))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), `
+		INSERT INTO accounts (name, channel, status, rate_per_minute) VALUES ('Demo sandbox', 'sandbox', 'disconnected', 600)`)
+	require.NoError(t, err)
+
+	code, out, stderr := runCmd(t, getenv, "accounts", "list")
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `1\s+Demo sandbox\s+sandbox\s+disconnected\s+600\s+0`, out)
+
+	code, _, stderr = runCmd(t, getenv, "accounts", "pair", "1")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "only whatsapp accounts are paired")
+	code, _, stderr = runCmd(t, getenv, "accounts", "pair", "7")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "account 7 not found")
+	for _, args := range [][]string{{"accounts"}, {"accounts", "pair"}, {"accounts", "pair", "x"}, {"accounts", "pair", "1", "2"}, {"accounts", "nope"}} {
+		code, _, _ = runCmd(t, getenv, args...)
+		require.Equal(t, 2, code, "%v is a usage error", args)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/migrations"
+	"github.com/crierhq/crier/sender/whatsapp"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
@@ -64,14 +65,21 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 		a.logger.Info("backfilled phone hashes", "contacts", n)
 	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts:  svc.contacts,
-		Consent:   svc.consent,
-		Privacy:   svc.privacy,
-		Templates: svc.templates,
-		Engine:    svc.engine,
-		Keys:      svc.keys,
-		Audit:     svc.audit,
-		Logger:    a.logger,
+		Contacts:    svc.contacts,
+		Consent:     svc.consent,
+		Privacy:     svc.privacy,
+		Templates:   svc.templates,
+		Engine:      svc.engine,
+		Keys:        svc.keys,
+		Audit:       svc.audit,
+		Logger:      a.logger,
+		Accounts:    svc.accounts,
+		Limiter:     svc.limiter,
+		Pairer:      svc.whatsapp,
+		PairTimeout: whatsapp.DefaultPairTimeout,
+		Sandbox:     svc.sandbox,
+		// Until the workers take inbound messages, the API handles them at once.
+		Inbound: svc.consent.HandleInbound,
 		Ready: map[string]func(context.Context) error{
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },

@@ -10,6 +10,8 @@ import (
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/privacy"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/sender/whatsapp"
 	"github.com/crierhq/crier/templates"
 )
@@ -24,6 +26,9 @@ type services struct {
 	keys      *auth.Keys
 	audit     *audit.Log
 	whatsapp  *whatsapp.Connector
+	accounts  *sender.Accounts
+	limiter   *sender.Limiter
+	sandbox   *sandbox.Network
 	privacy   *privacy.Service
 }
 
@@ -51,21 +56,29 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	if s.whatsapp, err = whatsapp.New(ctx, a.pool, whatsapp.Options{Logger: a.logger}); err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
+	s.accounts = sender.NewAccounts(a.pool)
+	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
+	s.sandbox = sandbox.New(a.pool, sandbox.Options{})
 	// Every package that keeps personal data, in erasure order: the contact itself last.
 	s.privacy = privacy.New(a.pool,
 		[]privacy.Holder{
 			s.consent.PrivacyHolder(),
 			s.whatsapp.PrivacyHolder(),
+			s.sandbox.PrivacyHolder(),
 			s.audit.PrivacyHolder(),
 			s.contacts.PrivacyHolder(),
 		},
 		map[string]privacy.Purger{
 			"inbound_messages": s.consent.InboundPurger(),
+			"sandbox_messages": s.sandbox.Purger(),
 		})
 	return s, nil
 }
 
 func (s *services) Close() {
+	if s.sandbox != nil {
+		s.sandbox.Close()
+	}
 	if s.whatsapp != nil {
 		s.whatsapp.Close()
 	}

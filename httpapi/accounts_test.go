@@ -1,0 +1,126 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/whatsapp"
+)
+
+// fakePairer stands in for the whatsmeow connector, which would try to reach WhatsApp:
+// it fails with the error it is given and records what it was asked.
+type fakePairer struct {
+	mu    sync.Mutex
+	err   error
+	calls []string
+}
+
+func (p *fakePairer) PairQR(_ context.Context, a sender.Account) (*whatsapp.Pairing, error) {
+	return nil, p.record(fmt.Sprintf("qr %d", a.ID))
+}
+
+func (p *fakePairer) PairPhone(_ context.Context, a sender.Account, phone string) (*whatsapp.Pairing, error) {
+	if phone == "12" {
+		return nil, p.record("phone", whatsapp.ErrInvalidPhone)
+	}
+	return nil, p.record(fmt.Sprintf("phone %d", a.ID))
+}
+
+func (p *fakePairer) record(call string, err ...error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, call)
+	if len(err) > 0 {
+		return err[0]
+	}
+	return p.err
+}
+
+func TestAccountsLifecycle(t *testing.T) {
+	b := setup(t)
+	res := b.do(t, auth.Ops, "POST", "/v1/accounts", map[string]any{"name": "Sandbox A", "channel": "sandbox"})
+	require.Equal(t, 201, res.status, "%s", res.body)
+	sb := res.json(t)
+	require.Equal(t, "disconnected", sb["status"], "a sandbox account needs no pairing")
+	require.Equal(t, float64(600), sb["rate_per_minute"])
+	sbPath := fmt.Sprintf("/v1/accounts/%d", int64(sb["id"].(float64)))
+	require.Equal(t, sbPath, res.header.Get("Location"))
+
+	res = b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{
+		"name": "Sales SG", "channel": "whatsapp", "proxy_url": "socks5://user:hunter2@proxy.example:1080",
+	})
+	require.Equal(t, 201, res.status, "%s", res.body)
+	wa := res.json(t)
+	require.Equal(t, "pending_pair", wa["status"])
+	require.Equal(t, float64(20), wa["rate_per_minute"], "a new WhatsApp number starts slow")
+	require.Equal(t, float64(1000), wa["daily_cap"])
+	require.Equal(t, true, wa["warmup"])
+	require.NotContains(t, string(res.body), "hunter2", "the proxy password is never shown")
+	require.Contains(t, wa["proxy_url"], "proxy.example:1080")
+	usage := wa["usage"].(map[string]any)
+	require.Equal(t, float64(0), usage["sent_today"])
+	waPath := fmt.Sprintf("/v1/accounts/%d", int64(wa["id"].(float64)))
+
+	res = b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{"name": "sandbox a", "channel": "sandbox"})
+	require.Equal(t, 409, res.status, "names are unique, whatever their case")
+
+	res = b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{
+		"name": "", "channel": "sms", "rate_per_minute": 0, "proxy_url": "ftp://x",
+	})
+	require.Equal(t, 422, res.status, "%s", res.body)
+	fields := res.fieldErrors(t)
+	for _, f := range []string{"name", "channel"} {
+		require.Contains(t, fields, f)
+	}
+
+	list := b.do(t, auth.Marketer, "GET", "/v1/accounts?limit=1", nil).json(t)
+	require.Len(t, list["data"], 1)
+	require.NotNil(t, list["next_cursor"])
+	require.Equal(t, 403, b.do(t, auth.Marketer, "POST", "/v1/accounts", map[string]any{"name": "x", "channel": "sandbox"}).status)
+	require.Equal(t, 403, b.do(t, auth.Compliance, "GET", "/v1/accounts", nil).status)
+
+	res = b.do(t, auth.Ops, "POST", sbPath+"/pause", map[string]any{"reason": "checking the numbers"})
+	require.Equal(t, 200, res.status, "%s", res.body)
+	require.Equal(t, "paused", res.json(t)["status"])
+	require.Equal(t, "checking the numbers", res.json(t)["status_reason"])
+	require.Equal(t, "disconnected", res.json(t)["connection_status"])
+	res = b.do(t, auth.Ops, "POST", sbPath+"/resume", nil)
+	require.Equal(t, "disconnected", res.json(t)["status"])
+
+	require.Equal(t, 204, b.do(t, auth.Ops, "DELETE", sbPath, nil).status)
+	require.Equal(t, 404, b.do(t, auth.Ops, "GET", sbPath, nil).status)
+	require.Equal(t, 404, b.do(t, auth.Ops, "DELETE", sbPath, nil).status)
+	require.Equal(t, 200, b.do(t, auth.Ops, "GET", waPath, nil).status)
+}
+
+func TestAccountPairing(t *testing.T) {
+	b := setup(t)
+	sb := b.do(t, auth.Ops, "POST", "/v1/accounts", map[string]any{"name": "Sandbox", "channel": "sandbox"}).json(t)
+	wa := b.do(t, auth.Ops, "POST", "/v1/accounts", map[string]any{"name": "WA", "channel": "whatsapp"}).json(t)
+	waPath := fmt.Sprintf("/v1/accounts/%d/pair", int64(wa["id"].(float64)))
+
+	res := b.do(t, auth.Ops, "POST", fmt.Sprintf("/v1/accounts/%d/pair", int64(sb["id"].(float64))), nil)
+	require.Equal(t, 409, res.status, "%s", res.body)
+	require.Contains(t, res.json(t)["detail"], "only whatsapp accounts are paired")
+
+	b.pairer.err = fmt.Errorf("whatsapp: pair account 2 directly (no proxy): %w", errors.New("dial tcp: no route to host"))
+	res = b.do(t, auth.Ops, "POST", waPath, nil)
+	require.Equal(t, 503, res.status, "%s", res.body)
+	require.Contains(t, res.json(t)["detail"], "no route to host", "the cause is shown, not hidden")
+
+	b.pairer.err = whatsapp.ErrAlreadyPaired
+	require.Equal(t, 409, b.do(t, auth.Ops, "POST", waPath, map[string]any{"phone": "+6591234567"}).status)
+
+	res = b.do(t, auth.Ops, "POST", waPath, map[string]any{"phone": "12"})
+	require.Equal(t, 422, res.status)
+	require.Contains(t, res.fieldErrors(t), "phone")
+	require.Equal(t, 403, b.do(t, auth.Marketer, "POST", waPath, nil).status)
+	require.Equal(t, []string{"qr 2", "phone 2", "phone"}, b.pairer.calls)
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/sandbox"
+)
+
+// InboundFunc takes a customer's message to one of our accounts the way a transport's
+// inbound event does: the workers record it and act on it (STOP, START, HELP, replies).
+// The outcome's InboundID is always set; its Class only when it was handled at once.
+type InboundFunc func(ctx context.Context, in consent.Inbound) (consent.Outcome, error)
+
+type sandboxInboundRequest struct {
+	AccountID int64  `json:"account_id" validate:"required,gt=0"`
+	From      string `json:"from" validate:"required"`
+	Text      string `json:"text" validate:"required,max=4096"`
+}
+
+type sandboxInboundJSON struct {
+	InboundID int64  `json:"inbound_id"`
+	MessageID string `json:"message_id"`      // the simulated network's id of the message
+	Class     string `json:"class,omitempty"` // opt_out, opt_in, help or none, once handled
+	Reply     string `json:"reply,omitempty"` // the confirmation or help text due back
+}
+
+// sandboxInbound simulates a customer writing to a sandbox account, e.g. "STOP".
+func (s *Server) sandboxInbound(w http.ResponseWriter, r *http.Request) error {
+	var req sandboxInboundRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	a, err := s.Accounts.Get(r.Context(), req.AccountID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return apperr.Field("account_id", "there is no account %d", req.AccountID)
+	}
+	if err != nil {
+		return err
+	}
+	if a.Channel != sender.Sandbox {
+		return apperr.Field("account_id", "account %d is a %s account: only sandbox accounts take simulated messages", a.ID, a.Channel)
+	}
+	if s.Inbound == nil {
+		return apperr.Newf(apperr.Unavailable, "inbound messages are not handled by this process")
+	}
+	var raw [8]byte
+	_, _ = rand.Read(raw[:])
+	in := consent.Inbound{AccountID: a.ID, From: req.From, Text: req.Text,
+		ProviderID: "sbx-in-" + hex.EncodeToString(raw[:]), ReceivedAt: time.Now().UTC()}
+	out, err := s.Inbound(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	setTarget(r, "inbound", out.InboundID)
+	return writeJSON(w, http.StatusAccepted, sandboxInboundJSON{InboundID: out.InboundID, MessageID: in.ProviderID,
+		Class: string(out.Class), Reply: out.Reply})
+}
+
+type sandboxMessageJSON struct {
+	ID        string    `json:"id"`
+	AccountID int64     `json:"account_id"`
+	To        string    `json:"to"`
+	Text      string    `json:"text"`
+	SentAt    time.Time `json:"sent_at"`
+}
+
+// sandboxMessages lists what the simulated network delivered, oldest first.
+func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) error {
+	limit, after, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := sandbox.MessageFilter{AfterSeq: after, Limit: limit}
+	var errs []apperr.FieldError
+	if to := q.Get("to"); to != "" {
+		e164, _, perr := contacts.NormalizePhone(to, q.Get("default_country"))
+		if perr != nil {
+			errs = append(errs, apperr.FieldError{Field: "to", Message: perr.Error()})
+		}
+		f.To = e164
+	}
+	if id := q.Get("account_id"); id != "" {
+		n, perr := strconv.ParseInt(id, 10, 64)
+		if perr != nil || n <= 0 {
+			errs = append(errs, apperr.FieldError{Field: "account_id", Message: "must be an account id"})
+		}
+		f.AccountID = n
+	}
+	if err := apperr.Fields(errs...); err != nil {
+		return err
+	}
+	list, next, err := s.Sandbox.Messages(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	pii := caller(r).Role.Can(auth.ContactsPII)
+	out := make([]sandboxMessageJSON, len(list))
+	for i, m := range list {
+		out[i] = sandboxMessageJSON{ID: m.ID, AccountID: m.AccountID, To: m.To, Text: m.Text, SentAt: m.SentAt.UTC()}
+		if !pii {
+			out[i].To = contacts.MaskPhone(m.To)
+		}
+	}
+	return writeJSON(w, http.StatusOK, listResponse[sandboxMessageJSON]{Data: out, NextCursor: cursor(next)})
+}
