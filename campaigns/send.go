@@ -1,0 +1,596 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crierhq/crier/sender"
+)
+
+// This file is the send side of deliveries: the state transitions the workers make as they
+// dispatch, send and track messages (DESIGN §2). Every transition is one conditional
+// statement on the delivery's status, so that two workers, a retry or the reconciler can
+// never move a delivery the wrong way:
+//
+//	queued ──Claim──► sending ──MarkSent──► sent ──receipts──► delivered ──► read
+//	   ▲                 │                    └──failed receipt──► failed
+//	   └────Release──────┤──MarkFailed──► failed
+//	                     ├──Skip────────► skipped
+//	                     └──Expire──────► expired
+//
+// enqueued_at says that a delivery has (or had) an Asynq task: the dispatcher sets it when it
+// hands the delivery over, and only deliveries without it are dispatched. The reconciler
+// clears it when Redis no longer has the task.
+
+// More skip reasons, found at send time.
+const (
+	SkipContactErased = "contact_erased" // the contact was deleted or erased after launch
+	SkipRenderFailed  = "render_failed"  // the template could not be rendered for this contact
+)
+
+// Errors of the send side, to branch on with errors.Is.
+var (
+	// ErrDeliveryFinal: the delivery is settled (sent, failed, skipped, …) or gone; there is
+	// nothing to send.
+	ErrDeliveryFinal = errors.New("campaigns: the delivery is final")
+	// ErrDeliveryBusy: another worker holds the delivery right now.
+	ErrDeliveryBusy = errors.New("campaigns: another worker is sending the delivery")
+	// ErrReceiptEarly: a receipt arrived for a message whose send is not recorded yet; apply
+	// it again in a moment.
+	ErrReceiptEarly = errors.New("campaigns: receipt before the send was recorded")
+)
+
+// SendsOptions configure Sends. Zero values get defaults.
+type SendsOptions struct {
+	Now func() time.Time
+}
+
+// Sends makes the send-side transitions of deliveries. It is safe for concurrent use.
+type Sends struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// NewSends returns the send side of the deliveries in pool.
+func NewSends(pool *pgxpool.Pool, opts SendsOptions) *Sends {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Sends{pool: pool, now: opts.Now}
+}
+
+// SendCampaign is what the send path needs to know about a campaign.
+type SendCampaign struct {
+	ID            int64
+	Name          string
+	Status        string // draft, scheduled, running, paused, completed, cancelled
+	TemplateID    int64
+	AccountIDs    []int64
+	Rotation      sender.Rotation
+	RatePerMinute int // 0: no cap over the accounts' own rates
+}
+
+// Stopped reports whether the campaign must send nothing now; Paused says whether it may
+// resume.
+func (c SendCampaign) Stopped() bool { return c.Status == "paused" || c.Status == "cancelled" }
+
+// Paused reports whether the campaign is paused (and may resume).
+func (c SendCampaign) Paused() bool { return c.Status == "paused" }
+
+// SendCampaign returns the campaign's send settings.
+func (s *Sends) SendCampaign(ctx context.Context, id int64) (SendCampaign, error) {
+	var c SendCampaign
+	var rate *int
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, name, status, template_id, account_ids, rotation, rate_per_minute FROM campaigns WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.Status, &c.TemplateID, &c.AccountIDs, &c.Rotation, &rate)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return SendCampaign{}, fmt.Errorf("campaigns: campaign %d: %w", id, ErrDeliveryFinal)
+	}
+	if err != nil {
+		return SendCampaign{}, fmt.Errorf("campaigns: campaign %d: %w", id, err)
+	}
+	if rate != nil {
+		c.RatePerMinute = *rate
+	}
+	return c, nil
+}
+
+// DispatchCampaigns returns the campaigns that may send and have due deliveries without a
+// task.
+func (s *Sends) DispatchCampaigns(ctx context.Context) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT c.id FROM campaigns c
+		WHERE c.status IN ('running', 'scheduled')
+		  AND EXISTS (SELECT 1 FROM deliveries d
+		              WHERE d.campaign_id = c.id AND d.status = 'queued' AND d.enqueued_at IS NULL AND d.due_at <= $1)
+		ORDER BY c.id`, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: campaigns to dispatch: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: campaigns to dispatch: %w", err)
+	}
+	return ids, nil
+}
+
+// DispatchBudget is how much a campaign can send per minute and how much of it is in flight.
+type DispatchBudget struct {
+	// PerMinute is the sum of the per-minute rates of the campaign's accounts that can send
+	// (connected, not paused or deleted), capped by the campaign's own rate.
+	PerMinute int
+	// InFlight counts the deliveries handed to Asynq and not settled yet.
+	InFlight int
+}
+
+// DispatchBudget returns the campaign's sending capacity and work in flight.
+func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64) (DispatchBudget, error) {
+	var b DispatchBudget
+	var capRate *int
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce((SELECT sum(a.rate_per_minute) FROM accounts a
+		                 WHERE a.id = ANY (c.account_ids) AND a.deleted_at IS NULL AND a.paused_at IS NULL
+		                   AND a.status = 'connected'), 0),
+		       c.rate_per_minute,
+		       (SELECT count(*) FROM deliveries d
+		        WHERE d.campaign_id = c.id AND d.status IN ('queued', 'sending') AND d.enqueued_at IS NOT NULL)
+		FROM campaigns c WHERE c.id = $1`, campaignID).Scan(&b.PerMinute, &capRate, &b.InFlight)
+	if err != nil {
+		return DispatchBudget{}, fmt.Errorf("campaigns: dispatch budget of %d: %w", campaignID, err)
+	}
+	if capRate != nil && *capRate < b.PerMinute {
+		b.PerMinute = *capRate
+	}
+	return b, nil
+}
+
+// DispatchTake marks up to limit of the campaign's due deliveries that have no task as
+// enqueued and returns their ids, earliest due first. Concurrent dispatchers take disjoint
+// sets (SKIP LOCKED). The caller enqueues a task for each, and calls Unenqueue for those it
+// could not enqueue.
+func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, limit int) ([]int64, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	now := s.now()
+	rows, err := s.pool.Query(ctx, `
+		UPDATE deliveries d SET enqueued_at = $3
+		FROM (SELECT id FROM deliveries
+		      WHERE campaign_id = $1 AND status = 'queued' AND enqueued_at IS NULL AND due_at <= $3
+		      ORDER BY due_at LIMIT $2
+		      FOR UPDATE SKIP LOCKED) t
+		WHERE d.id = t.id
+		RETURNING d.id`, campaignID, limit, now)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: dispatch campaign %d: %w", campaignID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: dispatch campaign %d: %w", campaignID, err)
+	}
+	return ids, nil
+}
+
+// Unenqueue forgets that queued deliveries have a task, so that the dispatcher hands them
+// out again: their enqueue failed, or Redis lost the task.
+func (s *Sends) Unenqueue(ctx context.Context, ids []int64) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET enqueued_at = NULL WHERE id = ANY ($1) AND status = 'queued'`, ids)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: unenqueue: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// EnqueuedBefore returns up to limit queued deliveries handed to Asynq before the given
+// time, oldest first, after afterID: the ones whose task the reconciler checks.
+func (s *Sends) EnqueuedBefore(ctx context.Context, before time.Time, afterID int64, limit int) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id FROM deliveries
+		WHERE status = 'queued' AND enqueued_at IS NOT NULL AND enqueued_at < $1 AND id > $2
+		ORDER BY id LIMIT $3`, before, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: enqueued deliveries: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: enqueued deliveries: %w", err)
+	}
+	return ids, nil
+}
+
+// Touch records that a pending delivery's task is still alive (it is waiting to retry), so
+// that the reconciler does not take it for lost.
+func (s *Sends) Touch(ctx context.Context, id int64) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET enqueued_at = $2 WHERE id = $1 AND status IN ('queued', 'sending')`, id, s.now())
+	if err != nil {
+		return fmt.Errorf("campaigns: touch delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+const sendColumns = `id, run_id, campaign_id, contact_id, status, coalesce(skip_reason, ''), due_at, attempts,
+	account_id, variant, coalesce(locale, ''), coalesce(message_id, ''), coalesce(provider_id, ''),
+	coalesce(rendered, ''), coalesce(error, ''), sent_at, delivered_at, read_at, failed_at, replied_at,
+	opted_out_at, updated_at`
+
+func scanSendDelivery(row pgx.Row) (Delivery, error) {
+	var d Delivery
+	err := row.Scan(&d.ID, &d.RunID, &d.CampaignID, &d.ContactID, &d.Status, &d.SkipReason, &d.DueAt, &d.Attempts,
+		&d.AccountID, &d.Variant, &d.Locale, &d.MessageID, &d.ProviderID, &d.Rendered, &d.Error, &d.SentAt,
+		&d.DeliveredAt, &d.ReadAt, &d.FailedAt, &d.RepliedAt, &d.OptedOutAt, &d.UpdatedAt)
+	return d, err
+}
+
+// Delivery returns one delivery as the send path sees it.
+func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
+	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `SELECT `+sendColumns+` FROM deliveries WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// Claim takes a delivery for sending: queued → sending, one more attempt. A delivery left in
+// sending since before staleBefore (its worker died) is claimed again. It returns
+// ErrDeliveryFinal for a settled delivery and ErrDeliveryBusy for one another worker holds.
+func (s *Sends) Claim(ctx context.Context, id int64, staleBefore time.Time) (Delivery, error) {
+	now := s.now()
+	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `
+		UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = $2,
+			enqueued_at = coalesce(enqueued_at, $2)
+		WHERE id = $1 AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
+		RETURNING `+sendColumns, id, now, staleBefore))
+	if err == nil {
+		return d, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, err)
+	}
+	var status DeliveryStatus
+	err = s.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE id = $1`, id).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || (err == nil && status.Final()):
+		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryFinal)
+	case err != nil:
+		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, err)
+	default:
+		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
+	}
+}
+
+// Attempt is what a worker is about to send for a delivery.
+type Attempt struct {
+	AccountID int64
+	Locale    string
+	Variant   int
+	MessageID string
+}
+
+// RecordAttempt records, before the message goes to the network, the account, the variant
+// and the message id of a claimed delivery. A retry after a crash or a transient error finds
+// them and sends the same message through the same account (Release keeps them), so that
+// the network recognises it as the same message.
+func (s *Sends) RecordAttempt(ctx context.Context, id int64, a Attempt) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET account_id = $2, locale = $3, variant = $4, message_id = $5, updated_at = $6
+		WHERE id = $1 AND status = 'sending'`, id, a.AccountID, a.Locale, a.Variant, a.MessageID, s.now())
+	if err != nil {
+		return fmt.Errorf("campaigns: record attempt of delivery %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("campaigns: record attempt of delivery %d: %w", id, ErrDeliveryFinal)
+	}
+	return nil
+}
+
+// SentInfo is what the network said when it took a message.
+type SentInfo struct {
+	ProviderID string
+	Rendered   string
+	SentAt     time.Time
+}
+
+// MarkSent records a sent message: sending → sent. It returns ErrDeliveryFinal if the
+// delivery is no longer sending.
+func (s *Sends) MarkSent(ctx context.Context, id int64, sent SentInfo) error {
+	if sent.SentAt.IsZero() {
+		sent.SentAt = s.now()
+	}
+	return s.transition(ctx, id, "sent", `
+		UPDATE deliveries SET status = 'sent', provider_id = nullif($2, ''), rendered = $3, sent_at = $4,
+			error = NULL, updated_at = now()
+		WHERE id = $1 AND status = 'sending'
+		RETURNING id`, id, sent.ProviderID, sent.Rendered, sent.SentAt)
+}
+
+// Release gives a claimed delivery back for a later attempt: sending → queued, its task
+// still alive (it retries). With keepAccount the account, variant and message id stay
+// pinned, because the message may have reached the network through that account;
+// otherwise the account is forgotten (the account itself failed) and the retry may use
+// another.
+func (s *Sends) Release(ctx context.Context, id int64, keepAccount bool, reason string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET status = 'queued', error = nullif($3, ''), enqueued_at = now(), updated_at = now(),
+			account_id = CASE WHEN $2 THEN account_id END
+		WHERE id = $1 AND status = 'sending'`, id, keepAccount, reason)
+	if err != nil {
+		return fmt.Errorf("campaigns: release delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// Park gives a claimed or queued delivery back without a task: its campaign is paused, and
+// the dispatcher hands it out again once the campaign resumes.
+func (s *Sends) Park(ctx context.Context, id int64) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET status = 'queued', enqueued_at = NULL, updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')`, id)
+	if err != nil {
+		return fmt.Errorf("campaigns: park delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkFailed records that a delivery cannot be sent: pending → failed.
+func (s *Sends) MarkFailed(ctx context.Context, id int64, reason string) error {
+	return s.transition(ctx, id, "failed", `
+		UPDATE deliveries SET status = 'failed', error = $2, failed_at = now(), updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')
+		RETURNING id`, id, reason)
+}
+
+// Skip records that a delivery is not sent, and why: pending → skipped.
+func (s *Sends) Skip(ctx context.Context, id int64, reason string) error {
+	return s.transition(ctx, id, "skipped", `
+		UPDATE deliveries SET status = 'skipped', skip_reason = $2, updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')
+		RETURNING id`, id, reason)
+}
+
+// Expire records that a delivery was not sent within its TTL: pending → expired.
+func (s *Sends) Expire(ctx context.Context, id int64) error {
+	return s.transition(ctx, id, "expired", `
+		UPDATE deliveries SET status = 'expired', updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')
+		RETURNING id`, id)
+}
+
+// transition runs one conditional update and appends its event; no row means the delivery
+// was not in a state the transition applies to (ErrDeliveryFinal).
+func (s *Sends) transition(ctx context.Context, id int64, kind, query string, args ...any) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var got int64
+		if err := tx.QueryRow(ctx, query, args...).Scan(&got); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, occurred_at) VALUES ($1, $2, $3)`,
+			id, kind, s.now())
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("campaigns: delivery %d → %s: %w", id, kind, ErrDeliveryFinal)
+	}
+	if err != nil {
+		return fmt.Errorf("campaigns: delivery %d → %s: %w", id, kind, err)
+	}
+	return nil
+}
+
+// ExpireOverdue expires, in one statement, every queued delivery due before dueBefore: a
+// message that could not go out within its TTL is never sent late.
+func (s *Sends) ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		WITH expired AS (
+			UPDATE deliveries SET status = 'expired', updated_at = now()
+			WHERE status = 'queued' AND due_at < $1
+			RETURNING id)
+		INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`, dueBefore)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: expire overdue deliveries: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReleaseStuck gives back the deliveries left in sending since before the given time (their
+// worker died): sending → queued without a task, keeping the account, variant and message
+// id, so that the dispatcher sends them again as the same message through the same account.
+func (s *Sends) ReleaseStuck(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET status = 'queued', enqueued_at = NULL, updated_at = now(),
+			error = 'the worker stopped while sending; retried as the same message'
+		WHERE status = 'sending' AND updated_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: release stuck deliveries: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReceiptKind is what a receipt says about a sent message.
+type ReceiptKind string
+
+// The receipt kinds, in the order a message goes through them (failed is an end of its own).
+const (
+	ReceiptDelivered ReceiptKind = "delivered"
+	ReceiptRead      ReceiptKind = "read"
+	ReceiptFailed    ReceiptKind = "failed"
+)
+
+// Receipt is what the network reported about one of our messages.
+type Receipt struct {
+	MessageID string
+	Kind      ReceiptKind
+	At        time.Time
+	Error     string // failed: why
+}
+
+// ReceiptOutcome is what applying a receipt did.
+type ReceiptOutcome struct {
+	DeliveryID int64
+	CampaignID int64
+	AccountID  int64
+	// Moved says the status moved forward; false for a repeated or out-of-order receipt
+	// (its time is still recorded).
+	Moved bool
+	// Found is false for a message id that is no delivery's (a confirmation reply).
+	Found bool
+}
+
+// receiptRank orders the statuses a receipt may move between; failed ranks with delivered,
+// so that a failure report never undoes a delivery or a read.
+var receiptRank = map[DeliveryStatus]int{Sent: 1, Delivered: 2, Failed: 2, Read: 3}
+
+// ApplyReceipt moves a sent delivery forward by a receipt, never backwards: a read receipt
+// that overtook its delivered receipt leaves the delivery read and records the delivered
+// time too. Every receipt that changed something is appended to the delivery's events. It
+// returns ErrReceiptEarly while the send is not recorded yet.
+func (s *Sends) ApplyReceipt(ctx context.Context, r Receipt) (ReceiptOutcome, error) {
+	if r.At.IsZero() {
+		r.At = s.now()
+	}
+	var out ReceiptOutcome
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status DeliveryStatus
+		var account *int64
+		var delivered, read, failed *time.Time
+		err := tx.QueryRow(ctx, `
+			SELECT id, campaign_id, account_id, status, delivered_at, read_at, failed_at
+			FROM deliveries WHERE message_id = $1 FOR UPDATE`, r.MessageID).
+			Scan(&out.DeliveryID, &out.CampaignID, &account, &status, &delivered, &read, &failed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out.Found = true
+		if account != nil {
+			out.AccountID = *account
+		}
+		if status.Pending() {
+			return ErrReceiptEarly
+		}
+		if receiptRank[status] == 0 { // skipped, cancelled, expired: nothing was sent
+			return nil
+		}
+		next := status
+		switch r.Kind {
+		case ReceiptDelivered, ReceiptRead:
+			if receiptRank[DeliveryStatus(r.Kind)] > receiptRank[status] {
+				next = DeliveryStatus(r.Kind)
+			}
+		case ReceiptFailed:
+			if status == Sent {
+				next = Failed
+			}
+		default:
+			return fmt.Errorf("unknown receipt kind %q", r.Kind)
+		}
+		changed := next != status ||
+			(r.Kind == ReceiptDelivered && delivered == nil) ||
+			(r.Kind == ReceiptRead && read == nil) ||
+			(r.Kind == ReceiptFailed && failed == nil && next == Failed)
+		if !changed {
+			return nil
+		}
+		out.Moved = next != status
+		_, err = tx.Exec(ctx, `
+			UPDATE deliveries SET status = $2, updated_at = now(),
+				delivered_at = CASE WHEN $3 IN ('delivered', 'read') THEN coalesce(delivered_at, $4) ELSE delivered_at END,
+				read_at = CASE WHEN $3 = 'read' THEN coalesce(read_at, $4) ELSE read_at END,
+				failed_at = CASE WHEN $2 = 'failed' THEN coalesce(failed_at, $4) ELSE failed_at END,
+				error = CASE WHEN $2 = 'failed' AND $5 <> '' THEN $5 ELSE error END
+			WHERE id = $1`, out.DeliveryID, next, string(r.Kind), r.At, r.Error)
+		if err != nil {
+			return err
+		}
+		detail := map[string]any{}
+		if r.Error != "" {
+			detail["error"] = r.Error
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at) VALUES ($1, $2, $3, $4)`,
+			out.DeliveryID, string(r.Kind), detail, r.At)
+		return err
+	})
+	if err != nil {
+		return ReceiptOutcome{Found: out.Found, DeliveryID: out.DeliveryID}, fmt.Errorf("campaigns: receipt %s: %w", r.Kind, err)
+	}
+	return out, nil
+}
+
+// ReplyOutcome is the delivery a customer's reply was counted on.
+type ReplyOutcome struct {
+	DeliveryID int64
+	CampaignID int64
+	AccountID  int64
+	// First is true the first time this delivery got a reply (or, for an opt-out, the first
+	// opt-out): count it then, not on a repeat.
+	First bool
+}
+
+// RecordReply counts a customer's reply (and, with optOut, their opt-out) on the latest
+// message sent to them within window before at. ok is false when no such message exists.
+// Repeating it changes nothing.
+func (s *Sends) RecordReply(ctx context.Context, contactID int64, at time.Time, window time.Duration, optOut bool) (ReplyOutcome, bool, error) {
+	var out ReplyOutcome
+	var account *int64
+	var firstReply, firstOptOut bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			UPDATE deliveries d SET replied_at = coalesce(d.replied_at, $2),
+				opted_out_at = CASE WHEN $4 THEN coalesce(d.opted_out_at, $2) ELSE d.opted_out_at END,
+				updated_at = now()
+			FROM (SELECT id, replied_at AS prev_replied, opted_out_at AS prev_opted_out FROM deliveries
+			      WHERE contact_id = $1 AND sent_at IS NOT NULL AND sent_at > $3 AND sent_at <= $2
+			      ORDER BY sent_at DESC LIMIT 1
+			      FOR UPDATE) p
+			WHERE d.id = p.id
+			RETURNING d.id, d.campaign_id, d.account_id, p.prev_replied IS NULL, $4 AND p.prev_opted_out IS NULL`,
+			contactID, at, at.Add(-window), optOut).Scan(&out.DeliveryID, &out.CampaignID, &account, &firstReply, &firstOptOut)
+		if err != nil {
+			return err
+		}
+		for kind, first := range map[string]bool{"replied": firstReply, "opted_out": firstOptOut} {
+			if first {
+				if _, err := tx.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, occurred_at) VALUES ($1, $2, $3)`,
+					out.DeliveryID, kind, at); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ReplyOutcome{}, false, nil
+	}
+	if err != nil {
+		return ReplyOutcome{}, false, fmt.Errorf("campaigns: record reply: %w", err)
+	}
+	if account != nil {
+		out.AccountID = *account
+	}
+	out.First = firstReply || firstOptOut
+	return out, true, nil
+}
+
+// SentSince counts the messages an account sent since the given time, for seeding a daily
+// counter that Redis lost.
+func (s *Sends) SentSince(ctx context.Context, accountID int64, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE account_id = $1 AND sent_at >= $2`,
+		accountID, since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: sent by account %d: %w", accountID, err)
+	}
+	return n, nil
+}

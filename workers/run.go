@@ -1,0 +1,54 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// RunWorker is `crier worker`: it holds this process's share of the account connections
+// (deps.Manager), serves every task type with Asynq, and runs the dispatcher, until ctx ends.
+// Then it stops taking tasks, lets the ones in flight finish for up to shutdownTimeout (Asynq
+// puts back the rest; the reconciler repairs whatever a harder stop leaves), and only then
+// closes the connections and releases their leases.
+func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration) error {
+	if h.deps.Manager == nil {
+		return errors.New("workers: a worker needs a sender.Manager")
+	}
+	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopManager()
+	managerDone := make(chan error, 1)
+	go func() { managerDone <- h.deps.Manager.Run(mctx) }()
+
+	srv := asynq.NewServerFromRedisClient(h.deps.Redis, h.ServerConfig(shutdownTimeout))
+	if err := srv.Start(h.Mux()); err != nil {
+		stopManager()
+		<-managerDone
+		return fmt.Errorf("workers: start: %w", err)
+	}
+	dctx, stopDispatcher := context.WithCancel(ctx)
+	dispatcherDone := make(chan struct{})
+	go func() {
+		defer close(dispatcherDone)
+		_ = h.RunDispatcher(dctx)
+	}()
+	h.log.InfoContext(ctx, "worker started", "concurrency", h.opts.Concurrency, "lease_owner", h.deps.Manager.Owner())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-managerDone:
+		err = fmt.Errorf("workers: account manager stopped: %w", err)
+		managerDone <- nil
+	}
+	stopDispatcher()
+	<-dispatcherDone
+	srv.Shutdown()
+	stopManager()
+	<-managerDone
+	h.log.InfoContext(context.WithoutCancel(ctx), "worker stopped")
+	return err
+}

@@ -1,0 +1,168 @@
+package workers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SchedulerOptions tune the scheduler. Zero values get defaults.
+type SchedulerOptions struct {
+	// PollEvery is how often due campaign runs are looked for. Default 5s.
+	PollEvery time.Duration
+	// ReconcileEvery is how often a reconciler pass is queued. Default 30s.
+	ReconcileEvery time.Duration
+	// RetentionEvery is how often a retention purge is queued. Default 1h.
+	RetentionEvery time.Duration
+	// LockTTL is how long the leader lock lives without renewal: how long the other
+	// schedulers wait after the leader dies. Default 15s; renewed every LockTTL/3.
+	LockTTL time.Duration
+	// Owner names this process in the lock; default host-pid-random.
+	Owner string
+}
+
+// schedulerLockKey is the leader lock: "<owner>" with an expiry.
+const schedulerLockKey = "crier:scheduler:leader"
+
+// Scheduler is `crier scheduler`: it queues campaign:launch for every due run (cron ticks,
+// one-off schedules) with a TaskID per run, and the periodic maintenance tasks. Several may
+// run for availability; a Redis lock (SET NX PX, renewed, released on shutdown) lets exactly
+// one of them act at a time, and the TaskIDs make even an overlap at a hand-over harmless.
+type Scheduler struct {
+	h     *Handlers
+	opts  SchedulerOptions
+	rdb   redis.UniversalClient
+	owner string
+}
+
+// NewScheduler returns a scheduler that queues tasks for h's handlers.
+func NewScheduler(h *Handlers, opts SchedulerOptions) *Scheduler {
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = 5 * time.Second
+	}
+	if opts.ReconcileEvery <= 0 {
+		opts.ReconcileEvery = 30 * time.Second
+	}
+	if opts.RetentionEvery <= 0 {
+		opts.RetentionEvery = time.Hour
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 15 * time.Second
+	}
+	if opts.Owner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	return &Scheduler{h: h, opts: opts, rdb: h.deps.Redis, owner: opts.Owner}
+}
+
+// renewScript extends the lock if it is ours; acquireScript is SET NX PX.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// lead takes or keeps the leader lock and reports whether this process leads now. The local
+// deadline counts from before the call, so this process stops acting before Redis could
+// hand the lock to another.
+func (s *Scheduler) lead(ctx context.Context, leading bool) (bool, time.Time) {
+	start := time.Now()
+	ttl := s.opts.LockTTL.Milliseconds()
+	var ok bool
+	var err error
+	if leading {
+		var n int64
+		n, err = renewScript.Run(ctx, s.rdb, []string{schedulerLockKey}, s.owner, ttl).Int64()
+		ok = n == 1
+	} else {
+		ok, err = s.rdb.SetNX(ctx, schedulerLockKey, s.owner, s.opts.LockTTL).Result()
+	}
+	if err != nil || !ok {
+		return false, time.Time{}
+	}
+	return true, start.Add(s.opts.LockTTL * 2 / 3)
+}
+
+// Run schedules until ctx ends, then gives up the lock.
+func (s *Scheduler) Run(ctx context.Context) error {
+	log := s.h.log.With("scheduler", s.owner)
+	tick := time.NewTicker(min(s.opts.PollEvery, s.opts.LockTTL/3))
+	defer tick.Stop()
+	leading := false
+	var validUntil, lastPoll, lastReconcile, lastRetention time.Time
+	defer func() {
+		if leading {
+			_ = releaseScript.Run(context.WithoutCancel(ctx), s.rdb, []string{schedulerLockKey}, s.owner).Err()
+		}
+	}()
+	for {
+		ok, until := s.lead(ctx, leading && time.Now().Before(validUntil))
+		switch {
+		case ok && !leading:
+			log.InfoContext(ctx, "scheduler leads")
+		case !ok && leading:
+			log.WarnContext(ctx, "scheduler lost the lead")
+		}
+		leading, validUntil = ok, until
+		now := time.Now()
+		if leading && now.Sub(lastPoll) >= s.opts.PollEvery {
+			lastPoll = now
+			if n, err := s.ScheduleDue(ctx); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "schedule due runs", "error", err)
+			} else if n > 0 {
+				log.InfoContext(ctx, "launches queued", "runs", n)
+			}
+		}
+		if leading && now.Sub(lastReconcile) >= s.opts.ReconcileEvery {
+			lastReconcile = now
+			if _, err := s.h.enqueue(ctx, NewReconcileTask()); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "queue reconcile", "error", err)
+			}
+		}
+		if leading && now.Sub(lastRetention) >= s.opts.RetentionEvery {
+			lastRetention = now
+			if _, err := s.h.enqueue(ctx, NewRetentionTask()); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "queue retention", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// ScheduleDue queues a campaign:launch for every run due now and returns how many it queued
+// (a run whose launch is still queued is not counted again).
+func (s *Scheduler) ScheduleDue(ctx context.Context) (int, error) {
+	runs, err := s.h.deps.Campaigns.DueRuns(ctx, s.h.now())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range runs {
+		added, err := s.h.enqueue(ctx, NewLaunchTask(r.CampaignID, r.RunAt))
+		if err != nil {
+			return n, fmt.Errorf("queue launch of campaign %d: %w", r.CampaignID, err)
+		}
+		if added {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,152 @@
+package workers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// The task types, "noun:verb" as Asynq names them.
+const (
+	TypeCampaignLaunch       = "campaign:launch"       // materialise a run's deliveries
+	TypeCampaignDispatch     = "campaign:dispatch"     // top up the send queue of one campaign
+	TypeMessageSend          = "message:send"          // send one delivery
+	TypeEventReceipt         = "event:receipt"         // a delivered/read/failed receipt
+	TypeEventInbound         = "event:inbound"         // a customer's message, stored in inbound_messages
+	TypeMaintenanceReconcile = "maintenance:reconcile" // repair what a crash or a Redis loss left behind
+	TypeMaintenanceRetention = "maintenance:retention" // purge message text past retention
+)
+
+// The queues, with their priorities (Queues). Events go first: an opt-out must take effect
+// while a campaign is sending. Maintenance goes last.
+const (
+	QueueEvents      = "events"
+	QueueSend        = "send"
+	QueueCampaigns   = "campaigns"
+	QueueMaintenance = "maintenance"
+)
+
+// Queues are the queues a worker serves and their weights.
+func Queues() map[string]int {
+	return map[string]int{QueueEvents: 6, QueueCampaigns: 3, QueueSend: 3, QueueMaintenance: 1}
+}
+
+// Payloads carry ids, times and statuses only: never a phone number, a name or message text
+// (DESIGN §3 invariant 6). Ops read them in the dashboard.
+
+// LaunchPayload is the payload of campaign:launch.
+type LaunchPayload struct {
+	CampaignID int64     `json:"campaign_id"`
+	RunAt      time.Time `json:"run_at"`
+}
+
+// DispatchPayload is the payload of campaign:dispatch.
+type DispatchPayload struct {
+	CampaignID int64 `json:"campaign_id"`
+}
+
+// SendPayload is the payload of message:send.
+type SendPayload struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// ReceiptPayload is the payload of event:receipt. MessageID is our id of the message, a hash
+// of the delivery id.
+type ReceiptPayload struct {
+	AccountID int64     `json:"account_id"`
+	MessageID string    `json:"message_id"`
+	Status    string    `json:"status"` // delivered, read or failed
+	At        time.Time `json:"at"`
+}
+
+// InboundPayload is the payload of event:inbound: the id of the stored message.
+type InboundPayload struct {
+	InboundID int64     `json:"inbound_id"`
+	At        time.Time `json:"at"`
+}
+
+// NewLaunchTask launches a campaign run. Its TaskID is the run's, so a run is launched by one
+// task at a time however many schedulers enqueue it (and Launch is idempotent besides).
+func NewLaunchTask(campaignID int64, runAt time.Time) *asynq.Task {
+	return newTask(TypeCampaignLaunch, LaunchPayload{CampaignID: campaignID, RunAt: runAt.UTC()},
+		asynq.Queue(QueueCampaigns), asynq.MaxRetry(10), asynq.Timeout(10*time.Minute),
+		asynq.TaskID(launchTaskID(campaignID, runAt)))
+}
+
+// NewDispatchTask tops up one campaign's send queue. Its TaskID is the campaign's, so at most
+// one dispatch per campaign is queued or running.
+func NewDispatchTask(campaignID int64) *asynq.Task {
+	return newTask(TypeCampaignDispatch, DispatchPayload{CampaignID: campaignID},
+		asynq.Queue(QueueCampaigns), asynq.MaxRetry(3), asynq.Timeout(time.Minute),
+		asynq.TaskID(dispatchTaskID(campaignID)))
+}
+
+func launchTaskID(campaignID int64, runAt time.Time) string {
+	return "launch:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.FormatInt(runAt.UnixMicro(), 10)
+}
+
+func dispatchTaskID(campaignID int64) string { return "dispatch:" + strconv.FormatInt(campaignID, 10) }
+
+func receiptTaskID(messageID, status string) string { return "receipt:" + messageID + ":" + status }
+
+func inboundTaskID(inboundID int64) string { return "inbound:" + strconv.FormatInt(inboundID, 10) }
+
+// SendTaskID is the TaskID of a delivery's message:send task.
+func SendTaskID(deliveryID int64) string { return "send:" + strconv.FormatInt(deliveryID, 10) }
+
+// NewSendTask sends one delivery. Its TaskID is derived from the delivery, so a delivery has
+// at most one task.
+func NewSendTask(deliveryID int64) *asynq.Task {
+	return newTask(TypeMessageSend, SendPayload{DeliveryID: deliveryID},
+		asynq.Queue(QueueSend), asynq.MaxRetry(sendMaxRetry), asynq.Timeout(2*time.Minute),
+		asynq.TaskID(SendTaskID(deliveryID)))
+}
+
+// sendMaxRetry is how many transient failures a delivery survives; waiting for an account
+// does not count.
+const sendMaxRetry = 8
+
+// NewReceiptTask applies one receipt. Receipts of one message and kind share a TaskID, so a
+// repeated receipt queued twice runs once.
+func NewReceiptTask(p ReceiptPayload) *asynq.Task {
+	return newTask(TypeEventReceipt, p, asynq.Queue(QueueEvents), asynq.MaxRetry(20), asynq.Timeout(time.Minute),
+		asynq.TaskID(receiptTaskID(p.MessageID, p.Status)))
+}
+
+// NewInboundTask handles one stored inbound message.
+func NewInboundTask(inboundID int64, at time.Time) *asynq.Task {
+	return newTask(TypeEventInbound, InboundPayload{InboundID: inboundID, At: at.UTC()},
+		asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute),
+		asynq.TaskID(inboundTaskID(inboundID)))
+}
+
+// NewReconcileTask runs the reconciler once; one is queued at a time.
+func NewReconcileTask() *asynq.Task {
+	return newTask(TypeMaintenanceReconcile, struct{}{}, asynq.Queue(QueueMaintenance), asynq.MaxRetry(1),
+		asynq.Timeout(5*time.Minute), asynq.TaskID("reconcile"))
+}
+
+// NewRetentionTask purges message text past the retention period; one is queued at a time.
+func NewRetentionTask() *asynq.Task {
+	return newTask(TypeMaintenanceRetention, struct{}{}, asynq.Queue(QueueMaintenance), asynq.MaxRetry(3),
+		asynq.Timeout(30*time.Minute), asynq.TaskID("retention"))
+}
+
+func newTask(typ string, payload any, opts ...asynq.Option) *asynq.Task {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(fmt.Sprintf("workers: marshal %s payload: %v", typ, err)) // plain structs: a programming error
+	}
+	return asynq.NewTask(typ, b, opts...)
+}
+
+// decode reads a task's payload; a payload that does not decode can never succeed.
+func decode(t *asynq.Task, v any) error {
+	if err := json.Unmarshal(t.Payload(), v); err != nil {
+		return fmt.Errorf("workers: %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
