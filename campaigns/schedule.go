@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 
+	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 )
 
@@ -230,36 +230,10 @@ func RecipientZone(contactTZ, phone, campaignTZ string) *time.Location {
 	return time.UTC
 }
 
-// PhoneZone returns the IANA zone of an E.164 phone number from libphonenumber's
-// number-level data (phonenumbers.GetTimezonesForPrefix: the longest known prefix, e.g.
-// +1212 → America/New_York, +1415 → America/Los_Angeles, +7916 → Europe/Moscow), or ""
-// when it is unknown or ambiguous.
-//
-// A prefix with several zones is resolved only when they keep the same clock (a UK
-// mobile is Europe/Guernsey, Europe/Isle_of_Man, Europe/Jersey or Europe/London — the
-// same offsets every day from 2020 to 2040): then it is the first name in alphabetical
-// order, any of them being right. When they differ (+1605 is Central or Mountain, +7 on
-// its own spans eleven zones) it is "", and RecipientZone falls back to the campaign's
-// zone: a guess among candidates hours apart could land a message at night.
-//
-// The answer depends only on the phone, so the contacts store may keep it in a column
-// beside phone_region; the launch SQL (DueTable.SQL) reads such a column.
-func PhoneZone(phone string) string {
-	digits, ok := strings.CutPrefix(phone, "+")
-	if !ok || digits == "" || len(digits) > 15 {
-		return ""
-	}
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return ""
-		}
-	}
-	zones, err := phonenumbers.GetTimezonesForPrefix(phone)
-	if err != nil {
-		return ""
-	}
-	return schedPickZone(zones)
-}
+// PhoneZone returns the IANA zone of an E.164 phone number, or "" when it is unknown
+// or ambiguous: contacts.PhoneZone, which the contacts store writes to phone_zone with
+// the phone, and which the launch SQL (DueTable.SQL) reads.
+func PhoneZone(phone string) string { return contacts.PhoneZone(phone) }
 
 // DueTable is one run's due time in every recipient zone the launch may meet. The due
 // time depends on the recipient only through their zone, so the launch needs DueAt for
@@ -571,83 +545,4 @@ func schedLoadZone(name string) *time.Location {
 	}
 	schedZones.Unlock()
 	return loc
-}
-
-// schedPicks caches schedPickZone for prefixes with several zones.
-var schedPicks sync.Map // strings.Join(zones, " ") → string
-
-// schedPickZone chooses the zone of a phone prefix from its candidates (see PhoneZone).
-func schedPickZone(zones []string) string {
-	if len(zones) == 1 {
-		if schedLoadZone(zones[0]) == nil {
-			return ""
-		}
-		return zones[0]
-	}
-	key := strings.Join(zones, " ")
-	if v, ok := schedPicks.Load(key); ok {
-		return v.(string)
-	}
-	var names []string
-	var locs []*time.Location
-	for _, z := range zones {
-		if loc := schedLoadZone(z); loc != nil && z != phonenumbers.UNKNOWN_TIMEZONE {
-			names, locs = append(names, z), append(locs, loc)
-		}
-	}
-	pick := ""
-	if len(names) > 0 {
-		sort.Sort(schedByName{names, locs})
-		pick = names[0]
-		for _, loc := range locs[1:] {
-			if !schedSameClock(locs[0], loc) {
-				pick = ""
-				break
-			}
-		}
-	}
-	schedPicks.Store(key, pick)
-	return pick
-}
-
-type schedByName struct {
-	names []string
-	locs  []*time.Location
-}
-
-func (s schedByName) Len() int           { return len(s.names) }
-func (s schedByName) Less(i, j int) bool { return s.names[i] < s.names[j] }
-func (s schedByName) Swap(i, j int) {
-	s.names[i], s.names[j] = s.names[j], s.names[i]
-	s.locs[i], s.locs[j] = s.locs[j], s.locs[i]
-}
-
-// The years over which two zones must keep the same clock to count as one.
-var (
-	schedClockFrom = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	schedClockTo   = time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
-// schedSameClock reports whether a and b have the same UTC offset at every instant
-// from schedClockFrom to schedClockTo, by walking the transitions of both.
-func schedSameClock(a, b *time.Location) bool {
-	for t := schedClockFrom; t.Before(schedClockTo); {
-		la, lb := t.In(a), t.In(b)
-		_, offA := la.Zone()
-		_, offB := lb.Zone()
-		if offA != offB {
-			return false
-		}
-		_, endA := la.ZoneBounds()
-		_, endB := lb.ZoneBounds()
-		switch {
-		case endA.IsZero() && endB.IsZero():
-			return true
-		case endA.IsZero() || (!endB.IsZero() && endB.Before(endA)):
-			t = endB
-		default:
-			t = endA
-		}
-	}
-	return true
 }
