@@ -5,6 +5,10 @@
 -- falls back to it when the contact has no timezone.
 ALTER TABLE contacts ADD COLUMN phone_zone text;
 
+-- The contacts whose phone_zone is still to compute (those written before this migration):
+-- a launch fills them in batches. Empty once they are done, so it costs writes nothing.
+CREATE INDEX contacts_phone_zone_missing_idx ON contacts (id) WHERE phone_zone IS NULL;
+
 -- Campaigns: what to send (a template), from which accounts, to whom (a tag audience),
 -- and when. audience, schedule and quiet_hours are small documents validated by the
 -- campaigns package. status follows draft → scheduled → running → completed, with paused
@@ -40,6 +44,8 @@ CREATE TABLE campaign_runs (
     campaign_id      bigint NOT NULL REFERENCES campaigns (id),
     run_at           timestamptz NOT NULL,
     template_version integer NOT NULL DEFAULT 0,
+    -- the template's category at launch: the frequency cap counts marketing runs only
+    purpose          text NOT NULL DEFAULT 'marketing' CHECK (purpose IN ('marketing', 'utility')),
     status           text NOT NULL DEFAULT 'launching'
                      CHECK (status IN ('launching', 'running', 'completed', 'cancelled')),
     launched_at      timestamptz,
@@ -94,6 +100,8 @@ CREATE INDEX deliveries_due_idx ON deliveries (due_at) WHERE status = 'queued';
 CREATE INDEX deliveries_sending_idx ON deliveries (updated_at) WHERE status = 'sending';
 -- Opt-out cancels a contact's pending deliveries; the frequency cap counts recent sends.
 CREATE INDEX deliveries_contact_idx ON deliveries (contact_id, sent_at);
+-- The frequency cap's scan of the messages sent in its window, across campaigns.
+CREATE INDEX deliveries_sent_idx ON deliveries (sent_at) WHERE sent_at IS NOT NULL;
 CREATE INDEX deliveries_campaign_idx ON deliveries (campaign_id, status);
 CREATE UNIQUE INDEX deliveries_message_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
 
@@ -109,9 +117,34 @@ CREATE TABLE delivery_events (
 
 CREATE INDEX delivery_events_delivery_idx ON delivery_events (delivery_id, id);
 
+-- A deleted contact leaves no message text behind: its deliveries lose the contact id, the
+-- rendered text and the error (which may quote it), their events lose their detail, and
+-- the ones not sent yet are cancelled. Statement-level, like consent's cleanup in
+-- 00002_consent.sql, so that deleting many contacts is one pass.
+-- +goose StatementBegin
+CREATE FUNCTION campaigns_forget_deleted_contacts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE delivery_events e SET detail = '{}'
+    FROM deliveries d JOIN gone g ON d.contact_id = g.id
+    WHERE e.delivery_id = d.id AND e.detail <> '{}';
+    UPDATE deliveries d SET contact_id = NULL, rendered = NULL, error = NULL,
+        status = CASE WHEN d.status = 'queued' THEN 'cancelled' ELSE d.status END,
+        skip_reason = CASE WHEN d.status = 'queued' THEN 'contact_erased' ELSE d.skip_reason END,
+        updated_at = now()
+    FROM gone g WHERE d.contact_id = g.id;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+CREATE TRIGGER contacts_forget_deliveries AFTER DELETE ON contacts
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION campaigns_forget_deleted_contacts();
+
 -- +goose Down
+DROP TRIGGER contacts_forget_deliveries ON contacts;
+DROP FUNCTION campaigns_forget_deleted_contacts;
 DROP TABLE delivery_events;
 DROP TABLE deliveries;
 DROP TABLE campaign_runs;
 DROP TABLE campaigns;
+DROP INDEX contacts_phone_zone_missing_idx;
 ALTER TABLE contacts DROP COLUMN phone_zone;

@@ -1,0 +1,116 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/templates"
+)
+
+// FrequencyCap limits the marketing messages one contact gets across all campaigns: at
+// most Max in any Window. Max 0 turns the cap off.
+type FrequencyCap struct {
+	Max    int
+	Window time.Duration
+}
+
+// Options configure a Service. Zero values get defaults.
+type Options struct {
+	// QuietHours is the deployment's default quiet window; default DefaultQuietHours().
+	QuietHours QuietHours
+	// FrequencyCap is the cross-campaign cap; default 2 per 24 h. Set Max < 0 to turn it off.
+	FrequencyCap FrequencyCap
+	// Channel is the consent channel deliveries are checked against; default "whatsapp".
+	Channel consent.Channel
+	// ScheduleLimits bound cron schedules; default DefaultScheduleLimits().
+	ScheduleLimits ScheduleLimits
+	// Templates and Engine render the preview's samples; without them a preview has none.
+	Templates *templates.Store
+	Engine    *templates.Engine
+	// PreviewSamples is how many eligible contacts a preview renders for; default 3.
+	PreviewSamples int
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// Service is the campaigns' lifecycle, launch, preview and stats, on PostgreSQL.
+type Service struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	zonesMu sync.Mutex
+	zones   []string // every zone name PostgreSQL knows, for NewDueTable
+}
+
+// New returns a Service on pool.
+func New(pool *pgxpool.Pool, opts Options) *Service {
+	if opts.QuietHours == (QuietHours{}) {
+		opts.QuietHours = DefaultQuietHours()
+	}
+	opts.QuietHours = opts.QuietHours.WithDefault(DefaultQuietHours())
+	switch {
+	case opts.FrequencyCap.Max == 0:
+		opts.FrequencyCap = FrequencyCap{Max: 2, Window: 24 * time.Hour}
+	case opts.FrequencyCap.Max < 0:
+		opts.FrequencyCap.Max = 0
+	}
+	if opts.FrequencyCap.Window <= 0 {
+		opts.FrequencyCap.Window = 24 * time.Hour
+	}
+	if opts.Channel == "" {
+		opts.Channel = "whatsapp"
+	}
+	if opts.ScheduleLimits == (ScheduleLimits{}) {
+		opts.ScheduleLimits = DefaultScheduleLimits()
+	}
+	if opts.PreviewSamples <= 0 {
+		opts.PreviewSamples = 3
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Service{pool: pool, opts: opts}
+}
+
+// now is the service's clock, in UTC at the microsecond precision of timestamptz.
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// zoneNames returns every time zone name PostgreSQL knows, read once per process: the
+// launch computes one due time per zone (NewDueTable) and joins them.
+func (s *Service) zoneNames(ctx context.Context) ([]string, error) {
+	s.zonesMu.Lock()
+	defer s.zonesMu.Unlock()
+	if s.zones != nil {
+		return s.zones, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name FROM pg_timezone_names`)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	s.zones = zones
+	return zones, nil
+}
