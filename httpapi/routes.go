@@ -12,6 +12,7 @@ type route struct {
 	perm    auth.Permission // what the caller needs; "" for public routes
 	action  string          // the audit action; "" when the route changes nothing
 	target  string          // the audit target type named by the {id} path parameter
+	browser bool            // a page for browsers: a 401 offers HTTP Basic (the key as the password)
 	handle  func(http.ResponseWriter, *http.Request) error
 }
 
@@ -21,6 +22,11 @@ func (s *Server) routes() []route {
 	return []route{
 		{pattern: "GET /healthz", handle: s.healthz},
 		{pattern: "GET /readyz", handle: s.readyz},
+		{pattern: "GET /metrics", handle: s.metrics},
+		// The Asynq dashboard: reading is free for its viewers, changes (retry, delete,
+		// pause a queue) are audited.
+		{pattern: "GET /monitoring/", perm: auth.Dashboard, browser: true, handle: s.monitoring},
+		{pattern: "/monitoring/", perm: auth.Dashboard, browser: true, action: "monitoring.change", handle: s.monitoring},
 
 		{pattern: "POST /v1/contacts", perm: auth.ContactsWrite, action: "contact.upsert", handle: s.contactUpsert},
 		{pattern: "GET /v1/contacts", perm: auth.ContactsRead, handle: s.contactList},

@@ -40,6 +40,10 @@ type Deps struct {
 	PairTimeout time.Duration   // how long a pairing waits for the phone, as shown to callers
 	Sandbox     *sandbox.Network
 	Inbound     InboundFunc // takes the sandbox's simulated customer messages
+	// Monitoring is the Asynq dashboard, mounted at /monitoring/ for the Dashboard
+	// permission; Metrics is the Prometheus handler of GET /metrics. Nil: not served.
+	Monitoring http.Handler
+	Metrics    http.Handler
 	// Ready are the readiness checks of GET /readyz, by name (e.g. "postgres", "redis").
 	Ready map[string]func(context.Context) error
 }
@@ -188,6 +192,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			key, err := s.authenticate(r)
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="crier"`)
+				if rt.browser {
+					// A browser asks for the key (any user name, the key as the password).
+					w.Header().Add("WWW-Authenticate", `Basic realm="crier", charset="UTF-8"`)
+				}
 				s.writeError(w, r, err)
 				return
 			}

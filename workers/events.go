@@ -201,3 +201,29 @@ func ReplyMessageID(inboundID int64) string {
 	sum := sha256.Sum256([]byte("crier/reply/message-id/v1:" + strconv.FormatInt(inboundID, 10)))
 	return "3EB0" + strings.ToUpper(hex.EncodeToString(sum[:9]))
 }
+
+// Inbound takes a customer's message the way a transport event does, for the sandbox API: it
+// stores the message and queues its event:inbound task, or handles it at once when Redis
+// refuses the task. The outcome's InboundID is always set; its Class only when it was
+// handled at once.
+func (h *Handlers) Inbound(ctx context.Context, in consent.Inbound) (consent.Outcome, error) {
+	id, fresh, err := h.deps.Consent.RecordInbound(ctx, in)
+	if err != nil {
+		return consent.Outcome{}, err
+	}
+	out := consent.Outcome{InboundID: id, Duplicate: !fresh}
+	if !fresh {
+		return out, nil
+	}
+	at := in.ReceivedAt
+	if at.IsZero() {
+		at = h.now()
+	}
+	if _, err := h.enqueue(ctx, NewInboundTask(id, at)); err != nil {
+		h.log.WarnContext(ctx, "enqueue inbound; handling it now", "inbound_id", id, "error", err)
+		if err := h.processInbound(ctx, InboundPayload{InboundID: id, At: at}); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

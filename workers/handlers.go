@@ -14,6 +14,7 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -284,6 +285,11 @@ func (h *Handlers) handleLaunch(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if err := h.deps.Campaigns.Launch(ctx, p.CampaignID, p.RunAt); err != nil {
+		if apperr.CodeOf(err) == apperr.Conflict || apperr.CodeOf(err) == apperr.NotFound {
+			// Paused, cancelled, or the run moved: the scheduler queues the run again when
+			// it is due again; retrying this one cannot succeed.
+			return fmt.Errorf("launch campaign %d: %w: %w", p.CampaignID, err, asynq.SkipRetry)
+		}
 		return fmt.Errorf("launch campaign %d run %s: %w", p.CampaignID, p.RunAt.Format(time.RFC3339), err)
 	}
 	if _, err := h.enqueue(ctx, NewDispatchTask(p.CampaignID)); err != nil {

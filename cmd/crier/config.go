@@ -29,6 +29,10 @@ type Config struct {
 	MaxBodyBytes    int64         // CRIER_MAX_BODY_BYTES
 	MaxImportBytes  int64         // CRIER_MAX_IMPORT_BYTES
 	ShutdownTimeout time.Duration // CRIER_SHUTDOWN_TIMEOUT
+	SendTTL         time.Duration // CRIER_SEND_TTL: a message not sent this long after its due time expires
+	DispatchHorizon time.Duration // CRIER_DISPATCH_HORIZON: minutes of sending capacity kept in Redis
+	Concurrency     int           // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
+	MetricsAddr     string        // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -54,6 +58,10 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_MAX_BODY_BYTES", "1048576", "largest JSON request body"},
 	{"CRIER_MAX_IMPORT_BYTES", "1073741824", "largest CSV import"},
 	{"CRIER_SHUTDOWN_TIMEOUT", "30s", "how long a stopping process waits for work in flight"},
+	{"CRIER_SEND_TTL", "6h", "a campaign message not sent this long after its due time expires instead of going out late"},
+	{"CRIER_DISPATCH_HORIZON", "2m", "how many minutes of the accounts' sending capacity the dispatcher keeps queued in Redis"},
+	{"CRIER_WORKER_CONCURRENCY", "64", "tasks one worker process runs at once"},
+	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
 }
 
 // loadConfig reads the environment through getenv and reports every problem at once,
@@ -141,6 +149,34 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_SHUTDOWN_TIMEOUT", "must be a positive duration such as 30s, got %q", s)
 		}
 		c.ShutdownTimeout = d
+	}
+	durations := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"CRIER_SEND_TTL", 6 * time.Hour, &c.SendTTL},
+		{"CRIER_DISPATCH_HORIZON", 2 * time.Minute, &c.DispatchHorizon},
+	}
+	for _, d := range durations {
+		*d.dst = d.def
+		if s := getenv(d.name); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil || v <= 0 {
+				bad(d.name, "must be a positive duration such as %s, got %q", d.def, s)
+			}
+			*d.dst = v
+		}
+	}
+	if n, err := positiveInt(getenv("CRIER_WORKER_CONCURRENCY"), 64); err != nil || n > 10_000 {
+		bad("CRIER_WORKER_CONCURRENCY", "must be an integer from 1 to 10000, got %q", getenv("CRIER_WORKER_CONCURRENCY"))
+	} else {
+		c.Concurrency = int(n)
+	}
+	if c.MetricsAddr = getenv("CRIER_METRICS_ADDR"); c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("CRIER_METRICS_ADDR", "must be host:port or :port, got %q", c.MetricsAddr)
+		}
 	}
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))

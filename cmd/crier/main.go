@@ -31,7 +31,10 @@ const usage = `usage: crier <command> [arguments]
 
 commands:
   migrate                              apply the database migrations
-  serve                                run the HTTP API
+  serve                                run the HTTP API (with /metrics and the /monitoring/ dashboard)
+  worker                               send: the Asynq server, the account connections, the dispatcher
+  scheduler                            launch due campaign runs; queue reconcile and retention (one leads)
+  all                                  serve, worker and scheduler in one process
   apikey create --name N --role R      make an API key; prints it alone on stdout
   apikey list                          list the API keys
   apikey revoke ID                     disable an API key for good
@@ -59,10 +62,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	commands := map[string]func(context.Context, *app, []string, io.Writer) error{
-		"migrate":  cmdMigrate,
-		"serve":    cmdServe,
-		"apikey":   cmdAPIKey,
-		"accounts": cmdAccounts,
+		"migrate":   cmdMigrate,
+		"serve":     cmdServe,
+		"worker":    cmdWorker,
+		"scheduler": cmdScheduler,
+		"all":       cmdAll,
+		"apikey":    cmdAPIKey,
+		"accounts":  cmdAccounts,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -48,16 +48,17 @@ func checkMigrated(ctx context.Context, a *app) error {
 // serve runs the API on ln until ctx ends, then drains requests in flight for up to
 // CRIER_SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, a *app, ln net.Listener) error {
-	if err := checkMigrated(ctx, a); err != nil {
-		ln.Close()
-		return err
-	}
-	svc, err := newServices(ctx, a)
+	return runRoles(ctx, a, ln, roles{api: true})
+}
+
+// runAPI serves the API over svc and pipe (see serve).
+func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *pipeline) error {
+	dashboard, err := monitoring(a)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer svc.Close()
+	defer dashboard.Close()
 	if n, err := svc.contacts.BackfillPhoneHashes(ctx); err != nil {
 		ln.Close()
 		return err
@@ -78,8 +79,10 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 		Pairer:      svc.whatsapp,
 		PairTimeout: whatsapp.DefaultPairTimeout,
 		Sandbox:     svc.sandbox,
-		// Until the workers take inbound messages, the API handles them at once.
-		Inbound: svc.consent.HandleInbound,
+		// Stored, then handled by a worker (event:inbound), like a transport's message.
+		Inbound:    pipe.handlers.Inbound,
+		Monitoring: dashboard,
+		Metrics:    pipe.metricsHandler(),
 		Ready: map[string]func(context.Context) error{
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },

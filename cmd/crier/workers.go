@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/workers"
+)
+
+// pipeline is the send pipeline's side of the services: the task handlers and, in a
+// process that sends, the account connections.
+type pipeline struct {
+	campaigns *campaigns.Service
+	handlers  *workers.Handlers
+	manager   *sender.Manager // nil unless the process holds account connections
+	registry  *prometheus.Registry
+}
+
+// newPipeline wires the workers over svc. With holdAccounts the process takes leases on the
+// accounts and connects them (a worker); otherwise it only enqueues (the API, the scheduler).
+func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
+	p := &pipeline{
+		campaigns: campaigns.New(a.pool, campaigns.Options{Templates: svc.templates, Engine: svc.engine, Logger: a.logger}),
+		registry:  prometheus.NewRegistry(),
+	}
+	// An opt-out cancels the contact's queued deliveries at once.
+	svc.consent.SetCanceller(p.campaigns)
+	metrics := workers.NewMetrics()
+	deps := workers.Deps{
+		Redis:     a.redis,
+		Sends:     campaigns.NewSends(a.pool, campaigns.SendsOptions{}),
+		Campaigns: campaignsAdapter{p.campaigns},
+		Consent:   svc.consent,
+		Contacts:  svc.contacts,
+		Templates: svc.templates,
+		Engine:    svc.engine,
+		Limiter:   svc.limiter,
+		Accounts:  svc.accounts,
+		Privacy:   svc.privacy,
+		Metrics:   metrics,
+		Logger:    a.logger,
+	}
+	if holdAccounts {
+		var err error
+		p.manager, err = sender.NewManager(a.redis, svc.accounts,
+			map[sender.Channel]sender.Connector{sender.WhatsApp: svc.whatsapp, sender.Sandbox: svc.sandbox},
+			func(ctx context.Context, e sender.Event) { p.handlers.OnEvent(ctx, e) },
+			sender.ManagerOptions{Logger: a.logger})
+		if err != nil {
+			return nil, err
+		}
+		deps.Manager = p.manager
+	}
+	p.handlers = workers.New(deps, workers.Options{
+		TTL:         a.cfg.SendTTL,
+		Horizon:     a.cfg.DispatchHorizon,
+		Concurrency: a.cfg.Concurrency,
+		Retention:   time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
+	})
+	if holdAccounts {
+		// Confirmation replies go out through the accounts this process holds.
+		svc.consent.SetReplier(p.handlers.Replier())
+	}
+	err := errors.Join(
+		metrics.Register(p.registry),
+		p.registry.Register(collectors.NewGoCollector()),
+		p.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
+		p.registry.Register(workers.NewQueueCollector(a.redis)),
+		p.registry.Register(workers.NewLimiterCollector(svc.accounts, svc.limiter)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return p, nil
+}
+
+func (p *pipeline) Close() { _ = p.handlers.Close() }
+
+// metricsHandler serves the pipeline's Prometheus registry.
+func (p *pipeline) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+}
+
+// monitoring returns the Asynq dashboard for /monitoring/, on its own Redis connections.
+func monitoring(a *app) (*asynqmon.HTTPHandler, error) {
+	opt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
+	}
+	return asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt}), nil
+}
+
+// campaignsAdapter gives the workers the campaign lifecycle in the shape they declare.
+type campaignsAdapter struct{ s *campaigns.Service }
+
+func (c campaignsAdapter) Launch(ctx context.Context, id int64, runAt time.Time) error {
+	_, err := c.s.Launch(ctx, id, runAt)
+	return err
+}
+
+func (c campaignsAdapter) DueRuns(ctx context.Context, now time.Time) ([]workers.DueRun, error) {
+	runs, err := c.s.DueRuns(ctx, now)
+	out := make([]workers.DueRun, len(runs))
+	for i, r := range runs {
+		out[i] = workers.DueRun{CampaignID: r.CampaignID, RunAt: r.RunAt}
+	}
+	return out, err
+}
+
+func (c campaignsAdapter) FinishRuns(ctx context.Context) (int, error) { return c.s.FinishRuns(ctx) }
+
+func (c campaignsAdapter) Pause(ctx context.Context, id int64, reason string) error {
+	return c.s.Pause(ctx, id, reason)
+}
+
+// cmdWorker is `crier worker`: the Asynq server, the account connections and the
+// dispatcher, until SIGINT/SIGTERM.
+func cmdWorker(ctx context.Context, a *app, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: worker takes no arguments", errUsage)
+	}
+	return runRoles(ctx, a, nil, roles{worker: true})
+}
+
+// cmdScheduler is `crier scheduler`: due campaign runs and the periodic maintenance, with
+// one active scheduler however many run.
+func cmdScheduler(ctx context.Context, a *app, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: scheduler takes no arguments", errUsage)
+	}
+	return runRoles(ctx, a, nil, roles{scheduler: true})
+}
+
+// cmdAll is `crier all`: the API, a worker and a scheduler in one process.
+func cmdAll(ctx context.Context, a *app, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: all takes no arguments", errUsage)
+	}
+	if err := a.cfg.requireHashKey(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (CRIER_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+	}
+	return runRoles(ctx, a, ln, roles{api: true, worker: true, scheduler: true})
+}
+
+// roles are what one process runs.
+type roles struct{ api, worker, scheduler bool }
+
+// runRoles runs the given roles over one set of services until ctx ends or one of them
+// fails, then stops them all: the API drains its requests, the worker its tasks.
+func runRoles(ctx context.Context, a *app, ln net.Listener, r roles) error {
+	if err := checkMigrated(ctx, a); err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	svc, err := newServices(ctx, a)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	defer svc.Close()
+	pipe, err := newPipeline(a, svc, r.worker)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	defer pipe.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+			cancel() // one role ending stops the others
+		}()
+	}
+	if r.api {
+		start("api", func(ctx context.Context) error { return runAPI(ctx, a, ln, svc, pipe) })
+	} else if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (CRIER_METRICS_ADDR): %w", a.cfg.MetricsAddr, err)
+		}
+		start("metrics", func(ctx context.Context) error { return serveMetrics(ctx, mln, pipe) })
+	}
+	if r.worker {
+		start("worker", func(ctx context.Context) error {
+			return pipe.handlers.RunWorker(ctx, a.cfg.ShutdownTimeout)
+		})
+	}
+	if r.scheduler {
+		start("scheduler", workers.NewScheduler(pipe.handlers, workers.SchedulerOptions{}).Run)
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// serveMetrics serves /metrics alone, for a worker or scheduler process.
+func serveMetrics(ctx context.Context, ln net.Listener, pipe *pipeline) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", pipe.metricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
