@@ -1,0 +1,168 @@
+package campaigns_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/internal/testdb"
+)
+
+// sendFixture makes a campaign with one run and n queued deliveries (contacts 1..n) and
+// returns their ids. The rows are written directly: these tests are about the send-side
+// transitions, not launch.
+func sendFixture(t *testing.T, pool *pgxpool.Pool, n int) (campaignID int64, ids []int64) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pool.QueryRow(ctx, `
+		WITH tpl AS (INSERT INTO templates (name, category, locales) VALUES ('t', 'marketing', '[]') RETURNING id)
+		INSERT INTO campaigns (name, template_id, status) SELECT 'c', id, 'running' FROM tpl RETURNING id`).Scan(&campaignID))
+	rows, err := pool.Query(ctx, `
+		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
+		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
+		SELECT run.id, $1, g, 'queued', now() FROM run, generate_series(1, $2) g RETURNING id`, campaignID, n)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id int64
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	return campaignID, ids
+}
+
+func TestSendClaimIsExclusiveAndRefusesFinal(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 2)
+
+	d, err := s.Claim(ctx, ids[0], time.Now().Add(-time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, campaigns.Sending, d.Status)
+	require.Equal(t, 1, d.Attempts)
+	_, err = s.Claim(ctx, ids[0], time.Now().Add(-time.Minute))
+	require.ErrorIs(t, err, campaigns.ErrDeliveryBusy, "a second worker may not take it")
+	// A worker that died holding it: claimable again once stale.
+	d, err = s.Claim(ctx, ids[0], time.Now().Add(time.Second))
+	require.NoError(t, err)
+	require.Equal(t, 2, d.Attempts)
+
+	require.NoError(t, s.RecordAttempt(ctx, ids[0], campaigns.Attempt{AccountID: 7, Locale: "en", Variant: 1, MessageID: "m-1"}))
+	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{ProviderID: "m-1", Rendered: "hi"}))
+	_, err = s.Claim(ctx, ids[0], time.Now().Add(time.Hour))
+	require.ErrorIs(t, err, campaigns.ErrDeliveryFinal, "a sent delivery is never claimed again")
+	require.ErrorIs(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{}), campaigns.ErrDeliveryFinal)
+
+	require.NoError(t, s.Skip(ctx, ids[1], "withdrawn"))
+	_, err = s.Claim(ctx, ids[1], time.Now().Add(time.Hour))
+	require.ErrorIs(t, err, campaigns.ErrDeliveryFinal)
+}
+
+func TestSendReleaseKeepsTheAccountOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 2)
+	for i, keep := range []bool{true, false} {
+		_, err := s.Claim(ctx, ids[i], time.Now())
+		require.NoError(t, err)
+		require.NoError(t, s.RecordAttempt(ctx, ids[i], campaigns.Attempt{AccountID: 3, Locale: "en", Variant: 0, MessageID: "m" + string(rune('a'+i))}))
+		require.NoError(t, s.Release(ctx, ids[i], keep, "transient"))
+		d, err := s.Delivery(ctx, ids[i])
+		require.NoError(t, err)
+		require.Equal(t, campaigns.Queued, d.Status)
+		require.Equal(t, keep, d.AccountID != nil)
+		require.NotEmpty(t, d.MessageID, "the message id stays: a retry is the same message")
+	}
+}
+
+func TestReceiptsNeverMoveBackwards(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 2)
+
+	// Before the send is recorded, a receipt waits.
+	_, err := s.Claim(ctx, ids[0], time.Now())
+	require.NoError(t, err)
+	require.NoError(t, s.RecordAttempt(ctx, ids[0], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-0"}))
+	_, err = s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: campaigns.ReceiptDelivered})
+	require.True(t, errors.Is(err, campaigns.ErrReceiptEarly))
+	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{}))
+
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	steps := []struct {
+		kind   campaigns.ReceiptKind
+		status campaigns.DeliveryStatus
+		moved  bool
+	}{
+		{campaigns.ReceiptRead, campaigns.Read, true},       // read overtook delivered
+		{campaigns.ReceiptDelivered, campaigns.Read, false}, // late delivered: recorded, not backwards
+		{campaigns.ReceiptFailed, campaigns.Read, false},    // a failure never undoes a read
+		{campaigns.ReceiptRead, campaigns.Read, false},      // a repeat changes nothing
+	}
+	for i, st := range steps {
+		out, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: st.kind, At: at.Add(time.Duration(i) * time.Second)})
+		require.NoError(t, err)
+		require.True(t, out.Found)
+		require.Equal(t, st.moved, out.Moved, "step %d", i)
+		d, err := s.Delivery(ctx, ids[0])
+		require.NoError(t, err)
+		require.Equal(t, st.status, d.Status, "step %d", i)
+	}
+	d, err := s.Delivery(ctx, ids[0])
+	require.NoError(t, err)
+	require.NotNil(t, d.DeliveredAt, "a read message was delivered")
+	require.NotNil(t, d.ReadAt)
+	var events int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery_events WHERE delivery_id = $1 AND kind IN ('read', 'delivered')`, ids[0]).Scan(&events))
+	require.Equal(t, 1, events, "one event per receipt that changed something")
+
+	// A failed receipt fails a sent message; an unknown message id is not an error.
+	_, err = s.Claim(ctx, ids[1], time.Now())
+	require.NoError(t, err)
+	require.NoError(t, s.RecordAttempt(ctx, ids[1], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-1"}))
+	require.NoError(t, s.MarkSent(ctx, ids[1], campaigns.SentInfo{}))
+	out, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-1", Kind: campaigns.ReceiptFailed, Error: "undeliverable"})
+	require.NoError(t, err)
+	require.True(t, out.Moved)
+	out, err = s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "nobody's", Kind: campaigns.ReceiptRead})
+	require.NoError(t, err)
+	require.False(t, out.Found)
+}
+
+func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 1)
+	_, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, false)
+	require.NoError(t, err)
+	require.False(t, ok, "nothing sent to the contact yet")
+
+	_, err = s.Claim(ctx, ids[0], time.Now())
+	require.NoError(t, err)
+	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{SentAt: time.Now().Add(-time.Minute)}))
+	r, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, true)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, r.First)
+	require.Equal(t, ids[0], r.DeliveryID)
+	r, ok, err = s.RecordReply(ctx, 1, time.Now(), time.Hour, true)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, r.First, "a repeated reply is not counted again")
+	_, ok, err = s.RecordReply(ctx, 1, time.Now().Add(3*time.Hour), time.Hour, false)
+	require.NoError(t, err)
+	require.False(t, ok, "outside the window")
+}
