@@ -63,10 +63,14 @@ func NewScheduler(h *Handlers, opts SchedulerOptions) *Scheduler {
 	return &Scheduler{h: h, opts: opts, rdb: h.deps.Redis, owner: opts.Owner}
 }
 
-// renewScript extends the lock if it is ours; acquireScript is SET NX PX.
-var renewScript = redis.NewScript(`
+// leadScript takes the lock if it is free and extends it if it is ours already.
+// KEYS[1] the lock; ARGV[1] owner, ARGV[2] TTL in ms. Returns 1 when we hold it.
+var leadScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
 end
 return 0`)
 
@@ -76,25 +80,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// lead takes or keeps the leader lock and reports whether this process leads now. The local
-// deadline counts from before the call, so this process stops acting before Redis could
-// hand the lock to another.
-func (s *Scheduler) lead(ctx context.Context, leading bool) (bool, time.Time) {
-	start := time.Now()
-	ttl := s.opts.LockTTL.Milliseconds()
-	var ok bool
-	var err error
-	if leading {
-		var n int64
-		n, err = renewScript.Run(ctx, s.rdb, []string{schedulerLockKey}, s.owner, ttl).Int64()
-		ok = n == 1
-	} else {
-		ok, err = s.rdb.SetNX(ctx, schedulerLockKey, s.owner, s.opts.LockTTL).Result()
-	}
-	if err != nil || !ok {
-		return false, time.Time{}
-	}
-	return true, start.Add(s.opts.LockTTL * 2 / 3)
+// lead takes or keeps the leader lock and reports whether this process leads now. Each
+// round acts right after renewing, well within the lock's TTL; the TaskIDs of what it
+// queues make an overlap at a hand-over harmless.
+func (s *Scheduler) lead(ctx context.Context) bool {
+	n, err := leadScript.Run(ctx, s.rdb, []string{schedulerLockKey}, s.owner, s.opts.LockTTL.Milliseconds()).Int64()
+	return err == nil && n == 1
 }
 
 // Run schedules until ctx ends, then gives up the lock.
@@ -103,21 +94,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	tick := time.NewTicker(min(s.opts.PollEvery, s.opts.LockTTL/3))
 	defer tick.Stop()
 	leading := false
-	var validUntil, lastPoll, lastReconcile, lastRetention time.Time
+	var lastPoll, lastReconcile, lastRetention time.Time
 	defer func() {
 		if leading {
 			_ = releaseScript.Run(context.WithoutCancel(ctx), s.rdb, []string{schedulerLockKey}, s.owner).Err()
 		}
 	}()
 	for {
-		ok, until := s.lead(ctx, leading && time.Now().Before(validUntil))
+		ok := s.lead(ctx)
 		switch {
 		case ok && !leading:
 			log.InfoContext(ctx, "scheduler leads")
 		case !ok && leading:
 			log.WarnContext(ctx, "scheduler lost the lead")
 		}
-		leading, validUntil = ok, until
+		leading = ok
 		now := time.Now()
 		if leading && now.Sub(lastPoll) >= s.opts.PollEvery {
 			lastPoll = now
