@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // time zones even on images without /usr/share/zoneinfo
@@ -41,6 +42,8 @@ commands:
   accounts list                        list the sending accounts
   accounts pair ID [--phone +E164]     link a WhatsApp account: draws the QR code here
                                        (or prints a pairing code to type on the phone)
+  bench [--quick] [--contacts N]       measure import, expansion, dispatch and sends on a
+                                       throwaway database; prints a Markdown table
   help                                 show this help and the environment variables
 `
 
@@ -69,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"all":       cmdAll,
 		"apikey":    cmdAPIKey,
 		"accounts":  cmdAccounts,
+		"bench":     cmdBench,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -123,6 +127,11 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error)
 	}
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) starves a worker: each send makes
+		// a few short queries, and CRIER_WORKER_CONCURRENCY of them run at once.
+		pcfg.MaxConns = int32(min(max(cfg.Concurrency/2, 16), 64))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

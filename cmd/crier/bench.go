@@ -1,0 +1,491 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/migrations"
+	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/templates"
+)
+
+// benchOptions are crier bench's flags.
+type benchOptions struct {
+	Contacts    int
+	Accounts    int
+	Concurrency int
+	RedisDB     int
+	Keep        bool
+	CPUProfile  string
+	PprofAddr   string
+	Progress    io.Writer
+}
+
+func parseBenchFlags(args []string) (benchOptions, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := benchOptions{}
+	fs.IntVar(&o.Contacts, "contacts", 1_000_000, "contacts to generate, import and message")
+	quick := fs.Bool("quick", false, "50 000 contacts: a run of a minute or two")
+	fs.IntVar(&o.Accounts, "accounts", 4, "sandbox accounts the campaign sends through (no rate limit)")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
+	fs.IntVar(&o.RedisDB, "redis-db", 15, "Redis logical database to use (and flush) for the run")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the send phase to this file")
+	fs.StringVar(&o.PprofAddr, "pprof", "", "serve net/http/pprof on this address during the run (e.g. 127.0.0.1:6060)")
+	if err := fs.Parse(args); err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("%w: bench takes flags only", errUsage)
+	}
+	if *quick {
+		o.Contacts = 50_000
+	}
+	switch {
+	case o.Contacts < 1 || o.Contacts > 10_000_000:
+		return o, fmt.Errorf("%w: --contacts must be from 1 to 10000000", errUsage)
+	case o.Accounts < 1 || o.Accounts > 100:
+		return o, fmt.Errorf("%w: --accounts must be from 1 to 100", errUsage)
+	case o.Concurrency < 1 || o.Concurrency > 1000:
+		return o, fmt.Errorf("%w: --concurrency must be from 1 to 1000", errUsage)
+	case o.RedisDB < 0 || o.RedisDB > 15:
+		return o, fmt.Errorf("%w: --redis-db must be from 0 to 15", errUsage)
+	}
+	return o, nil
+}
+
+// cmdBench measures Crier end to end on a throwaway database and Redis database: CSV
+// import, audience expansion, dispatch and send throughput through sandbox accounts,
+// latency, peak memory, and raw Asynq on the same Redis for comparison. Progress goes to
+// stderr, the results as a Markdown table to stdout.
+func cmdBench(ctx context.Context, a *app, args []string, out io.Writer) error {
+	o, err := parseBenchFlags(args)
+	if err != nil {
+		return err
+	}
+	if o.Progress == nil {
+		o.Progress = os.Stderr
+	}
+	if err := a.cfg.requireHashKey(); err != nil {
+		return err
+	}
+	if o.PprofAddr != "" {
+		ln, err := net.Listen("tcp", o.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer ln.Close()
+		go http.Serve(ln, http.DefaultServeMux) //nolint:errcheck // ends when ln closes
+	}
+	env, err := newBenchEnv(ctx, a, o)
+	if err != nil {
+		return err
+	}
+	defer env.Close(o.Keep)
+	res, err := runBench(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	res.write(out, o)
+	return nil
+}
+
+// benchEnv is one bench run's own database and Redis database, and an app over them.
+type benchEnv struct {
+	admin  *app // the caller's connections: creates and drops the database
+	app    *app
+	dbName string
+	logger func(format string, args ...any)
+}
+
+func newBenchEnv(ctx context.Context, a *app, o benchOptions) (*benchEnv, error) {
+	ropts, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
+	}
+	if ropts.DB == o.RedisDB {
+		return nil, fmt.Errorf("--redis-db %d is CRIER_REDIS_URL's database: the bench flushes it, so pick another", o.RedisDB)
+	}
+	name := fmt.Sprintf("crier_bench_%d_%d", time.Now().Unix(), os.Getpid())
+	if _, err := a.pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("create the bench database (the role needs CREATEDB): %w", err)
+	}
+	env := &benchEnv{admin: a, dbName: name, logger: func(f string, args ...any) { fmt.Fprintf(o.Progress, f+"\n", args...) }}
+	u, err := url.Parse(a.cfg.DatabaseURL)
+	if err != nil {
+		env.Close(false)
+		return nil, err
+	}
+	u.Path = "/" + name
+	ru, _ := url.Parse(a.cfg.RedisURL)
+	ru.Path = "/" + strconv.Itoa(o.RedisDB)
+	cfg := a.cfg
+	cfg.DatabaseURL, cfg.RedisURL = u.String(), ru.String()
+	cfg.Concurrency = o.Concurrency
+	if cfg.LogLevel < slog.LevelWarn {
+		cfg.LogLevel = slog.LevelWarn // the progress bars are the output
+	}
+	if env.app, err = openApp(ctx, cfg, newLogger(cfg, o.Progress)); err != nil {
+		env.Close(false)
+		return nil, err
+	}
+	db := stdlib.OpenDBFromPool(env.app.pool)
+	_, err = migrations.Up(ctx, db, nil)
+	db.Close()
+	if err != nil {
+		env.Close(false)
+		return nil, err
+	}
+	if err := env.app.redis.FlushDB(ctx).Err(); err != nil {
+		env.Close(false)
+		return nil, fmt.Errorf("flush Redis database %d: %w", o.RedisDB, err)
+	}
+	env.logger("bench: database %s, Redis database %d", name, o.RedisDB)
+	return env, nil
+}
+
+func (e *benchEnv) Close(keep bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if e.app != nil {
+		e.app.redis.FlushDB(ctx)
+		e.app.Close()
+	}
+	if keep {
+		e.logger("bench: kept database %s", e.dbName)
+		return
+	}
+	if _, err := e.admin.pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{e.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
+		e.logger("bench: could not drop database %s: %v", e.dbName, err)
+	}
+}
+
+// benchResult is one row per figure, in the order measured.
+type benchResult struct {
+	rows [][3]string // metric, value, how it was measured
+}
+
+func (r *benchResult) add(metric, value, note string) {
+	r.rows = append(r.rows, [3]string{metric, value, note})
+}
+
+func (r *benchResult) write(w io.Writer, o benchOptions) {
+	fmt.Fprintf(w, "| metric | value | notes |\n|---|---|---|\n")
+	for _, row := range r.rows {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", row[0], row[1], row[2])
+	}
+	fmt.Fprintf(w, "\n%d contacts, %d sandbox accounts, concurrency %d, GOMAXPROCS %d, %s\n",
+		o.Contacts, o.Accounts, o.Concurrency, runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.DateOnly))
+}
+
+// newBar is a progress bar on the progress writer.
+func newBar(o benchOptions, max int64, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(o.Progress),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }),
+		progressbar.OptionSetWidth(30),
+	)
+}
+
+// benchCSV writes n contacts with marketing consent, tagged "bench": Singapore mobile
+// numbers +659xxxxxxx and +658xxxxxxx, so that every one is valid.
+func benchCSV(w io.Writer, n int) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("phone,name,tags,consent\n")
+	for i := range n {
+		prefix := 90000000
+		if i >= 10_000_000/2 {
+			prefix = 80000000 - 10_000_000/2
+		}
+		bw.WriteString("+65")
+		bw.WriteString(strconv.Itoa(prefix + i))
+		bw.WriteString(",Bench Contact ")
+		bw.WriteString(strconv.Itoa(i))
+		bw.WriteString(",bench,yes\n")
+	}
+	return bw.Flush()
+}
+
+// benchImport streams the generated CSV through the real import and returns rows/s.
+func benchImport(ctx context.Context, svc *services, o benchOptions) (float64, error) {
+	bar := newBar(o, int64(o.Contacts), "import  ")
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(benchCSV(pw, o.Contacts)) }()
+	start := time.Now()
+	res, err := svc.contacts.Import(ctx, pr, contacts.ImportOptions{
+		ConsentSource: "crier bench", Actor: "cli:bench",
+		Progress: func(rows int64) { bar.Set64(rows) }, ProgressEvery: 10_000,
+	})
+	pr.Close()
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	bar.Finish()
+	if res.Created != int64(o.Contacts) {
+		return 0, fmt.Errorf("import: created %d contacts of %d (%d rejected)", res.Created, o.Contacts, len(res.Rejected))
+	}
+	return float64(o.Contacts) / time.Since(start).Seconds(), nil
+}
+
+// peakSampler samples a value every interval and keeps the largest.
+type peakSampler struct {
+	mu   sync.Mutex
+	peak int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func samplePeak(interval time.Duration, sample func() (int64, error)) *peakSampler {
+	p := &peakSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	take := func() {
+		if v, err := sample(); err == nil {
+			p.mu.Lock()
+			p.peak = max(p.peak, v)
+			p.mu.Unlock()
+		}
+	}
+	take()
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				take()
+				return
+			case <-t.C:
+				take()
+			}
+		}
+	}()
+	return p
+}
+
+// Stop ends sampling and returns the peak.
+func (p *peakSampler) Stop() int64 {
+	close(p.stop)
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}
+
+// redisUsedMemory is Redis's used_memory, in bytes.
+func redisUsedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory in INFO memory")
+}
+
+// processRSS is this process's resident set size, in bytes (Linux).
+func processRSS() (int64, error) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return 0, errors.New("unexpected /proc/self/statm")
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	return pages * int64(os.Getpagesize()), err
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func perSecond(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f/s", v)
+	default:
+		return fmt.Sprintf("%.1f/s", v)
+	}
+}
+
+// runBench runs the phases in order on env.
+func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
+	a := env.app
+	res := &benchResult{}
+	svc, err := newServices(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+
+	rate, err := benchImport(ctx, svc, o)
+	if err != nil {
+		return nil, err
+	}
+	res.add("CSV import", perSecond(rate)+" rows", fmt.Sprintf("%d rows streamed through the import, consent recorded in the ledger", o.Contacts))
+
+	// The pipeline of `crier worker`, in this process, on sandbox accounts with no rate limit.
+	pipe, err := newPipeline(a, svc, true)
+	if err != nil {
+		return nil, err
+	}
+	defer pipe.Close()
+	accountIDs := make([]int64, o.Accounts)
+	unlimited, noCap, off := 10_000_000, 0, false
+	for i := range accountIDs {
+		acct, err := svc.accounts.Create(ctx, sender.AccountInput{Name: fmt.Sprintf("bench %d", i+1), Channel: sender.Sandbox,
+			RatePerMinute: &unlimited, DailyCap: &noCap, Warmup: &off, Pacing: &off,
+			Sandbox: &sender.SandboxConfig{ReadAfterMS: -1}})
+		if err != nil {
+			return nil, err
+		}
+		accountIDs[i] = acct.ID
+	}
+	tpl, err := svc.templates.Create(ctx, templates.Template{Name: "bench", Category: templates.Marketing,
+		Locales: []templates.Locale{{Locale: "en", Variants: []templates.Variant{
+			{Body: "{Hi|Hello} {{ first_name }}, the bench sale is on!", Weight: 1},
+			{Body: "Hey {{ first_name }}: 20% off today.", Weight: 1}}}}})
+	if err != nil {
+		return nil, err
+	}
+	name, tplID := "bench", tpl.ID
+	always := campaigns.QuietHours{Start: "00:00", End: "00:00"} // no quiet hours: measure the pipeline
+	c, err := pipe.campaigns.Create(ctx, campaigns.Input{Name: &name, TemplateID: &tplID, AccountIDs: accountIDs,
+		Audience: &campaigns.Audience{TagsAny: []string{"bench"}}, QuietHours: &always}, "cli:bench")
+	if err != nil {
+		return nil, err
+	}
+	if err := pipe.campaigns.Schedule(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	due, err := pipe.campaigns.DueRuns(ctx, time.Now().Add(time.Second))
+	if err != nil || len(due) != 1 {
+		return nil, fmt.Errorf("bench campaign is not due (%d runs): %v", len(due), err)
+	}
+	env.logger("bench: expanding the audience into deliveries…")
+	start := time.Now()
+	run, err := pipe.campaigns.Launch(ctx, c.ID, due[0].RunAt)
+	if err != nil {
+		return nil, err
+	}
+	res.add("Audience expansion", time.Since(start).Round(time.Millisecond).String(),
+		fmt.Sprintf("one INSERT … SELECT of %d deliveries (consent, suppression, frequency cap, due times)", run.Eligible))
+
+	// Send: the worker dispatches and sends until every delivery is final.
+	rssBefore, _ := processRSS()
+	redisPeak := samplePeak(100*time.Millisecond, func() (int64, error) { return redisUsedMemory(ctx, a.redis) })
+	rssPeak := samplePeak(100*time.Millisecond, processRSS)
+	wctx, stop := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	start = time.Now()
+	go func() { werr <- pipe.handlers.RunWorker(wctx, 10*time.Second) }()
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			stop()
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	bar := newBar(o, run.Eligible, "send    ")
+	var sent, pending int64
+	for {
+		err := a.pool.QueryRow(ctx, `
+			SELECT count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')),
+			       count(*) FILTER (WHERE status IN ('queued', 'sending'))
+			FROM deliveries WHERE run_id = $1`, run.ID).Scan(&sent, &pending)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		bar.Set64(sent)
+		if pending == 0 {
+			break
+		}
+		select {
+		case err := <-werr:
+			stop()
+			return nil, fmt.Errorf("worker stopped: %w", err)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	bar.Finish()
+	redisMax, rssMax := redisPeak.Stop(), rssPeak.Stop()
+	stop()
+	if err := <-werr; err != nil {
+		return nil, err
+	}
+	if sent != run.Eligible {
+		return nil, fmt.Errorf("sent %d of %d eligible deliveries", sent, run.Eligible)
+	}
+	var dispatchRate, p50, p99 float64
+	err = a.pool.QueryRow(ctx, `
+		SELECT count(*) / greatest(extract(epoch FROM max(enqueued_at) - min(enqueued_at)), 0.001),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - enqueued_at)),
+		       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - enqueued_at))
+		FROM deliveries WHERE run_id = $1 AND sent_at IS NOT NULL`, run.ID).Scan(&dispatchRate, &p50, &p99)
+	if err != nil {
+		return nil, err
+	}
+	var messages int64
+	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM sandbox_messages`).Scan(&messages); err != nil {
+		return nil, err
+	}
+	if messages != sent {
+		return nil, fmt.Errorf("the sandbox holds %d messages for %d sent deliveries", messages, sent)
+	}
+	sendRate := float64(sent) / elapsed.Seconds()
+	res.add("Dispatch", perSecond(dispatchRate)+" deliveries", "handed to Asynq, first to last enqueue")
+	res.add("End-to-end send", perSecond(sendRate)+" messages", fmt.Sprintf("%d messages in %s: dispatch, consent re-check, account, render, sandbox send, record", sent, elapsed.Round(time.Millisecond)))
+	res.add("Send latency p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", p50*1000, p99*1000), "enqueued → sent recorded")
+	res.add("Peak process RSS", mib(max(rssMax, rssBefore)), "this process runs the worker (and the import before it)")
+	res.add("Peak Redis used_memory", mib(redisMax), "sampled every 100 ms while sending")
+
+	raw, err := benchRawAsynq(ctx, a.redis, min(int(sent), 200_000), o.Concurrency, o)
+	if err != nil {
+		return nil, err
+	}
+	res.add("Raw Asynq no-op", perSecond(raw)+" tasks", fmt.Sprintf("%d no-op tasks, same Redis, concurrency %d, enqueued while processed", min(int(sent), 200_000), o.Concurrency))
+	res.add("Send ÷ raw Asynq", fmt.Sprintf("%.0f %%", 100*sendRate/raw), "goal ≥ 50 %")
+	return res, nil
+}
