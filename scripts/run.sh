@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`, after the services are up and bin/crier is built: makes a hash key and an
-# admin API key on first run (kept in .crier/, which git ignores), migrates, and serves.
+# admin API key on first run (kept in .crier/, which git ignores), migrates, adds the demo
+# data, and runs `crier all`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .crier
@@ -21,17 +22,35 @@ if [ -z "$key" ] || ! bin/crier apikey list | awk -v id="$id" '$1 == id && $NF =
   key=$(cat .crier/admin-key)
 fi
 
+# Demo data: a sandbox account, ~200 contacts with consent, a template and a draft
+# campaign. `crier demo` finds what an earlier run made, so this is safe to repeat.
+eval "$(bin/crier demo)"   # sets account_id, template_id, campaign_id, contacts
+
 addr=${CRIER_HTTP_ADDR:-127.0.0.1:8080}
+api="http://$addr"
+auth="Authorization: Bearer $key"
 cat >&2 <<MSG
 
-  Crier is starting on http://$addr
+  Crier is starting on $api  (crier all: API, worker and scheduler in one process)
+
   Admin API key (also in .crier/admin-key):
     $key
+  Dashboard (Asynq queues): $api/monitoring/
+    user: anything, password: the API key
+  Demo: sandbox account $account_id, $contacts contacts, template $template_id, draft campaign $campaign_id
 
-  Try:
-    curl -s -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \\
-      -d '{"phone":"+6591234567","name":"Ada","tags":["vip"]}' http://$addr/v1/contacts
-    curl -s -H "Authorization: Bearer $key" http://$addr/v1/contacts
+  1. Preview who gets the campaign, who is excluded and why, and sample messages:
+    curl -s -X POST -H "$auth" $api/v1/campaigns/$campaign_id/preview
+  2. Schedule it (it sends now, a message a second, through the sandbox):
+    curl -s -X POST -H "$auth" $api/v1/campaigns/$campaign_id/schedule
+  3. Watch the stats:
+    while sleep 2; do curl -s -H "$auth" $api/v1/campaigns/$campaign_id/stats; echo; done
+
+  A customer replies STOP (they get one confirmation and nothing more):
+    curl -s -H "$auth" -H 'Content-Type: application/json' \\
+      -d '{"account_id": $account_id, "from": "+6591000104", "text": "STOP"}' $api/v1/sandbox/inbound
+  What the sandbox "delivered" to them:
+    curl -s -H "$auth" '$api/v1/sandbox/messages?to=%2B6591000104'
 
 MSG
-exec bin/crier serve
+exec bin/crier all

@@ -44,6 +44,8 @@ commands:
                                        (or prints a pairing code to type on the phone)
   bench [--quick] [--contacts N]       measure import, expansion, dispatch and sends on a
                                        throwaway database; prints a Markdown table
+  demo                                 add demo data: a sandbox account, ~200 contacts, a template
+                                       and a draft campaign (safe to re-run)
   help                                 show this help and the environment variables
 `
 
@@ -73,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"apikey":    cmdAPIKey,
 		"accounts":  cmdAccounts,
 		"bench":     cmdBench,
+		"demo":      cmdDemo,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -224,3 +224,25 @@ func TestAccountsCommands(t *testing.T) {
 		require.Equal(t, 2, code, "%v is a usage error", args)
 	}
 }
+
+func TestDemoSeedsOnce(t *testing.T) {
+	t.Parallel()
+	getenv := env(t)
+	code, first, stderr := runCmd(t, getenv, "demo")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, first, "contacts=200")
+	code, again, stderr := runCmd(t, getenv, "demo")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, first, again, "a second run finds what the first made")
+
+	conn, err := pgx.Connect(context.Background(), getenv("CRIER_DATABASE_URL"))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var contacts, granted, campaigns int
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM contacts`).Scan(&contacts))
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM consent_state WHERE status = 'granted'`).Scan(&granted))
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM campaigns WHERE status = 'draft'`).Scan(&campaigns))
+	require.Equal(t, 200, contacts, "every demo row is a valid contact")
+	require.Equal(t, 177, granted, "one in nine said no")
+	require.Equal(t, 1, campaigns)
+}
