@@ -17,7 +17,7 @@ import (
 type audienceSQL struct {
 	From   string // "FROM contacts c … WHERE …": the matched contacts
 	Reason string // NULL, or the skip reason (text)
-	Due    string // the due time (timestamptz), NULL when skipped for local_time_passed
+	Due    string // the due time (timestamptz), NULL when skipped for local_time_passed; "" without audienceOptions.due
 	Args   []any  // the statement's own arguments followed by the fragments'
 }
 
@@ -95,9 +95,7 @@ func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent
 	}
 
 	var out audienceSQL
-	if !o.due {
-		out.Due = param(runAt) + "::timestamptz"
-	} else {
+	if o.due {
 		zones, err := s.zoneNames(ctx)
 		if err != nil {
 			return audienceSQL{}, fmt.Errorf("time zones: %w", err)

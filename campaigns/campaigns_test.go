@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -160,15 +161,15 @@ type deliveryRow struct {
 // deliveries returns a run's deliveries by contact id.
 func (b *testBundle) deliveries(t *testing.T, runID int64) map[int64]deliveryRow {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `SELECT contact_id, status, skip_reason, due_at FROM deliveries WHERE run_id = $1`, runID)
+	rows, err := b.pool.Query(context.Background(), `
+		SELECT contact_id, status, skip_reason, due_at FROM deliveries WHERE run_id = $1 AND contact_id IS NOT NULL`, runID)
+	require.NoError(t, err)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[deliveryRow])
 	require.NoError(t, err)
 	out := map[int64]deliveryRow{}
-	for rows.Next() {
-		var d deliveryRow
-		require.NoError(t, rows.Scan(&d.ContactID, &d.Status, &d.SkipReason, &d.DueAt))
+	for _, d := range list {
 		out[*d.ContactID] = d
 	}
-	require.NoError(t, rows.Err())
 	return out
 }
 

@@ -84,6 +84,10 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 	if _, err := s.BackfillPhoneZones(ctx); err != nil {
 		return Run{}, err
 	}
+	// Read (and cache) the zone names before taking a connection for the transaction.
+	if _, err := s.zoneNames(ctx); err != nil {
+		return Run{}, fmt.Errorf("campaigns: launch %d: time zones: %w", campaignID, err)
+	}
 	var run Run
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		c, _, err := s.scanCampaign(tx.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1 FOR UPDATE`, campaignID))
