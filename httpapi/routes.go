@@ -62,6 +62,18 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/sandbox/inbound", perm: auth.Sandbox, action: "sandbox.inbound", handle: s.sandboxInbound},
 		{pattern: "GET /v1/sandbox/messages", perm: auth.Sandbox, handle: s.sandboxMessages},
 
+		{pattern: "POST /v1/campaigns", perm: auth.CampaignsWrite, action: "campaign.create", handle: s.campaignCreate},
+		{pattern: "GET /v1/campaigns", perm: auth.CampaignsRead, handle: s.campaignList},
+		{pattern: "GET /v1/campaigns/{id}", perm: auth.CampaignsRead, handle: s.campaignGet},
+		{pattern: "PATCH /v1/campaigns/{id}", perm: auth.CampaignsWrite, action: "campaign.update", target: "campaign", handle: s.campaignUpdate},
+		{pattern: "POST /v1/campaigns/{id}/preview", perm: auth.CampaignsRead, handle: s.campaignPreview},
+		{pattern: "POST /v1/campaigns/{id}/schedule", perm: auth.CampaignsWrite, action: "campaign.schedule", target: "campaign", handle: s.campaignSchedule},
+		{pattern: "POST /v1/campaigns/{id}/pause", perm: auth.CampaignsControl, action: "campaign.pause", target: "campaign", handle: s.campaignPause},
+		{pattern: "POST /v1/campaigns/{id}/resume", perm: auth.CampaignsControl, action: "campaign.resume", target: "campaign", handle: s.campaignResume},
+		{pattern: "POST /v1/campaigns/{id}/cancel", perm: auth.CampaignsControl, action: "campaign.cancel", target: "campaign", handle: s.campaignCancel},
+		{pattern: "GET /v1/campaigns/{id}/stats", perm: auth.CampaignsRead, handle: s.campaignStats},
+		{pattern: "GET /v1/campaigns/{id}/deliveries", perm: auth.CampaignsRead, handle: s.campaignDeliveries},
+
 		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
 	}
 }

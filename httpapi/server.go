@@ -15,6 +15,7 @@ import (
 
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/privacy"
@@ -35,6 +36,7 @@ type Deps struct {
 	Logger    *slog.Logger
 
 	Accounts    *sender.Accounts
+	Campaigns   *campaigns.Service
 	Limiter     *sender.Limiter // optional: account usage in the API
 	Pairer      Pairer          // optional: pairs WhatsApp accounts
 	PairTimeout time.Duration   // how long a pairing waits for the phone, as shown to callers

@@ -14,9 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/audit"
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/templates"
 )
 
 // The person to erase, written every way the issue asks to look for.
@@ -53,7 +55,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		seedPerson(t, svc, a.pool, bystanderPhone, bystanderName, "otto@example.org")
 
 	before := scanFor(t, a.pool, subjectNeedles)
-	for _, table := range []string{"contacts", "consent_ledger", "inbound_messages", "sandbox_messages", "whatsmeow_contacts", "whatsmeow_lid_map", "whatsmeow_chat_settings"} {
+	for _, table := range []string{"contacts", "consent_ledger", "inbound_messages", "deliveries", "delivery_events", "sandbox_messages", "whatsmeow_contacts", "whatsmeow_lid_map", "whatsmeow_chat_settings"} {
 		require.Contains(t, before, table, "the scan must see the person in %s before erasure", table)
 	}
 
@@ -99,6 +101,9 @@ func seedPerson(t *testing.T, svc *services, pool *pgxpool.Pool, phone, name, em
 	_, err = tr.Send(ctx, sender.Message{ID: fmt.Sprintf("sbx-%d", id), To: phone, Text: "Hi " + name + ", spring sale!"})
 	require.NoError(t, err)
 	require.NoError(t, tr.Close())
+
+	// A campaign message to them, as the workers record it: the text as sent, and a reply.
+	seedDelivery(t, svc, pool, id, phone, name)
 
 	_, err = audit.Write(ctx, pool, audit.Entry{Actor: "test", Action: "contact.update", TargetType: "contact", TargetID: fmt.Sprint(id)})
 	require.NoError(t, err)
@@ -156,3 +161,36 @@ func scanFor(t *testing.T, pool *pgxpool.Pool, needles []string) map[string][]st
 	}
 	return hits
 }
+
+// seedDelivery launches a one-off campaign to the contact and records its message as the
+// workers do: rendered text on the delivery, a reply quoting it in an event.
+func seedDelivery(t *testing.T, svc *services, pool *pgxpool.Pool, contactID int64, phone, name string) {
+	t.Helper()
+	ctx := context.Background()
+	tag := fmt.Sprintf("erasure-%d", contactID) // names and tags must not hold the phone themselves
+	_, err := svc.contacts.AddTags(ctx, contactID, []string{tag})
+	require.NoError(t, err)
+	tpl, err := svc.templates.Create(ctx, templates.Template{Name: "erasure " + tag, Category: templates.Marketing,
+		Locales: []templates.Locale{{Locale: "en", Variants: []templates.Variant{{Body: "Hi {{ name }}", Weight: 1}}, Footer: "Reply STOP to opt out"}}})
+	require.NoError(t, err)
+	acc, err := svc.accounts.Create(ctx, sender.AccountInput{Name: "erasure " + tag, Channel: sender.Sandbox})
+	require.NoError(t, err)
+	c, err := svc.campaigns.Create(ctx, campaigns.Input{Name: ptrTo("erasure"), TemplateID: &tpl.ID, AccountIDs: []int64{acc.ID},
+		Audience: &campaigns.Audience{TagsAny: []string{tag}}}, "test")
+	require.NoError(t, err)
+	require.NoError(t, svc.campaigns.Schedule(ctx, c.ID))
+	c, err = svc.campaigns.Get(ctx, c.ID)
+	require.NoError(t, err)
+	run, err := svc.campaigns.Launch(ctx, c.ID, *c.NextRunAt)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, run.Matched)
+	_, err = pool.Exec(ctx, `UPDATE deliveries SET status = 'sent', sent_at = now(), rendered = $2, error = $3
+		WHERE run_id = $1`, run.ID, "Hi "+name+"\n\nReply STOP to opt out", "earlier attempt to "+phone+" failed")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at)
+		SELECT id, 'replied', jsonb_build_object('text', $2::text), now() FROM deliveries WHERE run_id = $1`,
+		run.ID, "this is "+name+", call me on "+phone)
+	require.NoError(t, err)
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -75,6 +75,7 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		Audit:       svc.audit,
 		Logger:      a.logger,
 		Accounts:    svc.accounts,
+		Campaigns:   svc.campaigns,
 		Limiter:     svc.limiter,
 		Pairer:      svc.whatsapp,
 		PairTimeout: whatsapp.DefaultPairTimeout,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/phonehash"
@@ -30,6 +31,7 @@ type services struct {
 	limiter   *sender.Limiter
 	sandbox   *sandbox.Network
 	privacy   *privacy.Service
+	campaigns *campaigns.Service
 }
 
 func newServices(ctx context.Context, a *app) (*services, error) {
@@ -59,18 +61,23 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	s.accounts = sender.NewAccounts(a.pool)
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
 	s.sandbox = sandbox.New(a.pool, sandbox.Options{})
+	s.campaigns = campaigns.New(a.pool, campaigns.Options{Templates: s.templates, Engine: s.engine, Logger: a.logger})
+	// An opt-out cancels the contact's queued deliveries at once.
+	s.consent.SetCanceller(s.campaigns)
 	// Every package that keeps personal data, in erasure order: the contact itself last.
 	s.privacy = privacy.New(a.pool,
 		[]privacy.Holder{
 			s.consent.PrivacyHolder(),
 			s.whatsapp.PrivacyHolder(),
 			s.sandbox.PrivacyHolder(),
+			s.campaigns.PrivacyHolder(),
 			s.audit.PrivacyHolder(),
 			s.contacts.PrivacyHolder(),
 		},
 		map[string]privacy.Purger{
 			"inbound_messages": s.consent.InboundPurger(),
 			"sandbox_messages": s.sandbox.Purger(),
+			"deliveries":       s.campaigns.RenderedPurger(),
 		})
 	return s, nil
 }
