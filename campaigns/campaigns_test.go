@@ -44,6 +44,14 @@ var testNow = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 func setup(t *testing.T, opts ...func(*campaigns.Options)) *testBundle {
 	t.Helper()
 	t.Parallel()
+	return newBundle(t, opts...)
+}
+
+// setupBench is setup for a benchmark: not parallel.
+func setupBench(b *testing.B) *testBundle { return newBundle(b) }
+
+func newBundle(t testing.TB, opts ...func(*campaigns.Options)) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{pool: testdb.New(t), now: testNow}
 	hasher, err := phonehash.New(bytes.Repeat([]byte{7}, 32))
