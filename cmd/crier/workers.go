@@ -33,12 +33,7 @@ type pipeline struct {
 // newPipeline wires the workers over svc. With holdAccounts the process takes leases on the
 // accounts and connects them (a worker); otherwise it only enqueues (the API, the scheduler).
 func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
-	p := &pipeline{
-		campaigns: campaigns.New(a.pool, campaigns.Options{Templates: svc.templates, Engine: svc.engine, Logger: a.logger}),
-		registry:  prometheus.NewRegistry(),
-	}
-	// An opt-out cancels the contact's queued deliveries at once.
-	svc.consent.SetCanceller(p.campaigns)
+	p := &pipeline{campaigns: svc.campaigns, registry: prometheus.NewRegistry()}
 	metrics := workers.NewMetrics()
 	deps := workers.Deps{
 		Redis:     a.redis,
