@@ -29,7 +29,7 @@ type audienceOptions struct {
 // Skip reasons the launch records, in the order they are decided: a contact gets the
 // first that applies. consent.Exclusions gives suppressed, no_consent and withdrawn.
 const (
-	SkipInvalidPhone = "invalid_phone" // the phone is not E.164, or has no keyed hash to check the suppression list with
+	SkipInvalidPhone = "invalid_phone" // the contact has no keyed phone hash to check the suppression list with
 	SkipNoConsent    = string(consent.ExcludedNoConsent)
 	SkipWithdrawn    = string(consent.ExcludedWithdrawn)
 	SkipSuppressed   = string(consent.ExcludedSuppressed)
@@ -68,12 +68,14 @@ func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent
 	ex := consent.Exclusions("c", param(string(s.opts.Channel))+"::text", param(string(purpose))+"::text")
 	joins := ex.Joins
 
-	var reasons []string
+	var reasons, rest []string // rest: the reasons after consent's
 	if len(c.Audience.ExcludeTags) > 0 {
 		reasons = append(reasons, "WHEN c.tags && "+param(c.Audience.ExcludeTags)+"::text[] THEN '"+SkipExcludedTag+"'")
 	}
-	reasons = append(reasons, `WHEN c.phone_hash IS NULL OR c.phone !~ '^\+[1-9][0-9]{6,14}$' THEN '`+SkipInvalidPhone+"'")
-	reasons = append(reasons, "WHEN "+ex.Expr+" IS NOT NULL THEN "+ex.Expr)
+	// The phone's format is the contacts table's CHECK constraint; a contact without the
+	// keyed hash cannot be checked against the suppression list, so it is not sent to.
+	reasons = append(reasons, "WHEN c.phone_hash IS NULL THEN '"+SkipInvalidPhone+"'")
+	consentExpr := ex.Expr // evaluated once: the later reasons go in its ELSE
 
 	if cp := s.opts.FrequencyCap; purpose == consent.Marketing && cp.Max > 0 {
 		// The marketing messages each contact got in the window, or has coming (queued or
@@ -91,7 +93,7 @@ func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent
 				WHERE d.contact_id IS NOT NULL
 				GROUP BY d.contact_id HAVING count(*) >= %[2]s::int
 			) capped ON capped.contact_id = c.id`, since, max)
-		reasons = append(reasons, "WHEN capped.contact_id IS NOT NULL THEN '"+SkipFrequencyCapped+"'")
+		rest = append(rest, "WHEN capped.contact_id IS NOT NULL THEN '"+SkipFrequencyCapped+"'")
 	}
 
 	var out audienceSQL
@@ -106,10 +108,14 @@ func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent
 		joins += "\n" + frag.Joins
 		out.Due = frag.Due
 		if c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "" {
-			reasons = append(reasons, "WHEN "+frag.Skip+" THEN '"+SkipLocalTimePassed+"'")
+			rest = append(rest, "WHEN "+frag.Skip+" THEN '"+SkipLocalTimePassed+"'")
 		}
 	}
-	out.Reason = "(CASE " + strings.Join(reasons, "\n\t\t\t") + " END)"
+	later := "NULL"
+	if len(rest) > 0 {
+		later = "CASE " + strings.Join(rest, " ") + " END"
+	}
+	out.Reason = "(CASE " + strings.Join(reasons, "\n\t\t\t") + " ELSE coalesce(" + consentExpr + ", " + later + ") END)"
 	out.From = "FROM contacts c " + joins + "\nWHERE " + strings.Join(where, " AND ")
 	out.Args = args
 	return out, nil

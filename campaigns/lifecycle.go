@@ -101,14 +101,18 @@ func (s *Service) Cancel(ctx context.Context, id int64, reason string) (int64, e
 			WHERE id = $1`, id, reason); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `
-			UPDATE deliveries SET status = 'cancelled', skip_reason = $2, updated_at = now()
-			WHERE campaign_id = $1 AND status = 'queued'`, id, SkipCampaignCancelled)
-		if err != nil {
-			return err
+		// In two halves, each the predicate of a partial index of queued deliveries (not
+		// yet handed to Asynq; handed over), so that a cancel reads only what is queued.
+		for _, handed := range []string{"IS NULL", "IS NOT NULL"} {
+			tag, err := tx.Exec(ctx, `
+				UPDATE deliveries SET status = 'cancelled', skip_reason = $2, updated_at = now()
+				WHERE campaign_id = $1 AND status = 'queued' AND enqueued_at `+handed, id, SkipCampaignCancelled)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
 		}
-		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `
+		_, err := tx.Exec(ctx, `
 			UPDATE campaign_runs SET status = 'cancelled', completed_at = now()
 			WHERE campaign_id = $1 AND status IN ('launching', 'running')`, id)
 		return err

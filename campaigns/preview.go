@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/templates"
@@ -67,25 +69,33 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
 	p := Preview{RunAt: runAt, Excluded: map[string]int64{}, Samples: []Sample{}}
-	rows, err := s.pool.Query(ctx, `SELECT m.reason, count(*) FROM (SELECT `+a.Reason+` AS reason `+a.From+`) m GROUP BY 1`, a.Args...)
+	// Read-only, without JIT (its compile time is most of a one-off statement's) and with
+	// enough work_mem for the consent hash join of a million contacts.
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT m.reason, count(*) FROM (SELECT `+a.Reason+` AS reason `+a.From+`) m GROUP BY 1`, a.Args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var reason *string
+			var n int64
+			if err := rows.Scan(&reason, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			p.Matched += n
+			if reason == nil {
+				p.Eligible += n
+			} else {
+				p.Excluded[*reason] += n
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
-	}
-	for rows.Next() {
-		var reason *string
-		var n int64
-		if err := rows.Scan(&reason, &n); err != nil {
-			rows.Close()
-			return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
-		}
-		p.Matched += n
-		if reason == nil {
-			p.Eligible += n
-		} else {
-			p.Excluded[*reason] += n
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
 	if tpl == nil || s.opts.Engine == nil || p.Eligible == 0 {

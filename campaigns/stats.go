@@ -97,7 +97,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	byRun := map[int64]Counts{}
 	rows, err := s.pool.Query(ctx, `
 		SELECT grouping(run_id, variant, account_id), run_id, variant, account_id, `+countsSQL+`
-		FROM deliveries WHERE campaign_id = $1
+		FROM deliveries WHERE run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1) -- by the (run_id, contact_id) index
 		GROUP BY GROUPING SETS ((), (run_id), (variant), (account_id))`, id)
 	if err != nil {
 		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
@@ -131,7 +131,8 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	}
 	rows, err = s.pool.Query(ctx, `
 		SELECT skip_reason, count(*) FROM deliveries
-		WHERE campaign_id = $1 AND status IN ('skipped', 'cancelled') AND skip_reason IS NOT NULL
+		WHERE run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1)
+		  AND status IN ('skipped', 'cancelled') AND skip_reason IS NOT NULL
 		GROUP BY 1`, id)
 	if err != nil {
 		return Stats{}, fmt.Errorf("campaigns: stats %d: %w", id, err)
@@ -192,7 +193,8 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 		       coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at, d.read_at, d.failed_at,
 		       d.replied_at, d.opted_out_at, d.updated_at, coalesce(c.phone, '')
 		FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-		WHERE d.campaign_id = $1 AND d.id > $2 AND ($3 = '' OR d.status = $3) AND ($4 = 0 OR d.run_id = $4)
+		WHERE d.run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1 AND ($4 = 0 OR id = $4))
+		  AND d.id > $2 AND ($3 = '' OR d.status = $3)
 		ORDER BY d.id LIMIT $5`, campaignID, p.AfterID, string(p.Status), p.RunID, p.Limit+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("campaigns: deliveries of %d: %w", campaignID, err)

@@ -67,7 +67,9 @@ CREATE TABLE campaign_runs (
 -- rendered is the text as sent: personal data, purged after retention, cleared on erasure.
 CREATE TABLE deliveries (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    run_id        bigint NOT NULL REFERENCES campaign_runs (id),
+    -- No foreign key: the launch writes a run and its million deliveries in one
+    -- transaction, and the key's trigger cost 3.4 s of a million-row launch.
+    run_id        bigint NOT NULL,
     campaign_id   bigint NOT NULL,
     contact_id    bigint, -- NULL once the contact is deleted or erased
     status        text NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'read',
@@ -102,7 +104,9 @@ CREATE INDEX deliveries_sending_idx ON deliveries (updated_at) WHERE status = 's
 CREATE INDEX deliveries_contact_idx ON deliveries (contact_id, sent_at);
 -- The frequency cap's scan of the messages sent in its window, across campaigns.
 CREATE INDEX deliveries_sent_idx ON deliveries (sent_at) WHERE sent_at IS NOT NULL;
-CREATE INDEX deliveries_campaign_idx ON deliveries (campaign_id, status);
+-- No (campaign_id, status) index: a launch pays for every index of a million rows. A
+-- campaign's deliveries are found through its runs (the (run_id, contact_id) index), and
+-- its pending ones through the partial indexes of queued and sending deliveries.
 CREATE UNIQUE INDEX deliveries_message_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
 
 -- What happened to a delivery, in order: receipts, failures, replies. Append-only.
