@@ -305,18 +305,39 @@ func TestInboundReplyThatFailedIsRetried(t *testing.T) {
 	_, err := b.consent.HandleInbound(ctx, inbound("wamid.1", "+6591234567", "STOP"))
 	require.ErrorContains(t, err, "account not connected")
 
-	ids, err := b.consent.PendingReplies(ctx, -time.Minute, 10)
+	ids, err := b.consent.Unsettled(ctx, -time.Minute, 10)
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
 	out, err := b.consent.ProcessInbound(ctx, ids[0])
 	require.NoError(t, err)
 	require.True(t, out.Duplicate)
 	require.Len(t, b.replies.sent, 1, "the pending confirmation goes out once")
-	ids, err = b.consent.PendingReplies(ctx, -time.Minute, 10)
+	ids, err = b.consent.Unsettled(ctx, -time.Minute, 10)
 	require.NoError(t, err)
 	require.Empty(t, ids)
 	_, err = b.consent.ProcessInbound(ctx, ids0(ids))
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(errors.Unwrap(err)))
+}
+
+func TestUnprocessedInboundIsUnsettled(t *testing.T) {
+	b, ctx := setup(t)
+	b.contact(t, "+6591234567", contacts.Fields{})
+	// Recorded, but its event task was lost (a Redis flush): nobody processed it.
+	id, _, err := b.consent.RecordInbound(ctx, inbound("wamid.lost", "+6591234567", "STOP"))
+	require.NoError(t, err)
+	ids, err := b.consent.Unsettled(ctx, time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, ids, "a message younger than minAge may still have its task")
+	ids, err = b.consent.Unsettled(ctx, -time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{id}, ids)
+
+	out, err := b.consent.ProcessInbound(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, consent.ClassOptOut, out.Class)
+	ids, err = b.consent.Unsettled(ctx, -time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, ids, "processed, and its confirmation sent")
 }
 
 func ids0(ids []int64) int64 {

@@ -271,19 +271,25 @@ func (s *Service) sendReply(ctx context.Context, r Reply) error {
 	return nil
 }
 
-// PendingReplies returns the ids of processed messages whose reply is still due and is
-// older than minAge, for a reconciler to process again.
-func (s *Service) PendingReplies(ctx context.Context, minAge time.Duration, limit int) ([]int64, error) {
+// Unsettled returns the ids of inbound messages older than minAge that are not settled:
+// never processed (their event task was lost, e.g. with Redis) or processed with a reply
+// still due. A reconciler processes them again; processing is idempotent, so a message
+// whose task is merely slow is not acted on twice. Without this, a STOP whose task Redis
+// lost would never be honoured.
+func (s *Service) Unsettled(ctx context.Context, minAge time.Duration, limit int) ([]int64, error) {
+	cutoff := s.now().Add(-minAge)
 	rows, err := s.pool.Query(ctx, `
-		SELECT id FROM inbound_messages
-		WHERE reply_status = 'pending' AND processed_at < $1 AND from_phone IS NOT NULL
-		ORDER BY id LIMIT $2`, s.now().Add(-minAge), limit)
+		(SELECT id FROM inbound_messages WHERE processed_at IS NULL AND recorded_at < $1 ORDER BY id LIMIT $2)
+		UNION
+		(SELECT id FROM inbound_messages
+		 WHERE reply_status = 'pending' AND processed_at < $1 AND from_phone IS NOT NULL ORDER BY id LIMIT $2)
+		ORDER BY id LIMIT $2`, cutoff, limit)
 	if err != nil {
-		return nil, fmt.Errorf("consent: pending replies: %w", err)
+		return nil, fmt.Errorf("consent: unsettled inbound: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return nil, fmt.Errorf("consent: pending replies: %w", err)
+		return nil, fmt.Errorf("consent: unsettled inbound: %w", err)
 	}
 	return ids, nil
 }

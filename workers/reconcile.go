@@ -14,7 +14,7 @@ type Reconciled struct {
 	StuckReleased  int64 // deliveries left in sending by a dead worker, given back
 	TasksLost      int64 // queued deliveries whose task Redis no longer had, given back
 	RunsFinished   int   // runs completed
-	RepliesRetried int   // confirmation replies sent again
+	InboundRetried int   // inbound messages processed again: never processed (task lost) or reply still due
 }
 
 // handleReconcile runs one reconciler pass.
@@ -22,7 +22,7 @@ func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
 	r, err := h.Reconcile(ctx)
 	if r != (Reconciled{}) {
 		h.log.InfoContext(ctx, "reconciled", "expired", r.Expired, "stuck_released", r.StuckReleased,
-			"tasks_lost", r.TasksLost, "runs_finished", r.RunsFinished, "replies_retried", r.RepliesRetried)
+			"tasks_lost", r.TasksLost, "runs_finished", r.RunsFinished, "inbound_retried", r.InboundRetried)
 	}
 	return err
 }
@@ -35,7 +35,8 @@ func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
 //     the same account and the network recognises it: nothing is sent twice;
 //   - queued deliveries handed to Asynq a while ago whose task Redis no longer has (a flush,
 //     a failover without persistence) are handed out again by the dispatcher;
-//   - confirmation replies still pending are sent again;
+//   - inbound messages never processed (their task was lost with Redis: a STOP must still
+//     be honoured) or whose confirmation reply is still due are processed again;
 //   - runs with nothing pending are completed.
 func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 	var r Reconciled
@@ -49,14 +50,14 @@ func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 	n, err = h.requeueLost(ctx)
 	r.TasksLost, errs = n, append(errs, err)
 	if h.deps.Consent != nil {
-		ids, err := h.deps.Consent.PendingReplies(ctx, h.opts.CheckTasksAfter, 1000)
+		ids, err := h.deps.Consent.Unsettled(ctx, h.opts.CheckTasksAfter, 1000)
 		errs = append(errs, err)
 		for _, id := range ids {
 			if _, err := h.enqueue(ctx, NewInboundTask(id, now)); err != nil {
 				errs = append(errs, err)
 				break
 			}
-			r.RepliesRetried++
+			r.InboundRetried++
 		}
 	}
 	if h.deps.Campaigns != nil {
