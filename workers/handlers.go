@@ -187,11 +187,35 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	return mux
 }
 
-// ServerConfig is the Asynq server configuration that goes with the handlers.
-func (h *Handlers) ServerConfig(shutdownTimeout time.Duration) asynq.Config {
+// ServerConfigs are the Asynq servers a worker runs. An Asynq server takes its tasks from
+// Redis one at a time, a round trip each (and one per empty queue it tries first), so a
+// single server with every queue spends most of its time waiting for Redis and keeps only a
+// fraction of its concurrency busy. A worker therefore runs one server for the events,
+// campaign and maintenance queues (with their priorities) and sendServers servers for the
+// send queue alone, which share the concurrency and take sends in parallel.
+func (h *Handlers) ServerConfigs(shutdownTimeout time.Duration) []asynq.Config {
+	sends := sendServers(h.opts.Concurrency)
+	events := h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/4), map[string]int{
+		QueueEvents: Queues()[QueueEvents], QueueCampaigns: Queues()[QueueCampaigns], QueueMaintenance: Queues()[QueueMaintenance]})
+	configs := []asynq.Config{events}
+	for i := range sends {
+		// Split the concurrency: the first servers take the remainder.
+		n := h.opts.Concurrency / sends
+		if i < h.opts.Concurrency%sends {
+			n++
+		}
+		configs = append(configs, h.serverConfig(shutdownTimeout, n, map[string]int{QueueSend: 1}))
+	}
+	return configs
+}
+
+// sendServers is how many Asynq servers take sends: one per 16 of concurrency, at most 8.
+func sendServers(concurrency int) int { return min(max(1, concurrency/16), 8) }
+
+func (h *Handlers) serverConfig(shutdownTimeout time.Duration, concurrency int, queues map[string]int) asynq.Config {
 	return asynq.Config{
-		Concurrency:              h.opts.Concurrency,
-		Queues:                   Queues(),
+		Concurrency:              concurrency,
+		Queues:                   queues,
 		RetryDelayFunc:           RetryDelay,
 		IsFailure:                IsFailure,
 		Logger:                   NewLogger(h.log),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,11 +24,24 @@ func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration)
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- h.deps.Manager.Run(mctx) }()
 
-	srv := asynq.NewServerFromRedisClient(h.deps.Redis, h.ServerConfig(shutdownTimeout))
-	if err := srv.Start(h.Mux()); err != nil {
-		stopManager()
-		<-managerDone
-		return fmt.Errorf("workers: start: %w", err)
+	var servers []*asynq.Server
+	shutdown := func() {
+		var wg sync.WaitGroup
+		for _, srv := range servers {
+			wg.Go(srv.Shutdown) // in parallel: each waits up to shutdownTimeout for its tasks
+		}
+		wg.Wait()
+	}
+	mux := h.Mux()
+	for _, cfg := range h.ServerConfigs(shutdownTimeout) {
+		srv := asynq.NewServerFromRedisClient(h.deps.Redis, cfg)
+		if err := srv.Start(mux); err != nil {
+			shutdown()
+			stopManager()
+			<-managerDone
+			return fmt.Errorf("workers: start: %w", err)
+		}
+		servers = append(servers, srv)
 	}
 	dctx, stopDispatcher := context.WithCancel(ctx)
 	dispatcherDone := make(chan struct{})
@@ -46,7 +60,7 @@ func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration)
 	}
 	stopDispatcher()
 	<-dispatcherDone
-	srv.Shutdown()
+	shutdown()
 	stopManager()
 	<-managerDone
 	h.log.InfoContext(context.WithoutCancel(ctx), "worker stopped")
