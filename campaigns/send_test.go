@@ -3,6 +3,7 @@ package campaigns_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/internal/testdb"
+	"github.com/crierhq/crier/internal/testredis"
+	"github.com/crierhq/crier/sender"
 )
 
 // sendFixture makes a campaign with one run and n queued deliveries (contacts 1..n) and
@@ -165,4 +168,59 @@ func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
 	_, ok, err = s.RecordReply(ctx, 1, time.Now().Add(3*time.Hour), time.Hour, false)
 	require.NoError(t, err)
 	require.False(t, ok, "outside the window")
+}
+
+// TestSentSinceSeedsTheLimiter: SentSince counts what the account's daily counter counts
+// (sent since the day began, and in flight with the account pinned), and seeding a counter
+// that Redis lost with it lets the account send only the rest of its cap: 5, of which 3
+// count already.
+func TestSentSinceSeedsTheLimiter(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 8)
+	dayStart := time.Now().UTC().Truncate(24 * time.Hour)
+	send := func(id, account int64, at time.Time) {
+		t.Helper()
+		_, err := s.Claim(ctx, id, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, s.RecordAttempt(ctx, id, campaigns.Attempt{AccountID: account, Locale: "en", MessageID: "m" + strconv.FormatInt(id, 10)}))
+		if !at.IsZero() {
+			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{SentAt: at}))
+		}
+	}
+	send(ids[0], 7, dayStart.Add(time.Second))  // counted
+	send(ids[1], 7, dayStart.Add(-time.Second)) // yesterday
+	send(ids[2], 8, dayStart.Add(time.Second))  // another account
+	send(ids[3], 7, time.Time{})                // in flight: counted
+	send(ids[4], 7, time.Time{})                // transient failure, retried through 7: counted
+	require.NoError(t, s.Release(ctx, ids[4], true, "timeout"))
+	send(ids[5], 7, time.Time{}) // the account failed; another account retries it
+	require.NoError(t, s.Release(ctx, ids[5], false, "account failure"))
+	_, err := s.Claim(ctx, ids[6], time.Now()) // claimed, no account chosen yet
+	require.NoError(t, err)
+
+	n, err := s.SentSince(ctx, 7, dayStart)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
+	rdb := testredis.New(t)
+	lim := sender.NewLimiter(rdb, sender.LimiterOptions{})
+	limits := sender.AccountLimits{RatePerMinute: 6_000_000, DailyCap: 5}
+	require.NoError(t, rdb.FlushDB(ctx).Err())
+	_, err = lim.SeedDay(ctx, 7, limits, s.SentSince)
+	require.NoError(t, err)
+	granted := 0
+	for {
+		d, err := lim.Wait(ctx, 7, limits, time.Second)
+		require.NoError(t, err)
+		if !d.Allowed {
+			require.Equal(t, sender.LimitedByDailyCap, d.Reason)
+			break
+		}
+		granted++
+		require.LessOrEqual(t, granted, 5)
+	}
+	require.Equal(t, 2, granted)
 }

@@ -95,6 +95,7 @@ func (a AccountLimits) validate() error {
 // budgetDay is the daily budget in force at one instant.
 type budgetDay struct {
 	name   string      // the date in the day zone, 2006-01-02
+	start  time.Time   // midnight that began it, in the day zone
 	end    time.Time   // the next midnight in the day zone
 	limit  int         // tokens allowed on this day; -1 for no limit
 	reason LimitReason // what refuses a token once limit is reached
@@ -109,6 +110,7 @@ func (a AccountLimits) budgetAt(now time.Time) budgetDay {
 	y, m, d := local.Date()
 	day := budgetDay{
 		name:   local.Format(time.DateOnly),
+		start:  time.Date(y, m, d, 0, 0, 0, 0, zone),
 		end:    time.Date(y, m, d+1, 0, 0, 0, 0, zone),
 		limit:  -1,
 		reason: LimitedByDailyCap,
@@ -325,6 +327,59 @@ func (l *Limiter) Refund(ctx context.Context, d LimitDecision) error {
 		return fmt.Errorf("sender: refund send token for account %d: %w", d.AccountID, err)
 	}
 	return nil
+}
+
+// seedDayScript raises a day counter to a floor: it sets the counter to ARGV[1] (with the
+// expiry Take gives it) unless it already holds at least that much, and returns the count.
+// Raising, not SET NX: after Redis lost the counter, a process whose lease had not yet
+// expired locally may have taken (and refunded) a token, which recreates the key near
+// zero, and NX would then keep the lost count lost. The floor never lowers a live
+// counter, so on a normal day seeding changes nothing.
+//
+// KEYS[1] the day counter; ARGV[1] the floor; ARGV[2] time to live, ms.
+var seedDayScript = redis.NewScript(`
+local used = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local floor = tonumber(ARGV[1])
+if used >= floor then
+  return used
+end
+redis.call('SET', KEYS[1], floor, 'PX', ARGV[2])
+return floor
+`)
+
+// SentSinceFunc counts the messages an account sent since a time, from a record that
+// outlives Redis (the deliveries in PostgreSQL).
+type SentSinceFunc func(ctx context.Context, accountID int64, since time.Time) (int, error)
+
+// SeedDay raises the account's counter for the current budget day to what sentSince
+// reports for that day (sends since midnight in the account's day zone), and never lowers
+// it. Call it before the account sends through this process after Redis may have lost
+// the counter (the Manager's AcquiredFunc): a lost counter restarts at zero, and without
+// the seed the account could send its whole daily cap again. The Limiter picks the day
+// and asks sentSince for it, so a seed that straddles midnight is redone for the new day.
+// It returns the counter afterwards.
+func (l *Limiter) SeedDay(ctx context.Context, accountID int64, limits AccountLimits, sentSince SentSinceFunc) (int, error) {
+	if err := limits.validate(); err != nil {
+		return 0, fmt.Errorf("sender: seed daily count of account %d: %w", accountID, err)
+	}
+	day := limits.budgetAt(l.now())
+	for {
+		sent, err := sentSince(ctx, accountID, day.start)
+		if err != nil {
+			return 0, fmt.Errorf("sender: seed daily count of account %d: %w", accountID, err)
+		}
+		now := l.now()
+		if next := limits.budgetAt(now); next.name != day.name {
+			day = next // midnight passed while counting: count the new day instead
+			continue
+		}
+		ttl := day.end.Add(dayKeyGrace).Sub(now)
+		used, err := seedDayScript.Run(ctx, l.rdb, []string{limiterDayKey(accountID, day.name)}, max(sent, 0), ttl.Milliseconds()).Int()
+		if err != nil {
+			return 0, fmt.Errorf("sender: seed daily count of account %d: %w", accountID, err)
+		}
+		return used, nil
+	}
 }
 
 // Usage reports the account's daily budget now; it costs one Redis GET.

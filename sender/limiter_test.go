@@ -506,3 +506,112 @@ func TestLimiterInvalidLimits(t *testing.T) {
 		})
 	}
 }
+
+// limiterSent is a SentSinceFunc that reports n sends and records the day start asked for.
+func limiterSent(n int, asked *time.Time) sender.SentSinceFunc {
+	return func(_ context.Context, _ int64, since time.Time) (int, error) {
+		*asked = since
+		return n, nil
+	}
+}
+
+// TestLimiterSeedDay: a seed sets a missing counter, raises a lower one and leaves a higher
+// one alone, counting from midnight in the account's day zone.
+func TestLimiterSeedDay(t *testing.T) {
+	t.Parallel()
+	zone := time.FixedZone("+07", 7*3600)
+	clock := newLimiterClock(time.Date(2026, 3, 1, 20, 0, 0, 0, time.UTC)) // 03:00 on 2 March at +07
+	lim := sender.NewLimiter(testredis.New(t), sender.LimiterOptions{Now: clock.Now})
+	limits := limiterFastLimits(10)
+	limits.DayZone = zone
+	used := func(id int64) int {
+		u, err := lim.Usage(t.Context(), id, limits)
+		require.NoError(t, err)
+		return u.Used
+	}
+
+	var since time.Time
+	got, err := lim.SeedDay(t.Context(), 1, limits, limiterSent(4, &since))
+	require.NoError(t, err)
+	require.Equal(t, 4, got)
+	require.Equal(t, 4, used(1), "a missing counter is set")
+	require.True(t, since.Equal(time.Date(2026, 3, 2, 0, 0, 0, 0, zone)), "counted since %v", since)
+
+	got, err = lim.SeedDay(t.Context(), 1, limits, limiterSent(2, &since))
+	require.NoError(t, err)
+	require.Equal(t, 4, got)
+	require.Equal(t, 4, used(1), "a higher counter is left alone")
+
+	for range 3 {
+		d, err := lim.Wait(t.Context(), 2, limits, time.Second)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+	_, err = lim.SeedDay(t.Context(), 2, limits, limiterSent(3, &since))
+	require.NoError(t, err)
+	require.Equal(t, 3, used(2), "an equal counter is left alone")
+	_, err = lim.SeedDay(t.Context(), 2, limits, limiterSent(7, &since))
+	require.NoError(t, err)
+	require.Equal(t, 7, used(2), "a lower counter is raised")
+
+	// Then the counter behaves like one Take built: the cap counts the seed.
+	n, d := limiterTakeUntilRefused(t, lim, 2, limits)
+	require.Equal(t, 3, n)
+	require.Equal(t, sender.LimitedByDailyCap, d.Reason)
+}
+
+// TestLimiterSeedDayAfterFlush: Redis loses the counters; meanwhile a process that still
+// believes it holds the account takes a token and refunds it (its lease check fails),
+// which recreates the counter at zero. The seed must still restore the day's count, so the
+// account sends only what is left of its cap: 5, of which 3 went out before the flush.
+func TestLimiterSeedDayAfterFlush(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.New(t)
+	clock := newLimiterClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	lim := sender.NewLimiter(rdb, sender.LimiterOptions{Now: clock.Now})
+	limits := limiterFastLimits(5)
+	for range 3 {
+		d, err := lim.Wait(t.Context(), 9, limits, time.Second)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+
+	require.NoError(t, rdb.FlushDB(t.Context()).Err())
+	stale, err := lim.Wait(t.Context(), 9, limits, time.Second)
+	require.NoError(t, err)
+	require.True(t, stale.Allowed, "without a seed the lost count starts again at zero")
+	require.NoError(t, lim.Refund(t.Context(), stale))
+
+	var since time.Time
+	_, err = lim.SeedDay(t.Context(), 9, limits, limiterSent(3, &since))
+	require.NoError(t, err)
+	require.True(t, since.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	n, d := limiterTakeUntilRefused(t, lim, 9, limits)
+	require.Equal(t, 2, n, "only the rest of the cap")
+	require.Equal(t, sender.LimitedByDailyCap, d.Reason)
+	require.Equal(t, 5, d.Used)
+}
+
+// TestLimiterSeedDayAcrossMidnight: when midnight passes while the sends are counted, the
+// seed counts the new day and seeds its counter, not yesterday's.
+func TestLimiterSeedDayAcrossMidnight(t *testing.T) {
+	t.Parallel()
+	clock := newLimiterClock(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
+	lim := sender.NewLimiter(testredis.New(t), sender.LimiterOptions{Now: clock.Now})
+	limits := limiterFastLimits(10)
+	var asked []time.Time
+	_, err := lim.SeedDay(t.Context(), 3, limits, func(_ context.Context, _ int64, since time.Time) (int, error) {
+		asked = append(asked, since)
+		if len(asked) == 1 {
+			clock.Advance(2 * time.Second)
+			return 8, nil // yesterday's sends
+		}
+		return 1, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)}, asked)
+	u, err := lim.Usage(t.Context(), 3, limits)
+	require.NoError(t, err)
+	require.Equal(t, "2026-03-02", u.Day)
+	require.Equal(t, 1, u.Used)
+}

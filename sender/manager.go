@@ -28,7 +28,13 @@ type ManagerOptions struct {
 	// ErrorThreshold of its last ErrorWindow sends failed. Defaults 50 and 0.5.
 	ErrorWindow    int
 	ErrorThreshold float64
-	Logger         *slog.Logger
+	// AcquiredFunc, if set, is called each time this process acquires the lease on an
+	// account, before it connects the account and so before Held returns it: the place to
+	// restore per-account state that Redis may have lost with the leases (the Limiter's
+	// daily count, see Limiter.SeedDay). If it fails the account stays unusable and the
+	// call is retried with the connection, every Refresh.
+	AcquiredFunc func(ctx context.Context, a Account) error
+	Logger       *slog.Logger
 }
 
 // Manager keeps this process's share of the account connections: it takes a lease on
@@ -170,8 +176,8 @@ func (m *Manager) onLease(ev LeaseEvent) {
 	}
 }
 
-// connect connects a leased account; a failure leaves the lease held and the connection
-// to retryConnects.
+// connect prepares (AcquiredFunc) and connects a leased account; a failure of either
+// leaves the lease held and the connection to retryConnects.
 func (m *Manager) connect(ctx context.Context, id, token int64) {
 	m.mu.Lock()
 	a, known := m.accounts[id]
@@ -185,8 +191,19 @@ func (m *Manager) connect(ctx context.Context, id, token int64) {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if m.opts.AcquiredFunc != nil {
+		if err := m.opts.AcquiredFunc(cctx, a); err != nil {
+			m.mu.Lock()
+			if h := m.conns[id]; h != nil && h.token == token {
+				h.failed = time.Now()
+			}
+			m.mu.Unlock()
+			m.log.WarnContext(ctx, "prepare leased account", "account_id", id, "error", err)
+			return
+		}
+	}
 	tr, err := conn.Connect(cctx, a, m.onEvent)
-	cancel()
 	m.mu.Lock()
 	h := m.conns[id]
 	stale := h == nil || h.token != token

@@ -2,8 +2,10 @@ package sender_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 )
 
 type managerBundle struct {
+	rdb      *redis.Client // the managers' Redis database
 	store    *sender.Accounts
 	network  *sandbox.Network
 	managers []*sender.Manager
@@ -28,9 +31,18 @@ type managerBundle struct {
 // client each), one PostgreSQL, one simulated network.
 func startManagers(t *testing.T, n int, accounts ...sender.AccountInput) (*managerBundle, []sender.Account) {
 	t.Helper()
+	return startManagersWith(t, n, sender.ManagerOptions{}, accounts...)
+}
+
+// startManagersWith is startManagers with options; the test settings override refresh,
+// error window and leases.
+func startManagersWith(t *testing.T, n int, base sender.ManagerOptions, accounts ...sender.AccountInput) (*managerBundle, []sender.Account) {
+	t.Helper()
 	pool := testdb.New(t)
 	ropts := testredis.Options(t)
 	b := &managerBundle{store: sender.NewAccounts(pool), network: sandbox.New(pool, sandbox.Options{})}
+	b.rdb = redis.NewClient(ropts)
+	t.Cleanup(func() { b.rdb.Close() })
 	t.Cleanup(b.network.Close)
 	var created []sender.Account
 	for _, in := range accounts {
@@ -41,9 +53,10 @@ func startManagers(t *testing.T, n int, accounts ...sender.AccountInput) (*manag
 	for i := range n {
 		rdb := redis.NewClient(ropts)
 		t.Cleanup(func() { rdb.Close() })
-		m, err := sender.NewManager(rdb, b.store, map[sender.Channel]sender.Connector{sender.Sandbox: b.network}, nil,
-			sender.ManagerOptions{Refresh: 50 * time.Millisecond, ErrorWindow: 10,
-				Leases: sender.LeaseManagerOptions{Owner: fmt.Sprintf("worker-%d", i), TTL: time.Second}})
+		opts := base
+		opts.Refresh, opts.ErrorWindow = 50*time.Millisecond, 10
+		opts.Leases = sender.LeaseManagerOptions{Owner: fmt.Sprintf("worker-%d", i), TTL: time.Second}
+		m, err := sender.NewManager(rdb, b.store, map[sender.Channel]sender.Connector{sender.Sandbox: b.network}, nil, opts)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -170,4 +183,62 @@ func TestManagerPausesAnAccountOnBanOrErrors(t *testing.T) {
 	_, err = b.store.Resume(ctx, flaky)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, _, _, ok := m.Held(flaky); return ok }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestManagerCallsAcquiredFuncBeforeUse: an account is usable only after AcquiredFunc
+// succeeded for its lease; while it fails the account stays unusable and it is retried;
+// and when Redis loses the leases, the account is acquired and prepared again.
+func TestManagerCallsAcquiredFuncBeforeUse(t *testing.T) {
+	t.Parallel()
+	var (
+		mu       sync.Mutex
+		fail     = true
+		calls    int
+		prepared int64 // the account of the last successful call
+	)
+	hook := func(_ context.Context, a sender.Account) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if fail {
+			return errors.New("postgres is down")
+		}
+		prepared = a.ID
+		return nil
+	}
+	state := func() (bool, int, int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return fail, calls, prepared
+	}
+	b, accounts := startManagersWith(t, 1, sender.ManagerOptions{AcquiredFunc: hook}, sandboxAccount("a", sender.SandboxConfig{}))
+	m, id := b.managers[0], accounts[0].ID
+
+	require.Eventually(t, func() bool { _, n, _ := state(); return n >= 3 }, 5*time.Second, 10*time.Millisecond,
+		"a failed call is retried")
+	_, _, _, ok := m.Held(id)
+	require.False(t, ok, "not usable while AcquiredFunc fails")
+	require.Empty(t, m.Connected())
+
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	// Held may return the account only once the hook has succeeded for it.
+	require.Eventually(t, func() bool {
+		_, _, _, ok := m.Held(id)
+		if ok {
+			_, _, p := state()
+			require.Equal(t, id, p, "usable before AcquiredFunc succeeded")
+		}
+		return ok
+	}, 5*time.Second, time.Millisecond)
+
+	// Redis loses everything: the lease is acquired again, and prepared again first.
+	_, before, _ := state()
+	require.NoError(t, b.rdb.FlushDB(context.Background()).Err())
+	require.Eventually(t, func() bool {
+		_, n, _ := state()
+		_, _, _, ok := m.Held(id)
+		return n > before && ok
+	}, 5*time.Second, 10*time.Millisecond, "re-acquired after the flush and prepared again")
 }

@@ -35,9 +35,10 @@ type pipeline struct {
 func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 	p := &pipeline{campaigns: svc.campaigns, registry: prometheus.NewRegistry()}
 	metrics := workers.NewMetrics()
+	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{})
 	deps := workers.Deps{
 		Redis:     a.redis,
-		Sends:     campaigns.NewSends(a.pool, campaigns.SendsOptions{}),
+		Sends:     sends,
 		Campaigns: campaignsAdapter{p.campaigns},
 		Consent:   svc.consent,
 		Contacts:  svc.contacts,
@@ -54,7 +55,12 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		p.manager, err = sender.NewManager(a.redis, svc.accounts,
 			map[sender.Channel]sender.Connector{sender.WhatsApp: svc.whatsapp, sender.Sandbox: svc.sandbox},
 			func(ctx context.Context, e sender.Event) { p.handlers.OnEvent(ctx, e) },
-			sender.ManagerOptions{Logger: a.logger})
+			sender.ManagerOptions{Logger: a.logger, AcquiredFunc: func(ctx context.Context, acct sender.Account) error {
+				// Redis may have lost the daily counter with the lease: restore it from the
+				// deliveries before the account sends through this process.
+				_, err := svc.limiter.SeedDay(ctx, acct.ID, acct.Limits(), sends.SentSince)
+				return err
+			}})
 		if err != nil {
 			return nil, err
 		}
