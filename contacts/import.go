@@ -274,6 +274,7 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 						continue
 					}
 					row.hash = p.svc.hasher.Sum(row.phone)
+					row.zone = PhoneZone(row.phone) // here, in parallel, not in the merge
 					out.rows = append(out.rows, row)
 				}
 				select {
@@ -372,14 +373,14 @@ var mergeSQL = `
 	WITH probe AS MATERIALIZED (
 		SELECT r.line, r.phone, r.phone_region, r.name, r.email, r.locale, r.timezone, r.country,
 		       CASE WHEN r.tags = '' THEN '{}'::text[] ELSE string_to_array(r.tags, ';') END AS tags,
-		       r.phone_hash, r.repeat, c.id AS contact_id
+		       r.phone_hash, r.repeat, r.phone_zone, c.id AS contact_id
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-		            $8::text[], $9::text[], $10::bytea[], $11::boolean[])
-		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, repeat)
+		            $8::text[], $9::text[], $10::bytea[], $11::boolean[], $12::text[])
+		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, repeat, phone_zone)
 		LEFT JOIN contacts c ON c.phone = r.phone
 	), created AS (
-		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, phone_hash)
-		SELECT phone, phone_region, name, email, locale, timezone, country, tags, phone_hash
+		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone)
+		SELECT phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone
 		FROM probe WHERE contact_id IS NULL
 		RETURNING 1
 	), changed AS (
@@ -487,7 +488,8 @@ type importRow struct {
 	tags                                                  []string
 	consent                                               ConsentStatus
 	hash                                                  []byte
-	repeat                                                bool // the phone was in an earlier chunk
+	zone                                                  string // PhoneZone(phone)
+	repeat                                                bool   // the phone was in an earlier chunk
 }
 
 // phoneKey packs an E.164 number's digits (at most 15) into an integer: a map of a million
@@ -512,13 +514,13 @@ func (c *chunk) columns() []any {
 	lines := make([]int64, n)
 	phones, regions, names, emails := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	locales, zones, countries, tags := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	hashes, repeats := make([][]byte, n), make([]bool, n)
+	hashes, repeats, phoneZones := make([][]byte, n), make([]bool, n), make([]string, n)
 	for i, r := range c.rows {
 		lines[i], phones[i], regions[i], names[i], emails[i] = r.line, r.phone, r.region, r.name, r.email
 		locales[i], zones[i], countries[i], tags[i] = r.locale, r.timezone, r.country, strings.Join(r.tags, ";")
-		hashes[i], repeats[i] = r.hash, r.repeat
+		hashes[i], repeats[i], phoneZones[i] = r.hash, r.repeat, r.zone
 	}
-	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, repeats}
+	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, repeats, phoneZones}
 }
 
 // chunker gathers validated rows into chunks and decides which line of each phone wins,

@@ -59,9 +59,9 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 		return Contact{}, false, err
 	}
 	row := s.pool.QueryRow(ctx, `
-		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, attributes, phone_hash)
+		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, attributes, phone_hash, phone_zone)
 		VALUES ($1, $2, coalesce($3::text, ''), coalesce($4::text, ''), coalesce($5::text, ''), coalesce($6::text, ''),
-		        coalesce($7::text, ''), coalesce($8::text[], '{}'), coalesce($9::jsonb, '{}'), $10)
+		        coalesce($7::text, ''), coalesce($8::text[], '{}'), coalesce($9::jsonb, '{}'), $10, $11)
 		ON CONFLICT (phone) DO UPDATE SET
 			name       = coalesce($3, contacts.name),
 			email      = coalesce($4, contacts.email),
@@ -73,7 +73,7 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 			updated_at = now()
 		RETURNING `+contactColumns+`, xmax = 0`,
 		e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(f.Attributes),
-		s.hasher.Sum(e164))
+		s.hasher.Sum(e164), PhoneZone(e164))
 	c, err = scanContact(row, &created)
 	if err != nil {
 		return Contact{}, false, fmt.Errorf("contacts: upsert: %w", interpretError(err, 0))
@@ -94,7 +94,7 @@ func (s *Service) Get(ctx context.Context, id int64) (Contact, error) {
 // (a null value removes its key) and a new phone must not belong to another contact.
 func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCountry string, f Fields) (Contact, error) {
 	errs := f.normalize()
-	var e164, phoneRegion *string
+	var e164, phoneRegion, phoneZone *string
 	var phoneHash []byte
 	if phone != nil {
 		region := defaultCountry
@@ -105,7 +105,8 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 		if err != nil {
 			errs = append([]apperr.FieldError{{Field: "phone", Message: err.Error()}}, errs...)
 		}
-		e164, phoneRegion, phoneHash = &p, &r, s.hasher.Sum(p)
+		zone := PhoneZone(p)
+		e164, phoneRegion, phoneHash, phoneZone = &p, &r, s.hasher.Sum(p), &zone
 	}
 	if err := apperr.Fields(errs...); err != nil {
 		return Contact{}, err
@@ -127,6 +128,7 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 			phone        = coalesce($2::text, phone),
 			phone_region = coalesce($3::text, phone_region),
 			phone_hash   = coalesce($12::bytea, phone_hash),
+			phone_zone   = coalesce($13::text, phone_zone),
 			name         = coalesce($4::text, name),
 			email        = coalesce($5::text, email),
 			locale       = coalesce($6::text, locale),
@@ -138,7 +140,7 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 		WHERE id = $1
 		RETURNING `+contactColumns,
 		id, e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(set), nilIfNil(remove),
-		phoneHash)
+		phoneHash, phoneZone)
 	c, err := scanContact(row)
 	if err != nil {
 		return Contact{}, fmt.Errorf("contacts: update %d: %w", id, interpretError(err, id))
