@@ -172,7 +172,11 @@ func (r Replier) Reply(ctx context.Context, reply consent.Reply) error {
 		if !ok {
 			continue
 		}
+		// A confirmation is due now (an opt-out's within minutes, by law in places): while
+		// it waits, campaign sends leave this account's tokens to it.
+		h.replyWaiting(id, +1)
 		dec, err := h.deps.Limiter.Wait(ctx, id, a.Limits(), 30*time.Second)
+		h.replyWaiting(id, -1)
 		if err != nil {
 			return err
 		}

@@ -135,9 +135,10 @@ type Handlers struct {
 	templates *cache[int64, templates.Stored]
 	errors    *sender.ErrorWindow
 
-	mu    sync.Mutex
-	turns map[int64]uint64 // round-robin counter per campaign
-	prev  map[[2]int64]int // last variant per (account, template), for variant rotation
+	mu      sync.Mutex
+	replies map[int64]int    // replies waiting for a send token, per account: they go first
+	turns   map[int64]uint64 // round-robin counter per campaign
+	prev    map[[2]int64]int // last variant per (account, template), for variant rotation
 }
 
 // New returns the handlers over deps.
@@ -160,10 +161,29 @@ func New(deps Deps, opts Options) *Handlers {
 		// A template edited mid-campaign reaches new sends within this long.
 		templates: newCache[int64, templates.Stored](10 * time.Second),
 		errors:    sender.NewErrorWindow(opts.ErrorWindow, opts.ErrorThreshold),
+		replies:   map[int64]int{},
 		turns:     map[int64]uint64{},
 		prev:      map[[2]int64]int{},
 	}
 	return h
+}
+
+// replyWaiting marks (delta +1) or unmarks (-1) a reply waiting for a send token from an
+// account. Only the process holding an account's lease sends through it, so this
+// in-process count is all the priority a reply needs.
+func (h *Handlers) replyWaiting(accountID int64, delta int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.replies[accountID] += delta; h.replies[accountID] <= 0 {
+		delete(h.replies, accountID)
+	}
+}
+
+// replyPending reports whether a reply waits for a token from the account.
+func (h *Handlers) replyPending(accountID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.replies[accountID] > 0
 }
 
 // Client is the Asynq client the handlers enqueue with.

@@ -45,3 +45,33 @@ func TestReconcileHonoursAStopWhoseTaskWasLost(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, r.InboundRetried, "settled: nothing to retry")
 }
+
+// TestReplyGoesBeforeCampaignSends: an account busy with a campaign at a slow rate still
+// confirms an opt-out within seconds, because campaign sends leave it the next token.
+func TestReplyGoesBeforeCampaignSends(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ctx := context.Background()
+	// 225 with consent at 60 a minute: the worker's 64 slots all wait for this account's
+	// next token, each a second apart.
+	granted, _ := b.people(300)
+	acct := b.sandboxAccount("slow", 60)
+	b.campaign([]int64{acct}, "Hello {{ first_name }}")
+	w := b.startWorker(true)
+	sched := NewScheduler(w.h, SchedulerOptions{})
+	_, err := sched.ScheduleDue(ctx)
+	require.NoError(t, err)
+	waitFor(t, 30*time.Second, "the campaign is sending", func() bool {
+		return b.count(`SELECT count(*) FROM deliveries WHERE status IN ('sent', 'delivered', 'read')`) >= 2
+	})
+
+	// The last contact, still queued, replies STOP.
+	out, err := b.consent.HandleInbound(ctx, consent.Inbound{AccountID: acct, From: granted[len(granted)-1], Text: "STOP",
+		ProviderID: "wamid.stop", ReceivedAt: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, consent.ClassOptOut, out.Class)
+	waitFor(t, 10*time.Second, "the confirmation", func() bool {
+		return b.count(`SELECT count(*) FROM inbound_messages WHERE reply_status = 'sent'`) == 1
+	})
+	require.Positive(t, b.count(`SELECT count(*) FROM deliveries WHERE status = 'queued'`), "the campaign was still sending")
+}

@@ -230,6 +230,7 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 		_, _, _, ok := h.deps.Manager.Held(id)
 		return ok
 	}
+	waiting := false // a reply waits for one of the accounts: this send comes back later
 	order := sender.Order(camp.Rotation, candidates, *d.ContactID, h.turn(camp.ID), usable)
 	if len(order) == 0 {
 		return nil, later(h.opts.NoAccountDelay, "none of the campaign's accounts is held by this worker")
@@ -251,6 +252,10 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 	for _, id := range order {
 		tr, a, token, ok := h.deps.Manager.Held(id)
 		if !ok {
+			continue
+		}
+		if h.replyPending(id) {
+			waiting = true
 			continue
 		}
 		dec, err := h.deps.Limiter.Take(ctx, id, a.Limits())
@@ -275,6 +280,9 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 			}
 			soonest = dec.RetryAfter
 		}
+	}
+	if waiting && soonestID == 0 {
+		return nil, later(time.Second, "a reply to a customer goes first")
 	}
 	return nil, later(soonest, "no account has a send token")
 }
