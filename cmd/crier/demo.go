@@ -94,12 +94,11 @@ func seedDemo(ctx context.Context, a *app, svc *services) (demoIDs, error) {
 		return ids, err
 	}
 	if ids.Campaign == 0 {
-		cs := campaigns.New(a.pool, campaigns.Options{Templates: svc.templates, Engine: svc.engine, Logger: a.logger})
 		name := demoCampaign
 		// No quiet hours, so that the demo sends whatever the time of day where you are;
 		// real campaigns default to 21:00–08:00 in each recipient's time zone.
 		none := campaigns.QuietHours{Start: "00:00", End: "00:00"}
-		c, err := cs.Create(ctx, campaigns.Input{Name: &name, TemplateID: &ids.Template, AccountIDs: []int64{ids.Account},
+		c, err := svc.campaigns.Create(ctx, campaigns.Input{Name: &name, TemplateID: &ids.Template, AccountIDs: []int64{ids.Account},
 			Audience:   &campaigns.Audience{TagsAny: []string{"vip", "newsletter"}, ExcludeTags: []string{"staff"}},
 			QuietHours: &none}, "cli:demo")
 		if err != nil {
