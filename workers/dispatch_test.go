@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,13 +28,18 @@ func usedMemory(t *testing.T, b *bundle) int64 {
 	return 0
 }
 
-// TestDispatchKeepsRedisFlat materialises a 100 000-recipient campaign and runs the
+// TestDispatchKeepsRedisFlat materialises a 100 000-recipient campaign (or
+// CRIER_DISPATCH_AUDIENCE) and runs the
 // dispatcher round after round while the sends are simulated: Redis never holds more than
 // the accounts' rate times the horizon, and its memory stays flat as the audience drains
 // (100 000 pending tasks would take some 50 MB).
 func TestDispatchKeepsRedisFlat(t *testing.T) {
 	t.Parallel()
-	const audience, rate = 100_000, 600 // two accounts at 600 a minute, horizon 2 minutes
+	// CRIER_DISPATCH_AUDIENCE=1000000 runs it at a million (about a minute more).
+	audience, rate := 100_000, 600 // two accounts at 600 a minute, horizon 2 minutes
+	if n, err := strconv.Atoi(os.Getenv("CRIER_DISPATCH_AUDIENCE")); err == nil && n >= 10_000 {
+		audience = n
+	}
 	b := setup(t, Options{Horizon: 2 * time.Minute})
 	ctx := context.Background()
 	acctA, acctB := b.sandboxAccount("A", rate), b.sandboxAccount("B", rate)
