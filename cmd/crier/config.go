@@ -31,6 +31,8 @@ type Config struct {
 	ShutdownTimeout time.Duration // CRIER_SHUTDOWN_TIMEOUT
 	SendTTL         time.Duration // CRIER_SEND_TTL: a message not sent this long after its due time expires
 	DispatchHorizon time.Duration // CRIER_DISPATCH_HORIZON: minutes of sending capacity kept in Redis
+	StaleSending    time.Duration // CRIER_STALE_SENDING: a send held this long has lost its worker
+	ReconcileEvery  time.Duration // CRIER_RECONCILE_EVERY: how often the scheduler queues a reconciler pass
 	Concurrency     int           // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
 	MetricsAddr     string        // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
 }
@@ -60,6 +62,8 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_SHUTDOWN_TIMEOUT", "30s", "how long a stopping process waits for work in flight"},
 	{"CRIER_SEND_TTL", "6h", "a campaign message not sent this long after its due time expires instead of going out late"},
 	{"CRIER_DISPATCH_HORIZON", "2m", "how many minutes of the accounts' sending capacity the dispatcher keeps queued in Redis"},
+	{"CRIER_STALE_SENDING", "3m", "a message a worker has held this long without an answer is taken back by the reconciler (same account, same message id); keep it above the send timeout"},
+	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "64", "tasks one worker process runs at once"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
 }
@@ -157,6 +161,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"CRIER_SEND_TTL", 6 * time.Hour, &c.SendTTL},
 		{"CRIER_DISPATCH_HORIZON", 2 * time.Minute, &c.DispatchHorizon},
+		{"CRIER_STALE_SENDING", 3 * time.Minute, &c.StaleSending},
+		{"CRIER_RECONCILE_EVERY", 30 * time.Second, &c.ReconcileEvery},
 	}
 	for _, d := range durations {
 		*d.dst = d.def

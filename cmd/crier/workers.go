@@ -67,10 +67,11 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		deps.Manager = p.manager
 	}
 	p.handlers = workers.New(deps, workers.Options{
-		TTL:         a.cfg.SendTTL,
-		Horizon:     a.cfg.DispatchHorizon,
-		Concurrency: a.cfg.Concurrency,
-		Retention:   time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
+		TTL:          a.cfg.SendTTL,
+		Horizon:      a.cfg.DispatchHorizon,
+		StaleSending: a.cfg.StaleSending,
+		Concurrency:  a.cfg.Concurrency,
+		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
 	})
 	if holdAccounts {
 		// Confirmation replies go out through the accounts this process holds.
@@ -219,7 +220,7 @@ func runRoles(ctx context.Context, a *app, ln net.Listener, r roles) error {
 		})
 	}
 	if r.scheduler {
-		start("scheduler", workers.NewScheduler(pipe.handlers, workers.SchedulerOptions{}).Run)
+		start("scheduler", workers.NewScheduler(pipe.handlers, workers.SchedulerOptions{ReconcileEvery: a.cfg.ReconcileEvery}).Run)
 	}
 	wg.Wait()
 	close(errs)
