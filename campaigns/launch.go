@@ -106,7 +106,7 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 		}
 		// One big statement: JIT compilation costs more than it saves here (1.5 s at a
 		// million rows), and the consent hash join fits in memory with more work_mem.
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`); err != nil {
 			return err
 		}
 		var purpose consent.Purpose

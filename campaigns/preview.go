@@ -72,7 +72,7 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 	// Read-only, without JIT (its compile time is most of a one-off statement's) and with
 	// enough work_mem for the consent hash join of a million contacts.
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT m.reason, count(*) FROM (SELECT `+a.Reason+` AS reason `+a.From+`) m GROUP BY 1`, a.Args...)
