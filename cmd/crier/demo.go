@@ -90,7 +90,9 @@ func seedDemo(ctx context.Context, a *app, svc *services) (demoIDs, error) {
 		ids.Template = tpl.ID
 	}
 
-	if ids.Campaign, err = findID(ctx, a, `SELECT id FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, demoCampaign); err != nil {
+	// A demo campaign that was scheduled already is left as it is: the walkthrough gets a
+	// new draft, so that its commands work on every run.
+	if ids.Campaign, err = findID(ctx, a, `SELECT id FROM campaigns WHERE name = $1 AND status = 'draft' ORDER BY id DESC LIMIT 1`, demoCampaign); err != nil {
 		return ids, err
 	}
 	if ids.Campaign == 0 {

@@ -245,4 +245,13 @@ func TestDemoSeedsOnce(t *testing.T) {
 	require.Equal(t, 200, contacts, "every demo row is a valid contact")
 	require.Equal(t, 177, granted, "one in nine said no")
 	require.Equal(t, 1, campaigns)
+
+	// Once the demo campaign has been scheduled, the next run makes a new draft for the
+	// walkthrough.
+	_, err = conn.Exec(context.Background(), `UPDATE campaigns SET status = 'completed'`)
+	require.NoError(t, err)
+	code, third, stderr := runCmd(t, getenv, "demo")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, third, "campaign_id=2")
+	require.Contains(t, third, "account_id=1")
 }
