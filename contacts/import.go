@@ -60,7 +60,7 @@ type ImportOptions struct {
 	// number of rows read so far.
 	Progress      func(rows int64)
 	ProgressEvery int64
-	// ChunkRows is how many rows are merged at a time (default 50 000).
+	// ChunkRows is how many rows are merged at a time (default 10 000).
 	ChunkRows int
 }
 
