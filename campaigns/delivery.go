@@ -61,3 +61,17 @@ type Delivery struct {
 	OptedOutAt  *time.Time     `json:"opted_out_at,omitempty"`
 	UpdatedAt   time.Time      `json:"updated_at"`
 }
+
+// deliveryColumns selects a Delivery from deliveries aliased d, in the order of
+// Delivery.fields: the send path, the deliveries list and the export all read it so.
+const deliveryColumns = `d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip_reason, ''),
+	d.due_at, d.attempts, d.account_id, d.variant, coalesce(d.locale, ''), coalesce(d.message_id, ''),
+	coalesce(d.provider_id, ''), coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at,
+	d.read_at, d.failed_at, d.replied_at, d.opted_out_at, d.updated_at`
+
+// fields are the scan destinations of deliveryColumns, followed by extra.
+func (d *Delivery) fields(extra ...any) []any {
+	return append([]any{&d.ID, &d.RunID, &d.CampaignID, &d.ContactID, &d.Status, &d.SkipReason, &d.DueAt, &d.Attempts,
+		&d.AccountID, &d.Variant, &d.Locale, &d.MessageID, &d.ProviderID, &d.Rendered, &d.Error, &d.SentAt,
+		&d.DeliveredAt, &d.ReadAt, &d.FailedAt, &d.RepliedAt, &d.OptedOutAt, &d.UpdatedAt}, extra...)
+}

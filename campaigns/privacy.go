@@ -34,10 +34,7 @@ type deliveryExport struct {
 
 func (deliveryHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject) (any, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip_reason, ''), d.due_at, d.attempts,
-		       d.account_id, d.variant, coalesce(d.locale, ''), coalesce(d.message_id, ''), coalesce(d.provider_id, ''),
-		       coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at, d.read_at, d.failed_at,
-		       d.replied_at, d.opted_out_at, d.updated_at,
+		SELECT `+deliveryColumns+`,
 		       coalesce((SELECT jsonb_agg(jsonb_build_object('kind', e.kind, 'detail', e.detail, 'occurred_at', e.occurred_at) ORDER BY e.id)
 		                 FROM delivery_events e WHERE e.delivery_id = d.id), '[]')
 		FROM deliveries d WHERE d.contact_id = $1 ORDER BY d.id`, subj.ContactID)
@@ -46,9 +43,7 @@ func (deliveryHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subjec
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deliveryExport, error) {
 		var d deliveryExport
-		err := r.Scan(&d.ID, &d.RunID, &d.CampaignID, &d.ContactID, &d.Status, &d.SkipReason, &d.DueAt, &d.Attempts,
-			&d.AccountID, &d.Variant, &d.Locale, &d.MessageID, &d.ProviderID, &d.Rendered, &d.Error, &d.SentAt,
-			&d.DeliveredAt, &d.ReadAt, &d.FailedAt, &d.RepliedAt, &d.OptedOutAt, &d.UpdatedAt, &d.Events)
+		err := r.Scan(d.fields(&d.Events)...)
 		return d, err
 	})
 	if err != nil {

@@ -216,22 +216,15 @@ func (s *Sends) Touch(ctx context.Context, id int64) error {
 	return nil
 }
 
-const sendColumns = `id, run_id, campaign_id, contact_id, status, coalesce(skip_reason, ''), due_at, attempts,
-	account_id, variant, coalesce(locale, ''), coalesce(message_id, ''), coalesce(provider_id, ''),
-	coalesce(rendered, ''), coalesce(error, ''), sent_at, delivered_at, read_at, failed_at, replied_at,
-	opted_out_at, updated_at`
-
 func scanSendDelivery(row pgx.Row) (Delivery, error) {
 	var d Delivery
-	err := row.Scan(&d.ID, &d.RunID, &d.CampaignID, &d.ContactID, &d.Status, &d.SkipReason, &d.DueAt, &d.Attempts,
-		&d.AccountID, &d.Variant, &d.Locale, &d.MessageID, &d.ProviderID, &d.Rendered, &d.Error, &d.SentAt,
-		&d.DeliveredAt, &d.ReadAt, &d.FailedAt, &d.RepliedAt, &d.OptedOutAt, &d.UpdatedAt)
+	err := row.Scan(d.fields()...)
 	return d, err
 }
 
 // Delivery returns one delivery as the send path sees it.
 func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
-	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `SELECT `+sendColumns+` FROM deliveries WHERE id = $1`, id))
+	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
 	}
@@ -247,10 +240,10 @@ func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
 func (s *Sends) Claim(ctx context.Context, id int64, staleBefore time.Time) (Delivery, error) {
 	now := s.now()
 	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `
-		UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = $2,
+		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
 			enqueued_at = coalesce(enqueued_at, $2)
 		WHERE id = $1 AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
-		RETURNING `+sendColumns, id, now, staleBefore))
+		RETURNING `+deliveryColumns, id, now, staleBefore))
 	if err == nil {
 		return d, nil
 	}

@@ -188,10 +188,7 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 		return nil, 0, err
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip_reason, ''), d.due_at, d.attempts,
-		       d.account_id, d.variant, coalesce(d.locale, ''), coalesce(d.message_id, ''), coalesce(d.provider_id, ''),
-		       coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at, d.read_at, d.failed_at,
-		       d.replied_at, d.opted_out_at, d.updated_at, coalesce(c.phone, '')
+		SELECT `+deliveryColumns+`, coalesce(c.phone, '')
 		FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
 		WHERE d.run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1 AND ($4 = 0 OR id = $4))
 		  AND d.id > $2 AND ($3 = '' OR d.status = $3)
@@ -201,9 +198,7 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryRow, error) {
 		var d DeliveryRow
-		err := r.Scan(&d.ID, &d.RunID, &d.CampaignID, &d.ContactID, &d.Status, &d.SkipReason, &d.DueAt, &d.Attempts,
-			&d.AccountID, &d.Variant, &d.Locale, &d.MessageID, &d.ProviderID, &d.Rendered, &d.Error, &d.SentAt,
-			&d.DeliveredAt, &d.ReadAt, &d.FailedAt, &d.RepliedAt, &d.OptedOutAt, &d.UpdatedAt, &d.Phone)
+		err := r.Scan(d.fields(&d.Phone)...)
 		if !p.PII {
 			d.Rendered, d.Error = "", ""
 			if d.Phone != "" {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/crierhq/crier/internal/apperr"
@@ -64,7 +63,7 @@ func (s *Server) accountOut(ctx context.Context, a sender.Account) accountJSON {
 	out := accountJSON{
 		ID: a.ID, Name: a.Name, Channel: a.Channel, Status: status, StatusReason: reason, ConnectionState: a.Status,
 		Phone: a.Phone, RatePerMinute: a.RatePerMinute, DailyCap: a.DailyCap, Warmup: a.Warmup, Pacing: a.Pacing,
-		ProxyURL: redactURL(a.ProxyURL), Sandbox: a.Sandbox, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		ProxyURL: sender.RedactProxyURL(a.ProxyURL), Sandbox: a.Sandbox, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 	}
 	if !a.WarmupStart.IsZero() {
 		d := a.WarmupStart.Format(time.DateOnly)
@@ -82,18 +81,6 @@ func (s *Server) accountOut(ctx context.Context, a sender.Account) accountJSON {
 		}
 	}
 	return out
-}
-
-// redactURL hides the password of a proxy URL.
-func redactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 func (s *Server) accountCreate(w http.ResponseWriter, r *http.Request) error {

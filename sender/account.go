@@ -1,6 +1,9 @@
 package sender
 
-import "time"
+import (
+	"net/url"
+	"time"
+)
 
 // Status is an account's state as the API shows it.
 type Status string
@@ -24,6 +27,19 @@ func (a Account) ShownStatus() (Status, string) {
 		return StatusPaused, a.PausedReason
 	}
 	return a.Status, a.StatusReason
+}
+
+// RedactProxyURL returns a proxy URL with its password hidden, for people and logs
+// ("" stays "").
+func RedactProxyURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // Limits are the account's sending limits, as the Limiter takes them.

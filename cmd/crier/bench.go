@@ -406,23 +406,26 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	rssBefore, _ := processRSS()
 	redisPeak := samplePeak(100*time.Millisecond, func() (int64, error) { return redisUsedMemory(ctx, a.redis) })
 	rssPeak := samplePeak(100*time.Millisecond, processRSS)
-	wctx, stop := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	start = time.Now()
-	go func() { werr <- pipe.handlers.RunWorker(wctx, 10*time.Second) }()
 	if o.CPUProfile != "" {
 		f, err := os.Create(o.CPUProfile)
 		if err != nil {
-			stop()
 			return nil, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			stop()
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
+	wctx, stop := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	var workerErr error
+	start = time.Now()
+	go func() {
+		defer close(workerDone)
+		workerErr = pipe.handlers.RunWorker(wctx, 10*time.Second)
+	}()
+	defer func() { stop(); <-workerDone }() // every return waits for the worker to stop
 	bar := newBar(o, run.Eligible, "send    ")
 	var sent, pending int64
 	for {
@@ -431,7 +434,6 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 			       count(*) FILTER (WHERE status IN ('queued', 'sending'))
 			FROM deliveries WHERE run_id = $1`, run.ID).Scan(&sent, &pending)
 		if err != nil {
-			stop()
 			return nil, err
 		}
 		bar.Set64(sent)
@@ -439,11 +441,9 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 			break
 		}
 		select {
-		case err := <-werr:
-			stop()
-			return nil, fmt.Errorf("worker stopped: %w", err)
+		case <-workerDone:
+			return nil, fmt.Errorf("worker stopped: %w", workerErr)
 		case <-ctx.Done():
-			stop()
 			return nil, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
@@ -452,8 +452,9 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	bar.Finish()
 	redisMax, rssMax := redisPeak.Stop(), rssPeak.Stop()
 	stop()
-	if err := <-werr; err != nil {
-		return nil, err
+	<-workerDone
+	if workerErr != nil {
+		return nil, workerErr
 	}
 	if sent != run.Eligible {
 		return nil, fmt.Errorf("sent %d of %d eligible deliveries", sent, run.Eligible)

@@ -20,14 +20,23 @@ func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: serve takes no arguments", errUsage)
 	}
-	if err := a.cfg.requireHashKey(); err != nil {
+	ln, err := listenAPI(a)
+	if err != nil {
 		return err
+	}
+	return serve(ctx, a, ln)
+}
+
+// listenAPI checks what the API needs before it listens on CRIER_HTTP_ADDR.
+func listenAPI(a *app) (net.Listener, error) {
+	if err := a.cfg.requireHashKey(); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s (CRIER_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+		return nil, fmt.Errorf("listen on %s (CRIER_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
 	}
-	return serve(ctx, a, ln)
+	return ln, nil
 }
 
 // checkMigrated refuses to start against a database that lacks migrations: running old
@@ -51,16 +60,14 @@ func serve(ctx context.Context, a *app, ln net.Listener) error {
 	return runRoles(ctx, a, ln, roles{api: true})
 }
 
-// runAPI serves the API over svc and pipe (see serve).
+// runAPI serves the API over svc and pipe (see serve); runRoles closes ln.
 func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *pipeline) error {
 	dashboard, err := monitoring(a)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer dashboard.Close()
 	if n, err := svc.contacts.BackfillPhoneHashes(ctx); err != nil {
-		ln.Close()
 		return err
 	} else if n > 0 {
 		a.logger.Info("backfilled phone hashes", "contacts", n)

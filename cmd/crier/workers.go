@@ -152,12 +152,9 @@ func cmdAll(ctx context.Context, a *app, args []string, _ io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: all takes no arguments", errUsage)
 	}
-	if err := a.cfg.requireHashKey(); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	ln, err := listenAPI(a)
 	if err != nil {
-		return fmt.Errorf("listen on %s (CRIER_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+		return err
 	}
 	return runRoles(ctx, a, ln, roles{api: true, worker: true, scheduler: true})
 }
@@ -168,25 +165,19 @@ type roles struct{ api, worker, scheduler bool }
 // runRoles runs the given roles over one set of services until ctx ends or one of them
 // fails, then stops them all: the API drains its requests, the worker its tasks.
 func runRoles(ctx context.Context, a *app, ln net.Listener, r roles) error {
+	if ln != nil {
+		defer ln.Close() // for a failure before the API runs; closing it twice is harmless
+	}
 	if err := checkMigrated(ctx, a); err != nil {
-		if ln != nil {
-			ln.Close()
-		}
 		return err
 	}
 	svc, err := newServices(ctx, a)
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
 		return err
 	}
 	defer svc.Close()
 	pipe, err := newPipeline(a, svc, r.worker)
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
 		return err
 	}
 	defer pipe.Close()

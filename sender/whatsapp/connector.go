@@ -366,7 +366,7 @@ func reachError(verb string, a sender.Account, err error) error {
 	}
 	via := "directly (no proxy)"
 	if a.ProxyURL != "" {
-		via = "through proxy " + redactProxy(a.ProxyURL)
+		via = "through proxy " + sender.RedactProxyURL(a.ProxyURL)
 	}
 	return fmt.Errorf("whatsapp: %s account %d %s: %w; check the network or the account's proxy", verb, a.ID, via, scrubbed(err))
 }
@@ -380,29 +380,20 @@ func applyProxy(cli *whatsmeow.Client, proxyURL string) error {
 	}
 	u, err := url.Parse(proxyURL)
 	if err != nil {
-		return fmt.Errorf("bad proxy URL %s", redactProxy(proxyURL))
+		return fmt.Errorf("bad proxy URL %s", sender.RedactProxyURL(proxyURL))
 	}
 	switch u.Scheme {
 	case "socks5", "http", "https":
 	default:
-		return fmt.Errorf("unsupported proxy scheme %q in %s: use socks5, http or https", u.Scheme, redactProxy(proxyURL))
+		return fmt.Errorf("unsupported proxy scheme %q in %s: use socks5, http or https", u.Scheme, sender.RedactProxyURL(proxyURL))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("proxy URL %s has no host", redactProxy(proxyURL))
+		return fmt.Errorf("proxy URL %s has no host", sender.RedactProxyURL(proxyURL))
 	}
 	if err := cli.SetProxyAddress(proxyURL); err != nil {
-		return fmt.Errorf("proxy %s: %w", redactProxy(proxyURL), err)
+		return fmt.Errorf("proxy %s: %w", sender.RedactProxyURL(proxyURL), err)
 	}
 	return nil
-}
-
-// redactProxy hides a proxy password.
-func redactProxy(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // lockedRand is a rand.Rand safe for concurrent use.
