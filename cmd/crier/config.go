@@ -13,28 +13,32 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crierhq/crier/campaigns"
 )
 
 // Config is everything Crier reads from its environment. Defaults work against the local
 // PostgreSQL and Redis that `make run` sets up.
 type Config struct {
-	DatabaseURL     string        // CRIER_DATABASE_URL
-	RedisURL        string        // CRIER_REDIS_URL
-	HTTPAddr        string        // CRIER_HTTP_ADDR
-	HashKey         []byte        // CRIER_HASH_KEY: keys the suppression list's phone hashes
-	Brand           string        // CRIER_BRAND: who confirmation replies say the messages are from
-	RetentionDays   int           // CRIER_RETENTION_DAYS: message text is purged after this
-	LogLevel        slog.Level    // CRIER_LOG_LEVEL
-	LogFormat       string        // CRIER_LOG_FORMAT: json or text
-	MaxBodyBytes    int64         // CRIER_MAX_BODY_BYTES
-	MaxImportBytes  int64         // CRIER_MAX_IMPORT_BYTES
-	ShutdownTimeout time.Duration // CRIER_SHUTDOWN_TIMEOUT
-	SendTTL         time.Duration // CRIER_SEND_TTL: a message not sent this long after its due time expires
-	DispatchHorizon time.Duration // CRIER_DISPATCH_HORIZON: minutes of sending capacity kept in Redis
-	StaleSending    time.Duration // CRIER_STALE_SENDING: a send held this long has lost its worker
-	ReconcileEvery  time.Duration // CRIER_RECONCILE_EVERY: how often the scheduler queues a reconciler pass
-	Concurrency     int           // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
-	MetricsAddr     string        // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
+	DatabaseURL     string                 // CRIER_DATABASE_URL
+	RedisURL        string                 // CRIER_REDIS_URL
+	HTTPAddr        string                 // CRIER_HTTP_ADDR
+	HashKey         []byte                 // CRIER_HASH_KEY: keys the suppression list's phone hashes
+	Brand           string                 // CRIER_BRAND: who confirmation replies say the messages are from
+	RetentionDays   int                    // CRIER_RETENTION_DAYS: message text is purged after this
+	LogLevel        slog.Level             // CRIER_LOG_LEVEL
+	LogFormat       string                 // CRIER_LOG_FORMAT: json or text
+	MaxBodyBytes    int64                  // CRIER_MAX_BODY_BYTES
+	MaxImportBytes  int64                  // CRIER_MAX_IMPORT_BYTES
+	ShutdownTimeout time.Duration          // CRIER_SHUTDOWN_TIMEOUT
+	SendTTL         time.Duration          // CRIER_SEND_TTL: a message not sent this long after its due time expires
+	DispatchHorizon time.Duration          // CRIER_DISPATCH_HORIZON: minutes of sending capacity kept in Redis
+	StaleSending    time.Duration          // CRIER_STALE_SENDING: a send held this long has lost its worker
+	ReconcileEvery  time.Duration          // CRIER_RECONCILE_EVERY: how often the scheduler queues a reconciler pass
+	QuietHours      campaigns.QuietHours   // CRIER_QUIET_HOURS: campaigns' default quiet window, recipient-local
+	FrequencyCap    campaigns.FrequencyCap // CRIER_FREQUENCY_CAP: marketing messages per contact per window
+	Concurrency     int                    // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
+	MetricsAddr     string                 // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -63,6 +67,8 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_SEND_TTL", "6h", "a campaign message not sent this long after its due time expires instead of going out late"},
 	{"CRIER_DISPATCH_HORIZON", "2m", "how many minutes of the accounts' sending capacity the dispatcher keeps queued in Redis"},
 	{"CRIER_STALE_SENDING", "3m", "a message a worker has held this long without an answer is taken back by the reconciler (same account, same message id); keep it above the send timeout"},
+	{"CRIER_QUIET_HOURS", "21:00-08:00", "campaigns' default quiet hours in each recipient's local time, HH:MM-HH:MM (00:00-00:00: none); a campaign's quiet_hours override it"},
+	{"CRIER_FREQUENCY_CAP", "2/24h", "at most N marketing messages per contact in a rolling window, across campaigns, as N/window, or off"},
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "64", "tasks one worker process runs at once"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
@@ -184,10 +190,30 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_METRICS_ADDR", "must be host:port or :port, got %q", c.MetricsAddr)
 		}
 	}
+	if c.QuietHours, err = campaigns.ParseQuietHours(or(getenv("CRIER_QUIET_HOURS"), "21:00-08:00")); err != nil {
+		bad("CRIER_QUIET_HOURS", "must be HH:MM-HH:MM, e.g. 21:00-08:00 (00:00-00:00 for none), got %q", getenv("CRIER_QUIET_HOURS"))
+	}
+	if c.FrequencyCap, err = parseFrequencyCap(or(getenv("CRIER_FREQUENCY_CAP"), "2/24h")); err != nil {
+		bad("CRIER_FREQUENCY_CAP", "%v", err)
+	}
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// parseFrequencyCap reads "N/window" (2/24h) or "off".
+func parseFrequencyCap(s string) (campaigns.FrequencyCap, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "off") {
+		return campaigns.FrequencyCap{Max: -1}, nil // campaigns.Options: below zero turns it off
+	}
+	n, window, ok := strings.Cut(strings.TrimSpace(s), "/")
+	max, nerr := strconv.Atoi(n)
+	d, derr := time.ParseDuration(window)
+	if !ok || nerr != nil || derr != nil || max < 1 || d <= 0 {
+		return campaigns.FrequencyCap{}, fmt.Errorf("must be N/window such as 2/24h, or off, got %q", s)
+	}
+	return campaigns.FrequencyCap{Max: max, Window: d}, nil
 }
 
 // requireHashKey is checked by the commands that hash phone numbers.

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 )
@@ -254,4 +255,26 @@ func TestDemoSeedsOnce(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, third, "campaign_id=2")
 	require.Contains(t, third, "account_id=1")
+}
+
+func TestConfigQuietHoursAndFrequencyCap(t *testing.T) {
+	t.Parallel()
+	get := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := loadConfig(get(nil))
+	require.NoError(t, err)
+	require.Equal(t, campaigns.QuietHours{Start: "21:00", End: "08:00"}, c.QuietHours)
+	require.Equal(t, campaigns.FrequencyCap{Max: 2, Window: 24 * time.Hour}, c.FrequencyCap)
+
+	c, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "22:30-07:00", "CRIER_FREQUENCY_CAP": "3/168h"}))
+	require.NoError(t, err)
+	require.Equal(t, campaigns.QuietHours{Start: "22:30", End: "07:00"}, c.QuietHours)
+	require.Equal(t, campaigns.FrequencyCap{Max: 3, Window: 168 * time.Hour}, c.FrequencyCap)
+	c, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "00:00-00:00", "CRIER_FREQUENCY_CAP": "off"}))
+	require.NoError(t, err)
+	require.True(t, c.QuietHours.None())
+	require.Negative(t, c.FrequencyCap.Max, "off")
+
+	_, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "9pm-8am", "CRIER_FREQUENCY_CAP": "2 per day"}))
+	require.ErrorContains(t, err, "CRIER_QUIET_HOURS: must be HH:MM-HH:MM")
+	require.ErrorContains(t, err, "CRIER_FREQUENCY_CAP: must be N/window")
 }

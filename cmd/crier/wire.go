@@ -61,7 +61,8 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	s.accounts = sender.NewAccounts(a.pool)
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
 	s.sandbox = sandbox.New(a.pool, sandbox.Options{})
-	s.campaigns = campaigns.New(a.pool, campaigns.Options{Templates: s.templates, Engine: s.engine, Logger: a.logger})
+	s.campaigns = campaigns.New(a.pool, campaigns.Options{QuietHours: a.cfg.QuietHours, FrequencyCap: a.cfg.FrequencyCap,
+		Templates: s.templates, Engine: s.engine, Logger: a.logger})
 	// An opt-out cancels the contact's queued deliveries at once.
 	s.consent.SetCanceller(s.campaigns)
 	// Every package that keeps personal data, in erasure order: the contact itself last.
