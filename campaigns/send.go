@@ -216,20 +216,15 @@ func (s *Sends) Touch(ctx context.Context, id int64) error {
 	return nil
 }
 
-func scanSendDelivery(row pgx.Row) (Delivery, error) {
-	var d Delivery
-	err := row.Scan(d.fields()...)
-	return d, err
-}
-
 // Delivery returns one delivery as the send path sees it.
 func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
-	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
-	}
+	ds, err := s.Deliveries(ctx, []int64{id})
 	if err != nil {
-		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, err)
+		return Delivery{}, err
+	}
+	d, ok := ds[id]
+	if !ok {
+		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
 	}
 	return d, nil
 }
@@ -238,28 +233,11 @@ func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
 // sending since before staleBefore (its worker died) is claimed again. It returns
 // ErrDeliveryFinal for a settled delivery and ErrDeliveryBusy for one another worker holds.
 func (s *Sends) Claim(ctx context.Context, id int64, staleBefore time.Time) (Delivery, error) {
-	now := s.now()
-	d, err := scanSendDelivery(s.pool.QueryRow(ctx, `
-		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
-			enqueued_at = coalesce(enqueued_at, $2)
-		WHERE id = $1 AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
-		RETURNING `+deliveryColumns, id, now, staleBefore))
-	if err == nil {
-		return d, nil
+	r, err := one(s.ClaimMany(ctx, []int64{id}, staleBefore))
+	if err != nil {
+		return Delivery{}, err
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, err)
-	}
-	var status DeliveryStatus
-	err = s.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE id = $1`, id).Scan(&status)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows) || (err == nil && status.Final()):
-		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryFinal)
-	case err != nil:
-		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, err)
-	default:
-		return Delivery{}, fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
-	}
+	return r.Delivery, r.Err
 }
 
 // Attempt is what a worker is about to send for a delivery.
@@ -275,16 +253,8 @@ type Attempt struct {
 // them and sends the same message through the same account (Release keeps them), so that
 // the network recognises it as the same message.
 func (s *Sends) RecordAttempt(ctx context.Context, id int64, a Attempt) error {
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE deliveries SET account_id = $2, locale = $3, variant = $4, message_id = $5, updated_at = $6
-		WHERE id = $1 AND status = 'sending'`, id, a.AccountID, a.Locale, a.Variant, a.MessageID, s.now())
-	if err != nil {
-		return fmt.Errorf("campaigns: record attempt of delivery %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("campaigns: record attempt of delivery %d: %w", id, ErrDeliveryFinal)
-	}
-	return nil
+	result, err := one(s.RecordAttempts(ctx, []int64{id}, []Attempt{a}))
+	return errors.Join(err, result)
 }
 
 // SentInfo is what the network said when it took a message.
@@ -297,14 +267,8 @@ type SentInfo struct {
 // MarkSent records a sent message: sending → sent. It returns ErrDeliveryFinal if the
 // delivery is no longer sending.
 func (s *Sends) MarkSent(ctx context.Context, id int64, sent SentInfo) error {
-	if sent.SentAt.IsZero() {
-		sent.SentAt = s.now()
-	}
-	return s.transition(ctx, id, "sent", `
-		UPDATE deliveries SET status = 'sent', provider_id = nullif($2, ''), rendered = $3, sent_at = $4,
-			error = NULL, updated_at = now()
-		WHERE id = $1 AND status = 'sending'
-		RETURNING id`, id, sent.ProviderID, sent.Rendered, sent.SentAt)
+	result, err := one(s.MarkSentMany(ctx, []int64{id}, []SentInfo{sent}))
+	return errors.Join(err, result)
 }
 
 // Release gives a claimed delivery back for a later attempt: sending → queued, its task

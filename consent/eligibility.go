@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -48,17 +47,35 @@ func Exclusions(contact, channel, purpose string) ExclusionSQL {
 // now, and if not, why. The send path calls it before every message, so a STOP that
 // arrived after a campaign launched still stops the message.
 func (s *Service) Eligibility(ctx context.Context, contactID int64, ch Channel, p Purpose) (Exclusion, error) {
-	ex := Exclusions("c", "$2", "$3")
-	var reason *string
-	err := s.pool.QueryRow(ctx, `SELECT `+ex.Expr+` FROM contacts c `+ex.Joins+` WHERE c.id = $1`, contactID, ch, p).Scan(&reason)
-	if errors.Is(err, pgx.ErrNoRows) {
+	m, err := s.Eligibilities(ctx, []int64{contactID}, ch, p)
+	if err != nil {
+		return "", err
+	}
+	ex, ok := m[contactID]
+	if !ok {
 		return "", apperr.NotFoundf("contact %d not found", contactID)
 	}
+	return ex, nil
+}
+
+// Eligibilities is Eligibility for many contacts in one statement: the workers check the
+// contacts of all the messages they are sending at once. A contact that does not exist is
+// missing from the map.
+func (s *Service) Eligibilities(ctx context.Context, contactIDs []int64, ch Channel, p Purpose) (map[int64]Exclusion, error) {
+	ex := Exclusions("c", "$2", "$3")
+	rows, err := s.pool.Query(ctx, `SELECT c.id, coalesce(`+ex.Expr+`, '') FROM contacts c `+ex.Joins+` WHERE c.id = ANY ($1)`,
+		contactIDs, ch, p)
 	if err != nil {
-		return "", fmt.Errorf("consent: eligibility of %d: %w", contactID, err)
+		return nil, fmt.Errorf("consent: eligibility: %w", err)
 	}
-	if reason == nil {
-		return "", nil
+	out := make(map[int64]Exclusion, len(contactIDs))
+	var id int64
+	var reason Exclusion
+	if _, err := pgx.ForEachRow(rows, []any{&id, &reason}, func() error {
+		out[id] = reason
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("consent: eligibility: %w", err)
 	}
-	return Exclusion(*reason), nil
+	return out, nil
 }

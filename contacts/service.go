@@ -90,6 +90,29 @@ func (s *Service) Get(ctx context.Context, id int64) (Contact, error) {
 	return c, nil
 }
 
+// GetMany returns the contacts with the given ids in one statement (the workers load the
+// recipients of all the messages they are sending at once). An id that is no contact's is
+// missing from the map.
+func (s *Service) GetMany(ctx context.Context, ids []int64) (map[int64]Contact, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id = ANY ($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("contacts: get: %w", err)
+	}
+	out := make(map[int64]Contact, len(ids))
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("contacts: get: %w", err)
+		}
+		out[c.ID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("contacts: get: %w", err)
+	}
+	return out, nil
+}
+
 // Update changes the given fields of a contact: tags are replaced, attributes are merged
 // (a null value removes its key) and a new phone must not belong to another contact.
 func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCountry string, f Fields) (Contact, error) {

@@ -201,3 +201,20 @@ func TestPhoneHashFollowsThePhone(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+func TestGetManyReadsAsGetDoes(t *testing.T) {
+	svc, ctx := setup(t)
+	a, _, err := svc.Upsert(ctx, "+6591234567", "", contacts.Fields{Name: ptr("Ada"), Tags: []string{"vip"}})
+	require.NoError(t, err)
+	b, _, err := svc.Upsert(ctx, "+6591234568", "", contacts.Fields{Locale: ptr("fr")})
+	require.NoError(t, err)
+	got, err := svc.GetMany(ctx, []int64{a.ID, b.ID, 1 << 40})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "an unknown id is missing")
+	for _, id := range []int64{a.ID, b.ID} {
+		one, err := svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, one, got[id])
+	}
+	require.Equal(t, "Ada", got[a.ID].Name)
+}

@@ -1,8 +1,11 @@
 package workers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -49,20 +52,55 @@ func (h *Handlers) Dispatch(ctx context.Context, campaignID int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	var failed []int64
-	for i, id := range ids {
-		if _, err := h.enqueue(ctx, NewSendTask(id)); err != nil {
-			// Redis is failing: give the rest back to the next dispatch.
-			failed = append(failed, ids[i:]...)
-			if _, uerr := s.Unenqueue(context.WithoutCancel(ctx), failed); uerr != nil {
-				return i, fmt.Errorf("dispatch campaign %d: %w (and unenqueue: %v)", campaignID, err, uerr)
-			}
-			return i, fmt.Errorf("dispatch campaign %d: %w", campaignID, err)
-		}
+	n, err := h.enqueueSends(ctx, ids)
+	h.deps.Metrics.dispatched.WithLabelValues(itoa(campaignID)).Add(float64(n))
+	if err != nil {
+		return n, fmt.Errorf("dispatch campaign %d: %w", campaignID, err)
 	}
-	h.deps.Metrics.dispatched.WithLabelValues(itoa(campaignID)).Add(float64(len(ids)))
-	return len(ids), nil
+	return n, nil
 }
+
+// enqueueSends enqueues the sends of ids with dispatchEnqueuers enqueues in flight: one
+// at a time, a dispatcher would hand out only as many sends per second as it has round
+// trips to Redis. It returns how many it enqueued; the ids whose enqueue failed (Redis is
+// failing) are given back to the next dispatch.
+func (h *Handlers) enqueueSends(ctx context.Context, ids []int64) (int, error) {
+	var (
+		mu       sync.Mutex
+		failed   []int64
+		firstErr error
+		next     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for range min(dispatchEnqueuers, len(ids)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) {
+					return
+				}
+				if _, err := h.enqueue(ctx, NewSendTask(ids[i])); err != nil {
+					mu.Lock()
+					failed = append(failed, ids[i])
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := len(ids) - len(failed)
+	if firstErr == nil {
+		return n, nil
+	}
+	if _, err := h.deps.Sends.Unenqueue(context.WithoutCancel(ctx), failed); err != nil {
+		return n, fmt.Errorf("%w (and unenqueue: %v)", firstErr, err)
+	}
+	return n, fmt.Errorf("%d of %d sends not enqueued: %w", len(failed), len(ids), firstErr)
+}
+
+// dispatchEnqueuers is how many enqueues a dispatch keeps in flight.
+const dispatchEnqueuers = 8
 
 // maxDispatchBatch bounds one dispatch, so that a task never runs for long; the next tick
 // dispatches more.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,4 +100,41 @@ func TestDispatchKeepsRedisFlat(t *testing.T) {
 	require.Less(t, high-base, int64(8<<20), "Redis holds the horizon, not the audience")
 	require.Equal(t, audience-capacity-9*capacity/2,
 		b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND enqueued_at IS NULL AND status = 'queued'`, campaignID))
+}
+
+// TestDispatchGivesBackWhatRedisRefused: when Redis refuses the sends' tasks, the
+// deliveries are handed back (no enqueued_at), so that the next dispatch takes them again
+// rather than the reconciler a minute later.
+func TestDispatchGivesBackWhatRedisRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ctx := context.Background()
+	acct := b.sandboxAccount("A", 600)
+	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
+	require.NoError(t, err)
+	campaignID := b.campaign([]int64{acct}, "Hello")
+	_, err = b.pool.Exec(ctx, `
+		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
+		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
+		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, 50) g`, campaignID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
+	require.NoError(t, err)
+
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer down.Close()
+	h := New(Deps{Redis: down, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
+	defer h.Close()
+	n, err := h.Dispatch(ctx, campaignID)
+	require.Error(t, err)
+	require.Zero(t, n)
+	require.Equal(t, 50, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NULL AND status = 'queued'`))
+
+	// Redis is back: all 50 go.
+	h2 := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
+	defer h2.Close()
+	n, err = h2.Dispatch(ctx, campaignID)
+	require.NoError(t, err)
+	require.Equal(t, 50, n)
+	require.Zero(t, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NULL`))
 }

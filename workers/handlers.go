@@ -134,6 +134,7 @@ type Handlers struct {
 	campaigns *cache[int64, campaigns.SendCampaign]
 	templates *cache[int64, templates.Stored]
 	errors    *sender.ErrorWindow
+	steps     *sendSteps
 
 	mu      sync.Mutex
 	replies map[int64]int    // replies waiting for a send token, per account: they go first
@@ -165,6 +166,7 @@ func New(deps Deps, opts Options) *Handlers {
 		turns:     map[int64]uint64{},
 		prev:      map[[2]int64]int{},
 	}
+	h.steps = newSendSteps(h)
 	return h
 }
 

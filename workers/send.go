@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/crierhq/crier/campaigns"
-	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/whatsapp"
@@ -48,7 +47,7 @@ func (h *Handlers) handleSend(ctx context.Context, t *asynq.Task) error {
 
 func (h *Handlers) send(ctx context.Context, id int64) error {
 	s := h.deps.Sends
-	d, err := s.Delivery(ctx, id)
+	d, err := h.steps.delivery.Do(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 		}
 	}()
 
-	d, err = s.Claim(ctx, id, h.now().Add(-h.opts.StaleSending))
+	d, err = h.steps.claim.Do(ctx, id)
 	if err != nil {
 		if errors.Is(err, campaigns.ErrDeliveryBusy) {
 			return nil
@@ -106,23 +105,17 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 	}
 	// Consent and suppression now, after the claim: a STOP processed from here on finds this
 	// delivery in "sending", and whatever was processed before is seen here.
-	excl, err := h.deps.Consent.Eligibility(ctx, *d.ContactID, consent.WhatsApp, consent.Marketing)
+	tg, err := h.steps.target.Do(ctx, *d.ContactID)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return h.skip(ctx, d, campaigns.SkipContactErased)
 	}
 	if err != nil {
 		return h.release(ctx, d, true, err)
 	}
-	if excl != "" {
-		return h.skip(ctx, d, string(excl))
+	if tg.exclusion != "" {
+		return h.skip(ctx, d, string(tg.exclusion))
 	}
-	contact, err := h.deps.Contacts.Get(ctx, *d.ContactID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return h.skip(ctx, d, campaigns.SkipContactErased)
-	}
-	if err != nil {
-		return h.release(ctx, d, true, err)
-	}
+	contact := tg.contact
 	tpl, err := h.templates.get(camp.TemplateID, func() (templates.Stored, error) {
 		return h.deps.Templates.Get(ctx, camp.TemplateID)
 	})
@@ -150,7 +143,7 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 	}
 
 	msgID := whatsapp.MessageID(d.ID)
-	if err := s.RecordAttempt(ctx, id, campaigns.Attempt{AccountID: acct.id, Locale: choice.Locale, Variant: choice.Variant, MessageID: msgID}); err != nil {
+	if _, err := h.steps.attempt.Do(ctx, attemptReq{id, campaigns.Attempt{AccountID: acct.id, Locale: choice.Locale, Variant: choice.Variant, MessageID: msgID}}); err != nil {
 		return err
 	}
 	if ok, err := h.deps.Manager.CheckLease(ctx, acct.id, acct.token); err != nil || !ok {
@@ -164,7 +157,7 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 	campaign, account := itoa(camp.ID), itoa(acct.id)
 	switch {
 	case serr == nil:
-		if err := s.MarkSent(context.WithoutCancel(ctx), id, campaigns.SentInfo{ProviderID: res.ProviderID, Rendered: text, SentAt: res.SentAt}); err != nil {
+		if _, err := h.steps.sent.Do(ctx, sentReq{id, campaigns.SentInfo{ProviderID: res.ProviderID, Rendered: text, SentAt: res.SentAt}}); err != nil {
 			return err
 		}
 		h.remember(acct.id, tpl.ID, choice)

@@ -1,0 +1,181 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The set-based forms of the send path's steps. A worker sends many messages at once, and
+// a statement per message per step would make PostgreSQL the bottleneck; the workers
+// coalesce the steps of concurrent sends (internal/batch) into these, one statement for
+// all. Each takes the same decisions for each delivery as its one-delivery form, which is
+// a call of it with one delivery, and returns one result per input, in order.
+
+// Deliveries returns the deliveries with the given ids as the send path sees them; an id
+// that is no delivery's is missing from the map.
+func (s *Sends) Deliveries(ctx context.Context, ids []int64) (map[int64]Delivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE id = ANY ($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+	}
+	out := make(map[int64]Delivery, len(ids))
+	var d Delivery
+	_, err = pgx.ForEachRow(rows, d.fields(), func() error {
+		out[d.ID] = d
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimResult is the outcome of claiming one delivery: the claimed delivery, or
+// ErrDeliveryFinal or ErrDeliveryBusy (wrapped).
+type ClaimResult struct {
+	Delivery Delivery
+	Err      error
+}
+
+// ClaimMany claims deliveries as Claim does. An id given twice is claimed once: the
+// later ones are busy.
+func (s *Sends) ClaimMany(ctx context.Context, ids []int64, staleBefore time.Time) ([]ClaimResult, error) {
+	now := s.now()
+	rows, err := s.pool.Query(ctx, `
+		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
+			enqueued_at = coalesce(enqueued_at, $2)
+		WHERE id = ANY ($1) AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
+		RETURNING `+deliveryColumns, ids, now, staleBefore)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+	}
+	claimed := make(map[int64]Delivery, len(ids))
+	var d Delivery
+	if _, err := pgx.ForEachRow(rows, d.fields(), func() error {
+		claimed[d.ID] = d
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+	}
+	var missed []int64
+	for _, id := range ids {
+		if _, ok := claimed[id]; !ok {
+			missed = append(missed, id)
+		}
+	}
+	statuses := map[int64]DeliveryStatus{}
+	if len(missed) > 0 {
+		rows, err := s.pool.Query(ctx, `SELECT id, status FROM deliveries WHERE id = ANY ($1)`, missed)
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+		}
+		var id int64
+		var status DeliveryStatus
+		if _, err := pgx.ForEachRow(rows, []any{&id, &status}, func() error {
+			statuses[id] = status
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+		}
+	}
+	out := make([]ClaimResult, len(ids))
+	given := make(map[int64]bool, len(claimed))
+	for i, id := range ids {
+		d, ok := claimed[id]
+		switch {
+		case ok && !given[id]:
+			out[i].Delivery, given[id] = d, true
+		case ok, !statuses[id].Final(): // claimed by the first of two requests, or held by another worker
+			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
+		default: // settled, or no such delivery
+			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryFinal)
+		}
+	}
+	return out, nil
+}
+
+// RecordAttempts records attempts as RecordAttempt does: one error per delivery (nil, or
+// ErrDeliveryFinal for one no longer sending).
+func (s *Sends) RecordAttempts(ctx context.Context, ids []int64, as []Attempt) ([]error, error) {
+	accounts, locales, variants, messageIDs := make([]int64, len(as)), make([]string, len(as)), make([]int32, len(as)), make([]string, len(as))
+	for i, a := range as {
+		accounts[i], locales[i], variants[i], messageIDs[i] = a.AccountID, a.Locale, int32(a.Variant), a.MessageID
+	}
+	rows, err := s.pool.Query(ctx, `
+		UPDATE deliveries d SET account_id = t.account_id, locale = t.locale, variant = t.variant,
+			message_id = t.message_id, updated_at = $6
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[]) AS t(id, account_id, locale, variant, message_id)
+		WHERE d.id = t.id AND d.status = 'sending'
+		RETURNING d.id`, ids, accounts, locales, variants, messageIDs, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: record attempts: %w", err)
+	}
+	return s.perID(rows, ids, "record attempt")
+}
+
+// MarkSentMany records sent messages as MarkSent does: one error per delivery (nil, or
+// ErrDeliveryFinal for one no longer sending).
+func (s *Sends) MarkSentMany(ctx context.Context, ids []int64, sent []SentInfo) ([]error, error) {
+	now := s.now()
+	providers, rendered, at := make([]string, len(sent)), make([]string, len(sent)), make([]time.Time, len(sent))
+	for i, si := range sent {
+		providers[i], rendered[i], at[i] = si.ProviderID, si.Rendered, si.SentAt
+		if at[i].IsZero() {
+			at[i] = now
+		}
+	}
+	// One statement, so one transaction: the status and its event together.
+	rows, err := s.pool.Query(ctx, `
+		WITH sent AS (
+			UPDATE deliveries d SET status = 'sent', provider_id = nullif(t.provider_id, ''), rendered = t.rendered,
+				sent_at = t.sent_at, error = NULL, updated_at = now()
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS t(id, provider_id, rendered, sent_at)
+			WHERE d.id = t.id AND d.status = 'sending'
+			RETURNING d.id),
+		events AS (
+			INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'sent', $5 FROM sent)
+		SELECT id FROM sent`, ids, providers, rendered, at, now)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: mark sent: %w", err)
+	}
+	return s.perID(rows, ids, "mark sent")
+}
+
+// perID reads the ids a statement changed and returns, per input id, nil if it was
+// changed and ErrDeliveryFinal otherwise. An id given twice counts once.
+func (s *Sends) perID(rows pgx.Rows, ids []int64, what string) ([]error, error) {
+	changed := make(map[int64]bool, len(ids))
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		changed[id] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("campaigns: %s: %w", what, err)
+	}
+	out := make([]error, len(ids))
+	for i, id := range ids {
+		if changed[id] {
+			delete(changed, id)
+			continue
+		}
+		out[i] = fmt.Errorf("campaigns: %s of delivery %d: %w", what, id, ErrDeliveryFinal)
+	}
+	return out, nil
+}
+
+// one returns the only result of a set-based call with one input.
+func one[T any](res []T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if len(res) != 1 {
+		var zero T
+		return zero, errors.New("campaigns: one result expected")
+	}
+	return res[0], nil
+}
