@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crierhq/crier/internal/batch"
 )
 
 // The lease keys, one pair per account (ids only). The braces put both in one Redis Cluster
@@ -159,6 +161,10 @@ type LeaseManager struct {
 	// beforeRenew, when set (by tests, before Run), is called before each renewal; a test
 	// blocks in it to simulate a paused process.
 	beforeRenew func(accountID int64)
+
+	// holders reads the holders of leases for Check: the checks of concurrent sends are
+	// one pipelined round trip, with one GET per account.
+	holders *batch.Batcher[int64, string]
 }
 
 type heldLease struct {
@@ -171,14 +177,16 @@ func NewLeaseManager(rdb redis.UniversalClient, opts LeaseManagerOptions) (*Leas
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &LeaseManager{
+	m := &LeaseManager{
 		rdb:     rdb,
 		opts:    opts,
 		log:     opts.Logger.With(slog.String("lease_owner", opts.Owner)),
 		changed: make(chan struct{}, 1),
 		wanted:  map[int64]bool{},
 		held:    map[int64]heldLease{},
-	}, nil
+	}
+	m.holders = batch.New(m.readHolders, batch.Options{MaxSize: 1024, Runners: 2, Timeout: opts.TTL})
+	return m, nil
 }
 
 // Owner is the name this manager holds its leases under.
@@ -221,14 +229,34 @@ func (m *LeaseManager) Check(ctx context.Context, accountID, token int64) (bool,
 	if held, ok := m.Holds(accountID); !ok || held != token {
 		return false, nil
 	}
-	v, err := m.rdb.Get(ctx, leaseHolderKey(accountID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+	v, err := m.holders.Do(ctx, accountID)
 	if err != nil {
 		return false, fmt.Errorf("sender: check lease on account %d: %w", accountID, err)
 	}
 	return v == m.value(token), nil
+}
+
+// readHolders reads the holder of each account's lease ("" for none), once per account.
+func (m *LeaseManager) readHolders(ctx context.Context, ids []int64) ([]batch.Result[string], error) {
+	pipe := m.rdb.Pipeline()
+	cmds := make(map[int64]*redis.StringCmd, len(ids))
+	for _, id := range ids {
+		if cmds[id] == nil {
+			cmds[id] = pipe.Get(ctx, leaseHolderKey(id))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]batch.Result[string], len(ids))
+	for i, id := range ids {
+		v, err := cmds[id].Result()
+		if errors.Is(err, redis.Nil) {
+			v, err = "", nil
+		}
+		out[i] = batch.Result[string]{Value: v, Err: err}
+	}
+	return out, nil
 }
 
 // Run acquires and renews leases for the wanted accounts (see SetAccounts) until ctx ends.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/internal/testredis"
@@ -399,6 +400,30 @@ func TestLeaseCheck(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.ErrorIs(t, m.Run(t.Context()), errLeaseManagerRunning)
+}
+
+// TestLeaseCheckConcurrently: the checks of concurrent sends share round trips to Redis,
+// and each still gets its own account's answer.
+func TestLeaseCheckConcurrently(t *testing.T) {
+	t.Parallel()
+	rdb := leaseClients(t, 1)[0]
+	m := startLeaseManager(t, rdb, "m", LeaseManagerOptions{}, []int64{1, 2, 3}, nil)
+	tokens := map[int64]int64{}
+	for id := range int64(3) {
+		tokens[id+1] = m.events.waitFor(t, LeaseAcquired, id+1, testLeaseTTL).Token
+	}
+	require.NoError(t, rdb.Del(t.Context(), leaseHolderKey(3)).Err()) // lost behind its back
+
+	var wg sync.WaitGroup
+	for i := range 300 {
+		account := int64(1 + i%3)
+		wg.Go(func() {
+			ok, err := m.Check(t.Context(), account, tokens[account])
+			assert.NoError(t, err)
+			assert.Equal(t, account != 3, ok, "account %d", account)
+		})
+	}
+	wg.Wait()
 }
 
 func TestLeaseManagerOptions(t *testing.T) {
