@@ -401,88 +401,24 @@ type ReceiptOutcome struct {
 	Moved bool
 	// Found is false for a message id that is no delivery's (a confirmation reply).
 	Found bool
+	// Err is this receipt's own error in a batch (ApplyReceipts): it wraps ErrReceiptEarly
+	// while the send is not recorded yet (see Early), or says the kind is unknown. The
+	// batch's other receipts are applied all the same.
+	Err error
 }
 
 // receiptRank orders the statuses a receipt may move between; failed ranks with delivered,
 // so that a failure report never undoes a delivery or a read.
 var receiptRank = map[DeliveryStatus]int{Sent: 1, Delivered: 2, Failed: 2, Read: 3}
 
-// ApplyReceipt moves a sent delivery forward by a receipt, never backwards: a read receipt
-// that overtook its delivered receipt leaves the delivery read and records the delivered
-// time too. Every receipt that changed something is appended to the delivery's events. It
-// returns ErrReceiptEarly while the send is not recorded yet.
+// ApplyReceipt applies one receipt: ApplyReceipts of a batch of one. It returns
+// ErrReceiptEarly while the send is not recorded yet.
 func (s *Sends) ApplyReceipt(ctx context.Context, r Receipt) (ReceiptOutcome, error) {
-	if r.At.IsZero() {
-		r.At = s.now()
-	}
-	var out ReceiptOutcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status DeliveryStatus
-		var account *int64
-		var delivered, read, failed *time.Time
-		err := tx.QueryRow(ctx, `
-			SELECT id, campaign_id, account_id, status, delivered_at, read_at, failed_at
-			FROM deliveries WHERE message_id = $1 FOR UPDATE`, r.MessageID).
-			Scan(&out.DeliveryID, &out.CampaignID, &account, &status, &delivered, &read, &failed)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		out.Found = true
-		if account != nil {
-			out.AccountID = *account
-		}
-		if status.Pending() {
-			return ErrReceiptEarly
-		}
-		if receiptRank[status] == 0 { // skipped, cancelled, expired: nothing was sent
-			return nil
-		}
-		next := status
-		switch r.Kind {
-		case ReceiptDelivered, ReceiptRead:
-			if receiptRank[DeliveryStatus(r.Kind)] > receiptRank[status] {
-				next = DeliveryStatus(r.Kind)
-			}
-		case ReceiptFailed:
-			if status == Sent {
-				next = Failed
-			}
-		default:
-			return fmt.Errorf("unknown receipt kind %q", r.Kind)
-		}
-		changed := next != status ||
-			(r.Kind == ReceiptDelivered && delivered == nil) ||
-			(r.Kind == ReceiptRead && read == nil) ||
-			(r.Kind == ReceiptFailed && failed == nil && next == Failed)
-		if !changed {
-			return nil
-		}
-		out.Moved = next != status
-		_, err = tx.Exec(ctx, `
-			UPDATE deliveries SET status = $2, updated_at = now(),
-				delivered_at = CASE WHEN $3 IN ('delivered', 'read') THEN coalesce(delivered_at, $4) ELSE delivered_at END,
-				read_at = CASE WHEN $3 = 'read' THEN coalesce(read_at, $4) ELSE read_at END,
-				failed_at = CASE WHEN $2 = 'failed' THEN coalesce(failed_at, $4) ELSE failed_at END,
-				error = CASE WHEN $2 = 'failed' AND $5 <> '' THEN $5 ELSE error END
-			WHERE id = $1`, out.DeliveryID, next, string(r.Kind), r.At, r.Error)
-		if err != nil {
-			return err
-		}
-		detail := map[string]any{}
-		if r.Error != "" {
-			detail["error"] = r.Error
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at) VALUES ($1, $2, $3, $4)`,
-			out.DeliveryID, string(r.Kind), detail, r.At)
-		return err
-	})
+	outs, err := s.ApplyReceipts(ctx, []Receipt{r})
 	if err != nil {
-		return ReceiptOutcome{Found: out.Found, DeliveryID: out.DeliveryID}, fmt.Errorf("campaigns: receipt %s: %w", r.Kind, err)
+		return ReceiptOutcome{}, err
 	}
-	return out, nil
+	return outs[0], outs[0].Err
 }
 
 // ReplyOutcome is the delivery a customer's reply was counted on.

@@ -15,24 +15,24 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/batch"
 	"github.com/crierhq/crier/sender"
 )
 
 // OnEvent is the sender.EventFunc of the account connections: it turns the network's
 // receipts and inbound messages into event:* tasks. It runs on the transports' goroutines,
-// so it only stores and enqueues. An inbound message is stored in Postgres first and its
-// task carries the row id, never the number or the text. When Redis refuses the task the
-// event is handled at once, in-process, so that nothing is lost.
+// so it only stores and enqueues. Receipts that arrive together go into one event:receipts
+// task (group commit): OnEvent returns once its receipt is in Redis. An inbound message is
+// stored in Postgres first and its task carries the row id, never the number or the text.
+// When Redis refuses a task the events are handled at once, in-process, so that nothing is
+// lost.
 func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 	ctx = context.WithoutCancel(ctx)
 	switch e.Kind {
 	case sender.EventDelivered, sender.EventRead, sender.EventFailed:
 		p := ReceiptPayload{AccountID: e.AccountID, MessageID: e.MessageID, Status: string(e.Kind), At: e.At.UTC()}
-		if _, err := h.enqueue(ctx, NewReceiptTask(p)); err != nil {
-			h.log.WarnContext(ctx, "enqueue receipt; applying it now", "account_id", e.AccountID, "error", err)
-			if err := h.applyReceipt(ctx, p, e.Error); err != nil {
-				h.log.ErrorContext(ctx, "apply receipt", "account_id", e.AccountID, "error", err)
-			}
+		if _, err := h.receipts.Do(ctx, receiptEvent{ReceiptPayload: p, detail: e.Error}); err != nil {
+			h.log.ErrorContext(ctx, "queue receipt", "account_id", e.AccountID, "error", err)
 		}
 	case sender.EventInbound:
 		id, fresh, err := h.deps.Consent.RecordInbound(ctx, consent.Inbound{
@@ -53,38 +53,137 @@ func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 	}
 }
 
-// handleReceipt applies a receipt: the delivery moves forward, never back, and the event is
-// logged with it.
+// maxReceiptsPerTask caps an event:receipts batch: a receipt is about 130 bytes of payload.
+const maxReceiptsPerTask = 256
+
+// Receipts that overtook their sends come back in a task of their own: after 2 s, then
+// twice as long each time up to maxRetryDelay, for at most earlyReceiptAttempts tasks in all
+// (about two hours: a send whose worker died is given back after Options.StaleSending and
+// sent again as the same message). Then the task is archived, with its receipts, for ops.
+const earlyReceiptAttempts = 30
+
+func earlyReceiptDelay(attempt int) time.Duration {
+	return min(2*time.Second<<min(attempt, 10), maxRetryDelay)
+}
+
+// receiptEvent is a receipt from a transport: the payload, and a failed receipt's reason,
+// which is free text and so stays out of Redis (DESIGN §3 invariant 6).
+type receiptEvent struct {
+	ReceiptPayload
+	detail string
+}
+
+// commitReceipts is the receipts batcher's function: the receipts that arrived together
+// become one event:receipts task. When Redis refuses it, they are applied at once, with their
+// reasons; a receipt that overtook its send is then lost (logged), as before batching.
+func (h *Handlers) commitReceipts(ctx context.Context, in []receiptEvent) ([]batch.Result[struct{}], error) {
+	p := ReceiptsPayload{Receipts: make([]ReceiptPayload, len(in))}
+	details := make([]string, len(in))
+	for i, r := range in {
+		p.Receipts[i], details[i] = r.ReceiptPayload, r.detail
+	}
+	if _, err := h.enqueue(ctx, NewReceiptsTask(p)); err != nil {
+		h.log.WarnContext(ctx, "enqueue receipts; applying them now", "receipts", len(in), "error", err)
+		// Its own time: a slow refusal must not use up the time to apply them.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		outs, err := h.applyReceipts(actx, p.Receipts, details)
+		if err != nil {
+			h.log.ErrorContext(ctx, "apply receipts", "receipts", len(in), "error", err)
+		}
+		for i, out := range outs {
+			if out.Err != nil {
+				h.log.ErrorContext(ctx, "apply receipt", "account_id", in[i].AccountID, "error", out.Err)
+			}
+		}
+	}
+	return make([]batch.Result[struct{}], len(in)), nil
+}
+
+// handleReceipts applies a batch of receipts: each delivery moves forward, never back, and
+// the event is logged with it. The receipts that overtook their sends come back alone in a
+// new task a little later (the others are not applied again); a receipt that can never apply
+// (an unknown status) archives the task once the rest is done.
+func (h *Handlers) handleReceipts(ctx context.Context, t *asynq.Task) error {
+	var p ReceiptsPayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	outs, err := h.applyReceipts(ctx, p.Receipts, nil)
+	if err != nil {
+		return err // nothing applied; applying them again is safe
+	}
+	var early []ReceiptPayload
+	var errs []error
+	for i, out := range outs {
+		switch {
+		case out.Early():
+			early = append(early, p.Receipts[i])
+		case out.Err != nil:
+			errs = append(errs, out.Err)
+		}
+	}
+	if len(early) > 0 {
+		next := ReceiptsPayload{Receipts: early, Attempt: p.Attempt + 1}
+		if next.Attempt >= earlyReceiptAttempts {
+			errs = append(errs, fmt.Errorf("%d receipts still before their sends after %d attempts", len(early), next.Attempt))
+		} else if _, err := h.enqueue(ctx, NewReceiptsTask(next, asynq.ProcessIn(earlyReceiptDelay(p.Attempt)))); err != nil {
+			// The whole task again: the receipts applied now change nothing the second time.
+			return fmt.Errorf("queue %d receipts that overtook their sends: %w", len(early), err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", errors.Join(errs...), asynq.SkipRetry)
+	}
+	return nil
+}
+
+// handleReceipt applies one receipt of an event:receipt task, as queued by an earlier
+// version: the delivery moves forward, never back, and the event is logged with it.
 func (h *Handlers) handleReceipt(ctx context.Context, t *asynq.Task) error {
 	var p ReceiptPayload
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	err := h.applyReceipt(ctx, p, "")
-	if errors.Is(err, campaigns.ErrReceiptEarly) {
-		return later(2*time.Second, "the send is not recorded yet")
-	}
-	return err
-}
-
-func (h *Handlers) applyReceipt(ctx context.Context, p ReceiptPayload, detail string) error {
-	out, err := h.deps.Sends.ApplyReceipt(ctx, campaigns.Receipt{MessageID: p.MessageID, Kind: campaigns.ReceiptKind(p.Status), At: p.At, Error: detail})
+	outs, err := h.applyReceipts(ctx, []ReceiptPayload{p}, nil)
 	if err != nil {
 		return err
 	}
-	if !out.Moved {
-		return nil
+	if outs[0].Early() {
+		return later(2*time.Second, "the send is not recorded yet")
 	}
-	campaign, account := itoa(out.CampaignID), itoa(out.AccountID)
-	switch campaigns.ReceiptKind(p.Status) {
-	case campaigns.ReceiptDelivered:
-		h.deps.Metrics.delivered.WithLabelValues(campaign, account).Inc()
-	case campaigns.ReceiptRead:
-		h.deps.Metrics.read.WithLabelValues(campaign, account).Inc()
-	case campaigns.ReceiptFailed:
-		h.deps.Metrics.failed.WithLabelValues(campaign, account).Inc()
+	return outs[0].Err
+}
+
+// applyReceipts applies receipts (details: the failed ones' reasons, or nil) and counts the
+// ones that moved a delivery.
+func (h *Handlers) applyReceipts(ctx context.Context, ps []ReceiptPayload, details []string) ([]campaigns.ReceiptOutcome, error) {
+	rs := make([]campaigns.Receipt, len(ps))
+	for i, p := range ps {
+		rs[i] = campaigns.Receipt{MessageID: p.MessageID, Kind: campaigns.ReceiptKind(p.Status), At: p.At}
+		if details != nil {
+			rs[i].Error = details[i]
+		}
 	}
-	return nil
+	outs, err := h.deps.Sends.ApplyReceipts(ctx, rs)
+	if err != nil {
+		return nil, err
+	}
+	for i, out := range outs {
+		if !out.Moved {
+			continue
+		}
+		campaign, account := itoa(out.CampaignID), itoa(out.AccountID)
+		switch rs[i].Kind {
+		case campaigns.ReceiptDelivered:
+			h.deps.Metrics.delivered.WithLabelValues(campaign, account).Inc()
+		case campaigns.ReceiptRead:
+			h.deps.Metrics.read.WithLabelValues(campaign, account).Inc()
+		case campaigns.ReceiptFailed:
+			h.deps.Metrics.failed.WithLabelValues(campaign, account).Inc()
+		}
+	}
+	return outs, nil
 }
 
 // handleInbound runs the consent side of a customer's message (an opt-out withdraws consent,

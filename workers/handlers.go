@@ -15,6 +15,7 @@ import (
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/batch"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -131,6 +132,7 @@ type Handlers struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 
+	receipts  *batch.Batcher[receiptEvent, struct{}] // OnEvent's receipts, into event:receipts tasks
 	campaigns *cache[int64, campaigns.SendCampaign]
 	templates *cache[int64, templates.Stored]
 	errors    *sender.ErrorWindow
@@ -167,6 +169,7 @@ func New(deps Deps, opts Options) *Handlers {
 		prev:      map[[2]int64]int{},
 	}
 	h.steps = newSendSteps(h)
+	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute})
 	return h
 }
 
@@ -202,6 +205,7 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignLaunch, h.handleLaunch)
 	mux.HandleFunc(TypeCampaignDispatch, h.handleDispatch)
 	mux.HandleFunc(TypeMessageSend, h.handleSend)
+	mux.HandleFunc(TypeEventReceipts, h.handleReceipts)
 	mux.HandleFunc(TypeEventReceipt, h.handleReceipt)
 	mux.HandleFunc(TypeEventInbound, h.handleInbound)
 	mux.HandleFunc(TypeMaintenanceReconcile, h.handleReconcile)
@@ -287,7 +291,7 @@ func queueOf(t *asynq.Task) string {
 	switch t.Type() {
 	case TypeMessageSend:
 		return QueueSend
-	case TypeEventReceipt, TypeEventInbound:
+	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound:
 		return QueueEvents
 	case TypeMaintenanceReconcile, TypeMaintenanceRetention:
 		return QueueMaintenance
@@ -313,6 +317,8 @@ func taskIDOf(t *asynq.Task) string {
 		return dispatchTaskID(p.CampaignID)
 	case TypeMessageSend:
 		return SendTaskID(p.DeliveryID)
+	case TypeEventReceipts:
+		return receiptsTaskID(t.Payload())
 	case TypeEventReceipt:
 		return receiptTaskID(p.MessageID, p.Status)
 	case TypeEventInbound:

@@ -1,6 +1,8 @@
 package workers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -14,7 +16,8 @@ const (
 	TypeCampaignLaunch       = "campaign:launch"       // materialise a run's deliveries
 	TypeCampaignDispatch     = "campaign:dispatch"     // top up the send queue of one campaign
 	TypeMessageSend          = "message:send"          // send one delivery
-	TypeEventReceipt         = "event:receipt"         // a delivered/read/failed receipt
+	TypeEventReceipts        = "event:receipts"        // a batch of delivered/read/failed receipts
+	TypeEventReceipt         = "event:receipt"         // one receipt: what was queued before receipts were batched
 	TypeEventInbound         = "event:inbound"         // a customer's message, stored in inbound_messages
 	TypeMaintenanceReconcile = "maintenance:reconcile" // repair what a crash or a Redis loss left behind
 	TypeMaintenanceRetention = "maintenance:retention" // purge message text past retention
@@ -53,13 +56,22 @@ type SendPayload struct {
 	DeliveryID int64 `json:"delivery_id"`
 }
 
-// ReceiptPayload is the payload of event:receipt. MessageID is our id of the message, a hash
-// of the delivery id.
+// ReceiptPayload is one receipt: the payload of event:receipt, and an element of
+// event:receipts. MessageID is our id of the message, a hash of the delivery id. A failed
+// receipt's reason is not in it: it is the network's free text.
 type ReceiptPayload struct {
 	AccountID int64     `json:"account_id"`
 	MessageID string    `json:"message_id"`
 	Status    string    `json:"status"` // delivered, read or failed
 	At        time.Time `json:"at"`
+}
+
+// ReceiptsPayload is the payload of event:receipts: the receipts that arrived together.
+// Attempt counts how many times they have come back because their sends were not recorded
+// yet (0 for the receipts as they arrived).
+type ReceiptsPayload struct {
+	Receipts []ReceiptPayload `json:"receipts"`
+	Attempt  int              `json:"attempt,omitempty"`
 }
 
 // InboundPayload is the payload of event:inbound: the id of the stored message.
@@ -92,6 +104,13 @@ func dispatchTaskID(campaignID int64) string { return "dispatch:" + strconv.Form
 
 func receiptTaskID(messageID, status string) string { return "receipt:" + messageID + ":" + status }
 
+// receiptsTaskID names an event:receipts task by its payload, so that a handler that runs
+// again queues the same follow-up task, not a second one.
+func receiptsTaskID(payload []byte) string {
+	sum := sha256.Sum256(payload)
+	return "receipts:" + hex.EncodeToString(sum[:16])
+}
+
 func inboundTaskID(inboundID int64) string { return "inbound:" + strconv.FormatInt(inboundID, 10) }
 
 // SendTaskID is the TaskID of a delivery's message:send task.
@@ -110,10 +129,20 @@ func NewSendTask(deliveryID int64) *asynq.Task {
 const sendMaxRetry = 8
 
 // NewReceiptTask applies one receipt. Receipts of one message and kind share a TaskID, so a
-// repeated receipt queued twice runs once.
+// repeated receipt queued twice runs once. Crier now queues NewReceiptsTask; event:receipt
+// tasks queued by an earlier version are still handled.
 func NewReceiptTask(p ReceiptPayload) *asynq.Task {
 	return newTask(TypeEventReceipt, p, asynq.Queue(QueueEvents), asynq.MaxRetry(20), asynq.Timeout(time.Minute),
 		asynq.TaskID(receiptTaskID(p.MessageID, p.Status)))
+}
+
+// NewReceiptsTask applies a batch of receipts; opts come after the defaults (ProcessIn for
+// receipts that come back). Its TaskID is a hash of the payload: applying receipts is
+// idempotent, so the id only spares a duplicate task.
+func NewReceiptsTask(p ReceiptsPayload, opts ...asynq.Option) *asynq.Task {
+	b := marshal(TypeEventReceipts, p)
+	return asynq.NewTask(TypeEventReceipts, b, append([]asynq.Option{asynq.Queue(QueueEvents), asynq.MaxRetry(20),
+		asynq.Timeout(time.Minute), asynq.TaskID(receiptsTaskID(b))}, opts...)...)
 }
 
 // NewInboundTask handles one stored inbound message.
@@ -136,11 +165,15 @@ func NewRetentionTask() *asynq.Task {
 }
 
 func newTask(typ string, payload any, opts ...asynq.Option) *asynq.Task {
+	return asynq.NewTask(typ, marshal(typ, payload), opts...)
+}
+
+func marshal(typ string, payload any) []byte {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		panic(fmt.Sprintf("workers: marshal %s payload: %v", typ, err)) // plain structs: a programming error
 	}
-	return asynq.NewTask(typ, b, opts...)
+	return b
 }
 
 // decode reads a task's payload; a payload that does not decode can never succeed.

@@ -1,0 +1,220 @@
+package campaigns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Early reports whether the receipt came before its send was recorded (Err wraps
+// ErrReceiptEarly): apply it again in a moment.
+func (o ReceiptOutcome) Early() bool { return errors.Is(o.Err, ErrReceiptEarly) }
+
+// ApplyReceipts applies a batch of receipts in one transaction and returns one outcome per
+// receipt, in order. Each receipt moves its delivery forward, never backwards: a read
+// receipt that overtook its delivered receipt leaves the delivery read and records the
+// delivered time too; a failed receipt fails only a message still "sent"; a repeated receipt
+// changes nothing. Every receipt that changed something is appended to the delivery's
+// events. Receipts of the same message in one batch are applied in their order, each seeing
+// what the ones before it did.
+//
+// A receipt whose delivery is still pending (queued or sending: the send is not recorded
+// yet) changes nothing and its outcome's Err wraps ErrReceiptEarly (Early); an unknown kind
+// is an error of that receipt only. The returned error is for the whole batch (the
+// database): then nothing was applied, and applying the batch again is safe.
+//
+// It takes three statements whatever the batch size: one locks the deliveries of the
+// batch's message ids, in id order so that concurrent batches never deadlock on each
+// other; one updates the rows that changed; one appends their events.
+func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutcome, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(rs))
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		if !seen[r.MessageID] {
+			seen[r.MessageID] = true
+			ids = append(ids, r.MessageID)
+		}
+	}
+	var outs []ReceiptOutcome
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, message_id, campaign_id, account_id, status, delivered_at, read_at, failed_at
+			FROM deliveries WHERE message_id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+		if err != nil {
+			return err
+		}
+		byMessage := make(map[string]*receiptTarget, len(ids))
+		for rows.Next() {
+			t := &receiptTarget{}
+			var messageID string
+			if err := rows.Scan(&t.id, &messageID, &t.campaignID, &t.accountID, &t.status, &t.delivered, &t.read, &t.failed); err != nil {
+				rows.Close()
+				return err
+			}
+			byMessage[messageID] = t
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var changed []*receiptTarget
+		var events receiptEvents
+		outs, changed, events = decideReceipts(rs, byMessage, s.now())
+		if len(changed) == 0 {
+			return nil
+		}
+		u := receiptUpdates{}
+		for _, t := range changed {
+			u.add(t)
+		}
+		// The rows are locked and t holds each one's whole new state: set it as it is.
+		if _, err := tx.Exec(ctx, `
+			UPDATE deliveries d SET status = u.status, updated_at = now(),
+				delivered_at = u.delivered_at, read_at = u.read_at, failed_at = u.failed_at,
+				error = coalesce(u.error, d.error)
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+				AS u(id, status, delivered_at, read_at, failed_at, error)
+			WHERE d.id = u.id`, u.ids, u.statuses, u.delivered, u.read, u.failed, u.errors); err != nil {
+			return err
+		}
+		// In the batch's order, so that a delivery's events keep the order of its receipts.
+		_, err = tx.Exec(ctx, `
+			INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at)
+			SELECT e.delivery_id, e.kind, e.detail::jsonb, e.occurred_at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
+				AS e(delivery_id, kind, detail, occurred_at, n)
+			ORDER BY e.n`, events.deliveryIDs, events.kinds, events.details, events.at)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: apply %d receipts: %w", len(rs), err)
+	}
+	return outs, nil
+}
+
+// receiptTarget is a delivery a batch of receipts applies to, as locked and as the batch
+// leaves it.
+type receiptTarget struct {
+	id, campaignID          int64
+	accountID               *int64
+	status                  DeliveryStatus
+	delivered, read, failed *time.Time
+	error                   *string // the new error text, if a failed receipt gave one
+	changed                 bool
+}
+
+// receiptEvents are the delivery_events rows of a batch, as columns.
+type receiptEvents struct {
+	deliveryIDs []int64
+	kinds       []string
+	details     []string // JSON
+	at          []time.Time
+}
+
+// receiptUpdates are the changed deliveries of a batch, as columns.
+type receiptUpdates struct {
+	ids                     []int64
+	statuses                []string
+	delivered, read, failed []*time.Time
+	errors                  []*string
+}
+
+func (u *receiptUpdates) add(t *receiptTarget) {
+	u.ids = append(u.ids, t.id)
+	u.statuses = append(u.statuses, string(t.status))
+	u.delivered = append(u.delivered, t.delivered)
+	u.read = append(u.read, t.read)
+	u.failed = append(u.failed, t.failed)
+	u.errors = append(u.errors, t.error)
+}
+
+// decideReceipts applies rs, in order, to the locked deliveries (by message id) in memory.
+// It returns each receipt's outcome, the deliveries that changed (each once, in the order
+// they first changed) and the events to append. A receipt without a time gets now.
+func decideReceipts(rs []Receipt, byMessage map[string]*receiptTarget, now time.Time) ([]ReceiptOutcome, []*receiptTarget, receiptEvents) {
+	outs := make([]ReceiptOutcome, len(rs))
+	var changed []*receiptTarget
+	var events receiptEvents
+	for i, r := range rs {
+		if r.At.IsZero() {
+			r.At = now
+		}
+		t, ok := byMessage[r.MessageID]
+		if !ok {
+			continue // not a delivery's message (a confirmation reply): not an error
+		}
+		out := &outs[i]
+		out.Found, out.DeliveryID, out.CampaignID = true, t.id, t.campaignID
+		if t.accountID != nil {
+			out.AccountID = *t.accountID
+		}
+		if t.status.Pending() {
+			out.Err = fmt.Errorf("campaigns: receipt %s: %w", r.Kind, ErrReceiptEarly)
+			continue
+		}
+		if receiptRank[t.status] == 0 { // skipped, cancelled, expired: nothing was sent
+			continue
+		}
+		next := t.status
+		switch r.Kind {
+		case ReceiptDelivered, ReceiptRead:
+			if receiptRank[DeliveryStatus(r.Kind)] > receiptRank[t.status] {
+				next = DeliveryStatus(r.Kind)
+			}
+		case ReceiptFailed:
+			if t.status == Sent {
+				next = Failed
+			}
+		default:
+			out.Err = fmt.Errorf("campaigns: receipt %s: unknown receipt kind %q", r.Kind, r.Kind)
+			continue
+		}
+		if next == t.status &&
+			(r.Kind != ReceiptDelivered || t.delivered != nil) &&
+			(r.Kind != ReceiptRead || t.read != nil) &&
+			(r.Kind != ReceiptFailed || t.failed != nil || next != Failed) {
+			continue // nothing new: a repeat, or a late receipt already implied
+		}
+		out.Moved = next != t.status
+		at := r.At
+		if (r.Kind == ReceiptDelivered || r.Kind == ReceiptRead) && t.delivered == nil {
+			t.delivered = &at
+		}
+		if r.Kind == ReceiptRead && t.read == nil {
+			t.read = &at
+		}
+		if next == Failed {
+			if t.failed == nil {
+				t.failed = &at
+			}
+			if r.Error != "" {
+				text := r.Error
+				t.error = &text
+			}
+		}
+		t.status = next
+		if !t.changed {
+			t.changed = true
+			changed = append(changed, t)
+		}
+		detail := map[string]string{}
+		if r.Error != "" {
+			detail["error"] = r.Error
+		}
+		b, err := json.Marshal(detail)
+		if err != nil {
+			panic(err) // a map of strings always marshals
+		}
+		events.deliveryIDs = append(events.deliveryIDs, t.id)
+		events.kinds = append(events.kinds, string(r.Kind))
+		events.details = append(events.details, string(b))
+		events.at = append(events.at, r.At)
+	}
+	return outs, changed, events
+}

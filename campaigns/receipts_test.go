@@ -1,0 +1,224 @@
+package campaigns_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/internal/testdb"
+)
+
+// sent makes the fixture's deliveries ids[i] sent through account 7 with message id
+// prefix-i; those at the indexes in pending are claimed and their attempt recorded, but
+// their send is not.
+func sent(t *testing.T, s *campaigns.Sends, ids []int64, prefix string, pending ...int) {
+	t.Helper()
+	ctx := context.Background()
+	for i, id := range ids {
+		_, err := s.Claim(ctx, id, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, s.RecordAttempt(ctx, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: fmt.Sprintf("%s%d", prefix, i)}))
+		isPending := false
+		for _, p := range pending {
+			isPending = isPending || p == i
+		}
+		if !isPending {
+			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{}))
+		}
+	}
+}
+
+type event struct {
+	Kind   string
+	Detail string
+	At     time.Time
+}
+
+func deliveryEvents(t *testing.T, pool *pgxpool.Pool, id int64) []event {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT kind, detail::text, occurred_at FROM delivery_events WHERE delivery_id = $1 AND kind <> 'sent' ORDER BY id`, id)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []event
+	for rows.Next() {
+		var e event
+		require.NoError(t, rows.Scan(&e.Kind, &e.Detail, &e.At))
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestApplyReceiptsBatch(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	campaignID, ids := sendFixture(t, pool, 6)
+	sent(t, s, ids, "m-", 5) // m-5's send is not recorded yet
+
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	t1 := t0.Add(time.Second)
+	rc := func(msg string, kind campaigns.ReceiptKind, at time.Time) campaigns.Receipt {
+		return campaigns.Receipt{MessageID: msg, Kind: kind, At: at}
+	}
+	batch := []campaigns.Receipt{
+		rc("m-0", campaigns.ReceiptDelivered, t0),                                         // 0: delivered, then read, in one batch
+		rc("m-0", campaigns.ReceiptRead, t1),                                              // 1
+		rc("m-1", campaigns.ReceiptRead, t0),                                              // 2: read overtook delivered
+		rc("m-1", campaigns.ReceiptDelivered, t1),                                         // 3: late delivered: nothing new
+		rc("m-2", campaigns.ReceiptDelivered, t0),                                         // 4
+		rc("m-2", campaigns.ReceiptFailed, t1),                                            // 5: a failure never undoes a delivery
+		{MessageID: "m-3", Kind: campaigns.ReceiptFailed, At: t0, Error: "undeliverable"}, // 6: fails a sent message
+		rc("nobody's", campaigns.ReceiptRead, t0),                                         // 7: no delivery's message: not an error
+		rc("m-5", campaigns.ReceiptDelivered, t0),                                         // 8: the send is not recorded yet
+		rc("m-4", campaigns.ReceiptDelivered, t0),                                         // 9
+		rc("m-4", campaigns.ReceiptDelivered, t1),                                         // 10: a repeat changes nothing
+		rc("m-4", "played", t1),                                                           // 11: unknown kind: this receipt's error only
+	}
+	outs, err := s.ApplyReceipts(ctx, batch)
+	require.NoError(t, err)
+	require.Len(t, outs, len(batch))
+
+	want := []struct {
+		delivery     int // index in ids; -1: not found
+		moved, early bool
+		err          bool
+	}{
+		{0, true, false, false}, {0, true, false, false},
+		{1, true, false, false}, {1, false, false, false},
+		{2, true, false, false}, {2, false, false, false},
+		{3, true, false, false},
+		{-1, false, false, false},
+		{5, false, true, true},
+		{4, true, false, false}, {4, false, false, false}, {4, false, false, true},
+	}
+	for i, w := range want {
+		out := outs[i]
+		require.Equal(t, w.delivery >= 0, out.Found, "receipt %d", i)
+		require.Equal(t, w.moved, out.Moved, "receipt %d", i)
+		require.Equal(t, w.early, out.Early(), "receipt %d", i)
+		require.Equal(t, w.err, out.Err != nil, "receipt %d: %v", i, out.Err)
+		if w.delivery >= 0 {
+			require.Equal(t, ids[w.delivery], out.DeliveryID, "receipt %d", i)
+			require.Equal(t, campaignID, out.CampaignID, "receipt %d", i)
+			require.Equal(t, int64(7), out.AccountID, "receipt %d", i)
+		} else {
+			require.Zero(t, out.DeliveryID)
+		}
+	}
+	require.ErrorIs(t, outs[8].Err, campaigns.ErrReceiptEarly)
+	require.ErrorContains(t, outs[11].Err, "unknown receipt kind")
+
+	d := func(i int) campaigns.Delivery {
+		d, err := s.Delivery(ctx, ids[i])
+		require.NoError(t, err)
+		return d
+	}
+	at := func(p *time.Time) time.Time {
+		require.NotNil(t, p)
+		return p.UTC()
+	}
+	// m-0: delivered at t0, read at t1.
+	require.Equal(t, campaigns.Read, d(0).Status)
+	require.Equal(t, t0, at(d(0).DeliveredAt))
+	require.Equal(t, t1, at(d(0).ReadAt))
+	require.Equal(t, []event{{"delivered", "{}", t0}, {"read", "{}", t1}}, deliveryEvents(t, pool, ids[0]))
+	// m-1: the read's time is the delivered time too; the late delivered adds nothing.
+	require.Equal(t, campaigns.Read, d(1).Status)
+	require.Equal(t, t0, at(d(1).DeliveredAt))
+	require.Equal(t, t0, at(d(1).ReadAt))
+	require.Equal(t, []event{{"read", "{}", t0}}, deliveryEvents(t, pool, ids[1]))
+	// m-2: delivered, the failure ignored.
+	require.Equal(t, campaigns.Delivered, d(2).Status)
+	require.Nil(t, d(2).FailedAt)
+	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[2]))
+	// m-3: failed, with the reason.
+	require.Equal(t, campaigns.Failed, d(3).Status)
+	require.Equal(t, t0, at(d(3).FailedAt))
+	require.Equal(t, "undeliverable", d(3).Error)
+	require.Equal(t, []event{{"failed", `{"error": "undeliverable"}`, t0}}, deliveryEvents(t, pool, ids[3]))
+	// m-4: delivered once.
+	require.Equal(t, campaigns.Delivered, d(4).Status)
+	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[4]))
+	// m-5: untouched until its send is recorded.
+	require.Equal(t, campaigns.Sending, d(5).Status)
+	require.Nil(t, d(5).DeliveredAt)
+	require.Empty(t, deliveryEvents(t, pool, ids[5]))
+
+	// The same batch again (a retried task) changes nothing; once m-5's send is recorded
+	// its receipt applies.
+	require.NoError(t, s.MarkSent(ctx, ids[5], campaigns.SentInfo{}))
+	outs, err = s.ApplyReceipts(ctx, batch)
+	require.NoError(t, err)
+	for i, out := range outs {
+		require.Equal(t, i == 8, out.Moved, "receipt %d", i)
+		require.False(t, out.Early(), "receipt %d", i)
+	}
+	for i := range 5 {
+		require.Len(t, deliveryEvents(t, pool, ids[i]), []int{2, 1, 1, 1, 1}[i], "delivery %d", i)
+	}
+	require.Equal(t, campaigns.Delivered, d(5).Status)
+	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[5]))
+
+	// An empty batch is nothing to do.
+	outs, err = s.ApplyReceipts(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, outs)
+}
+
+// TestApplyReceiptsConcurrentBatches applies overlapping batches, each in its own shuffled
+// order, at once: every batch succeeds (none deadlocks on another) and, the deliveries being
+// locked, each change is applied and logged once.
+func TestApplyReceiptsConcurrentBatches(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	const n = 40
+	_, ids := sendFixture(t, pool, n)
+	sent(t, s, ids, "c-")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			batch := make([]campaigns.Receipt, 0, n)
+			for _, i := range rng.Perm(n) {
+				kind := campaigns.ReceiptDelivered
+				if g%2 == 1 {
+					kind = campaigns.ReceiptRead
+				}
+				batch = append(batch, campaigns.Receipt{MessageID: fmt.Sprintf("c-%d", i), Kind: kind})
+			}
+			_, err := s.ApplyReceipts(ctx, batch)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for _, id := range ids {
+		d, err := s.Delivery(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, campaigns.Read, d.Status)
+		evs := deliveryEvents(t, pool, id)
+		require.NotEmpty(t, evs)
+		require.LessOrEqual(t, len(evs), 2, "at most one delivered and one read event")
+		require.Equal(t, "read", evs[len(evs)-1].Kind)
+	}
+}
