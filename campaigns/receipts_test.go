@@ -22,9 +22,7 @@ func sent(t *testing.T, s *campaigns.Sends, ids []int64, prefix string, pending 
 	t.Helper()
 	ctx := context.Background()
 	for i, id := range ids {
-		_, err := s.Claim(ctx, id, time.Now())
-		require.NoError(t, err)
-		require.NoError(t, s.RecordAttempt(ctx, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: fmt.Sprintf("%s%d", prefix, i)}))
+		claimWith(t, s, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: fmt.Sprintf("%s%d", prefix, i)})
 		isPending := false
 		for _, p := range pending {
 			isPending = isPending || p == i

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/sender"
 )
 
@@ -233,28 +234,22 @@ func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
 // sending since before staleBefore (its worker died) is claimed again. It returns
 // ErrDeliveryFinal for a settled delivery and ErrDeliveryBusy for one another worker holds.
 func (s *Sends) Claim(ctx context.Context, id int64, staleBefore time.Time) (Delivery, error) {
-	r, err := one(s.ClaimMany(ctx, []int64{id}, staleBefore))
+	r, err := one(s.ClaimMany(ctx, []ClaimRequest{{ID: id}}, staleBefore, consent.WhatsApp, consent.Marketing))
 	if err != nil {
 		return Delivery{}, err
 	}
 	return r.Delivery, r.Err
 }
 
-// Attempt is what a worker is about to send for a delivery.
+// Attempt is what a worker is about to send for a delivery, recorded with its claim
+// (ClaimMany) before the message goes to the network. A retry after a crash or a transient
+// error finds it and sends the same message through the same account (Release keeps it), so
+// that the network recognises it as the same message.
 type Attempt struct {
 	AccountID int64
 	Locale    string
 	Variant   int
 	MessageID string
-}
-
-// RecordAttempt records, before the message goes to the network, the account, the variant
-// and the message id of a claimed delivery. A retry after a crash or a transient error finds
-// them and sends the same message through the same account (Release keeps them), so that
-// the network recognises it as the same message.
-func (s *Sends) RecordAttempt(ctx context.Context, id int64, a Attempt) error {
-	result, err := one(s.RecordAttempts(ctx, []int64{id}, []Attempt{a}))
-	return errors.Join(err, result)
 }
 
 // SentInfo is what the network said when it took a message.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/sender"
@@ -39,6 +40,16 @@ func sendFixture(t *testing.T, pool *pgxpool.Pool, n int) (campaignID int64, ids
 	return campaignID, ids
 }
 
+// claimWith claims a delivery and records the attempt, as a worker does.
+func claimWith(t *testing.T, s *campaigns.Sends, id int64, a campaigns.Attempt) campaigns.Delivery {
+	t.Helper()
+	res, err := s.ClaimMany(context.Background(), []campaigns.ClaimRequest{{ID: id, Attempt: a}}, time.Now(), consent.WhatsApp, consent.Marketing)
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	require.Equal(t, a.MessageID, res[0].Delivery.MessageID)
+	return res[0].Delivery
+}
+
 func TestSendClaimIsExclusiveAndRefusesFinal(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
@@ -53,11 +64,12 @@ func TestSendClaimIsExclusiveAndRefusesFinal(t *testing.T) {
 	_, err = s.Claim(ctx, ids[0], time.Now().Add(-time.Minute))
 	require.ErrorIs(t, err, campaigns.ErrDeliveryBusy, "a second worker may not take it")
 	// A worker that died holding it: claimable again once stale.
-	d, err = s.Claim(ctx, ids[0], time.Now().Add(time.Second))
+	res, err := s.ClaimMany(ctx, []campaigns.ClaimRequest{{ID: ids[0], Attempt: campaigns.Attempt{AccountID: 7, Locale: "en", Variant: 1, MessageID: "m-1"}}},
+		time.Now().Add(time.Second), consent.WhatsApp, consent.Marketing)
 	require.NoError(t, err)
-	require.Equal(t, 2, d.Attempts)
-
-	require.NoError(t, s.RecordAttempt(ctx, ids[0], campaigns.Attempt{AccountID: 7, Locale: "en", Variant: 1, MessageID: "m-1"}))
+	require.NoError(t, res[0].Err)
+	require.Equal(t, 2, res[0].Delivery.Attempts)
+	require.Equal(t, "m-1", res[0].Delivery.MessageID)
 	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{ProviderID: "m-1", Rendered: "hi"}))
 	_, err = s.Claim(ctx, ids[0], time.Now().Add(time.Hour))
 	require.ErrorIs(t, err, campaigns.ErrDeliveryFinal, "a sent delivery is never claimed again")
@@ -75,9 +87,7 @@ func TestSendReleaseKeepsTheAccountOnlyWhenAsked(t *testing.T) {
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 2)
 	for i, keep := range []bool{true, false} {
-		_, err := s.Claim(ctx, ids[i], time.Now())
-		require.NoError(t, err)
-		require.NoError(t, s.RecordAttempt(ctx, ids[i], campaigns.Attempt{AccountID: 3, Locale: "en", Variant: 0, MessageID: "m" + string(rune('a'+i))}))
+		claimWith(t, s, ids[i], campaigns.Attempt{AccountID: 3, Locale: "en", Variant: 0, MessageID: "m" + string(rune('a'+i))})
 		require.NoError(t, s.Release(ctx, ids[i], keep, "transient"))
 		d, err := s.Delivery(ctx, ids[i])
 		require.NoError(t, err)
@@ -95,10 +105,8 @@ func TestReceiptsNeverMoveBackwards(t *testing.T) {
 	_, ids := sendFixture(t, pool, 2)
 
 	// Before the send is recorded, a receipt waits.
-	_, err := s.Claim(ctx, ids[0], time.Now())
-	require.NoError(t, err)
-	require.NoError(t, s.RecordAttempt(ctx, ids[0], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-0"}))
-	_, err = s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: campaigns.ReceiptDelivered})
+	claimWith(t, s, ids[0], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-0"})
+	_, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: campaigns.ReceiptDelivered})
 	require.True(t, errors.Is(err, campaigns.ErrReceiptEarly))
 	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{}))
 
@@ -131,9 +139,7 @@ func TestReceiptsNeverMoveBackwards(t *testing.T) {
 	require.Equal(t, 1, events, "one event per receipt that changed something")
 
 	// A failed receipt fails a sent message; an unknown message id is not an error.
-	_, err = s.Claim(ctx, ids[1], time.Now())
-	require.NoError(t, err)
-	require.NoError(t, s.RecordAttempt(ctx, ids[1], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-1"}))
+	claimWith(t, s, ids[1], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-1"})
 	require.NoError(t, s.MarkSent(ctx, ids[1], campaigns.SentInfo{}))
 	out, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-1", Kind: campaigns.ReceiptFailed, Error: "undeliverable"})
 	require.NoError(t, err)
@@ -183,9 +189,7 @@ func TestSentSinceSeedsTheLimiter(t *testing.T) {
 	dayStart := time.Now().UTC().Truncate(24 * time.Hour)
 	send := func(id, account int64, at time.Time) {
 		t.Helper()
-		_, err := s.Claim(ctx, id, time.Now())
-		require.NoError(t, err)
-		require.NoError(t, s.RecordAttempt(ctx, id, campaigns.Attempt{AccountID: account, Locale: "en", MessageID: "m" + strconv.FormatInt(id, 10)}))
+		claimWith(t, s, id, campaigns.Attempt{AccountID: account, Locale: "en", MessageID: "m" + strconv.FormatInt(id, 10)})
 		if !at.IsZero() {
 			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{SentAt: at}))
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/crierhq/crier/consent"
 )
 
 // The set-based forms of the send path's steps. A worker sends many messages at once, and
@@ -34,29 +36,67 @@ func (s *Sends) Deliveries(ctx context.Context, ids []int64) (map[int64]Delivery
 	return out, nil
 }
 
+// ClaimRequest asks to claim one delivery and, with a MessageID, to record the attempt about
+// to be made (RecordAttempt) in the same statement.
+type ClaimRequest struct {
+	ID      int64
+	Attempt Attempt
+}
+
+// recordAttempt, in the claim's SET (which sees the row as it was), says whether to record
+// the request's attempt: it has one, and the delivery has no attempt pinned to an account.
+const recordAttempt = `(t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL))`
+
 // ClaimResult is the outcome of claiming one delivery: the claimed delivery, or
 // ErrDeliveryFinal or ErrDeliveryBusy (wrapped).
 type ClaimResult struct {
 	Delivery Delivery
-	Err      error
+	// Skip, for a claimed delivery, is why it may not be sent after all, read in the claim's
+	// statement: a consent exclusion (consent.Exclusion) or SkipContactErased. "" means send.
+	Skip string
+	Err  error
 }
 
-// ClaimMany claims deliveries as Claim does. An id given twice is claimed once: the
-// later ones are busy.
-func (s *Sends) ClaimMany(ctx context.Context, ids []int64, staleBefore time.Time) ([]ClaimResult, error) {
+// ClaimMany claims deliveries as Claim does and, in the same statement, records each
+// request's attempt and checks the contact's consent (for the channel and purpose given)
+// and suppression now. An attempt already recorded (account and message id) is kept: a
+// retry goes through the same account as the message that may have reached the network,
+// and the caller compares the returned AccountID with the account it meant to use. An id
+// given twice is claimed once: the later ones are busy.
+//
+// The consent check is part of the claim: an opt-out committed before the statement began
+// is seen, and one processed after it finds the delivery in sending, not queued.
+func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore time.Time, ch consent.Channel, p consent.Purpose) ([]ClaimResult, error) {
 	now := s.now()
+	n := len(reqs)
+	ids, accounts, locales, variants, messageIDs := make([]int64, n), make([]int64, n), make([]string, n), make([]int32, n), make([]string, n)
+	for i, r := range reqs {
+		ids[i], accounts[i], locales[i], variants[i], messageIDs[i] = r.ID, r.Attempt.AccountID, r.Attempt.Locale, int32(r.Attempt.Variant), r.Attempt.MessageID
+	}
+	ex := consent.Exclusions("c", "$8", "$9")
 	rows, err := s.pool.Query(ctx, `
 		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
-			enqueued_at = coalesce(enqueued_at, $2)
-		WHERE id = ANY ($1) AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
-		RETURNING `+deliveryColumns, ids, now, staleBefore)
+			enqueued_at = coalesce(enqueued_at, $2),
+			account_id = CASE WHEN `+recordAttempt+` THEN t.account_id ELSE d.account_id END,
+			locale = CASE WHEN `+recordAttempt+` THEN t.locale ELSE d.locale END,
+			variant = CASE WHEN `+recordAttempt+` THEN t.variant ELSE d.variant END,
+			message_id = CASE WHEN `+recordAttempt+` THEN t.message_id ELSE d.message_id END
+		FROM unnest($1::bigint[], $4::bigint[], $5::text[], $6::int[], $7::text[]) AS t(id, account_id, locale, variant, message_id)
+		WHERE d.id = t.id AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $3))
+		RETURNING `+deliveryColumns+`,
+			coalesce((SELECT coalesce(`+ex.Expr+`, '') FROM contacts c `+ex.Joins+` WHERE c.id = d.contact_id), $10)`,
+		ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p, SkipContactErased)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
 	}
-	claimed := make(map[int64]Delivery, len(ids))
-	var d Delivery
-	if _, err := pgx.ForEachRow(rows, d.fields(), func() error {
-		claimed[d.ID] = d
+	type claim struct {
+		d    Delivery
+		skip string
+	}
+	claimed := make(map[int64]claim, n)
+	var c claim
+	if _, err := pgx.ForEachRow(rows, c.d.fields(&c.skip), func() error {
+		claimed[c.d.ID] = c
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
@@ -82,13 +122,13 @@ func (s *Sends) ClaimMany(ctx context.Context, ids []int64, staleBefore time.Tim
 			return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
 		}
 	}
-	out := make([]ClaimResult, len(ids))
+	out := make([]ClaimResult, n)
 	given := make(map[int64]bool, len(claimed))
 	for i, id := range ids {
-		d, ok := claimed[id]
+		c, ok := claimed[id]
 		switch {
 		case ok && !given[id]:
-			out[i].Delivery, given[id] = d, true
+			out[i].Delivery, out[i].Skip, given[id] = c.d, c.skip, true
 		case ok, !statuses[id].Final(): // claimed by the first of two requests, or held by another worker
 			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
 		default: // settled, or no such delivery
@@ -96,25 +136,6 @@ func (s *Sends) ClaimMany(ctx context.Context, ids []int64, staleBefore time.Tim
 		}
 	}
 	return out, nil
-}
-
-// RecordAttempts records attempts as RecordAttempt does: one error per delivery (nil, or
-// ErrDeliveryFinal for one no longer sending).
-func (s *Sends) RecordAttempts(ctx context.Context, ids []int64, as []Attempt) ([]error, error) {
-	accounts, locales, variants, messageIDs := make([]int64, len(as)), make([]string, len(as)), make([]int32, len(as)), make([]string, len(as))
-	for i, a := range as {
-		accounts[i], locales[i], variants[i], messageIDs[i] = a.AccountID, a.Locale, int32(a.Variant), a.MessageID
-	}
-	rows, err := s.pool.Query(ctx, `
-		UPDATE deliveries d SET account_id = t.account_id, locale = t.locale, variant = t.variant,
-			message_id = t.message_id, updated_at = $6
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[]) AS t(id, account_id, locale, variant, message_id)
-		WHERE d.id = t.id AND d.status = 'sending'
-		RETURNING d.id`, ids, accounts, locales, variants, messageIDs, s.now())
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: record attempts: %w", err)
-	}
-	return s.perID(rows, ids, "record attempt")
 }
 
 // MarkSentMany records sent messages as MarkSent does: one error per delivery (nil, or

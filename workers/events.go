@@ -21,19 +21,18 @@ import (
 
 // OnEvent is the sender.EventFunc of the account connections: it turns the network's
 // receipts and inbound messages into event:* tasks. It runs on the transports' goroutines,
-// so it only stores and enqueues. Receipts that arrive together go into one event:receipts
-// task (group commit): OnEvent returns once its receipt is in Redis. An inbound message is
-// stored in Postgres first and its task carries the row id, never the number or the text.
-// When Redis refuses a task the events are handled at once, in-process, so that nothing is
-// lost.
+// so it only stores and enqueues. Receipts go into event:receipts tasks of up to 256 that
+// gather for receiptLinger: a transport reports them one by one, and a task (and a
+// transaction) per receipt would cost as much as the send. OnEvent does not wait for that;
+// Close does. An inbound message is stored in Postgres first and its task carries the row
+// id, never the number or the text; OnEvent returns once it is queued. When Redis refuses
+// a task the events are handled at once, in-process.
 func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 	ctx = context.WithoutCancel(ctx)
 	switch e.Kind {
 	case sender.EventDelivered, sender.EventRead, sender.EventFailed:
 		p := ReceiptPayload{AccountID: e.AccountID, MessageID: e.MessageID, Status: string(e.Kind), At: e.At.UTC()}
-		if _, err := h.receipts.Do(ctx, receiptEvent{ReceiptPayload: p, detail: e.Error}); err != nil {
-			h.log.ErrorContext(ctx, "queue receipt", "account_id", e.AccountID, "error", err)
-		}
+		h.receipts.Go(receiptEvent{ReceiptPayload: p, detail: e.Error})
 	case sender.EventInbound:
 		id, fresh, err := h.deps.Consent.RecordInbound(ctx, consent.Inbound{
 			AccountID: e.AccountID, From: e.From, Text: e.Text, ProviderID: e.ProviderID, ReceivedAt: e.At})
@@ -55,6 +54,12 @@ func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 
 // maxReceiptsPerTask caps an event:receipts batch: a receipt is about 130 bytes of payload.
 const maxReceiptsPerTask = 256
+
+// receiptLinger is how long receipts gather before their task is queued. A receipt is in
+// this process's memory that long, so a crash may lose it: a status update (delivered,
+// read), never a message. whatsmeow acknowledges receipts to WhatsApp as they arrive, so
+// waiting for Redis in OnEvent would not make them safer.
+const receiptLinger = 20 * time.Millisecond
 
 // Receipts that overtook their sends come back in a task of their own: after 2 s, then
 // twice as long each time up to maxRetryDelay, for at most earlyReceiptAttempts tasks in all

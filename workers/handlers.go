@@ -169,7 +169,7 @@ func New(deps Deps, opts Options) *Handlers {
 		prev:      map[[2]int64]int{},
 	}
 	h.steps = newSendSteps(h)
-	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute})
+	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute, Linger: receiptLinger})
 	return h
 }
 
@@ -194,8 +194,10 @@ func (h *Handlers) replyPending(accountID int64) bool {
 // Client is the Asynq client the handlers enqueue with.
 func (h *Handlers) Client() *asynq.Client { return h.client }
 
-// Close releases the Asynq client and inspector (not the Redis connection).
+// Close queues the receipts still gathering, then releases the Asynq client and inspector
+// (not the Redis connection).
 func (h *Handlers) Close() error {
+	h.receipts.Wait()
 	return errors.Join(h.client.Close(), h.inspector.Close())
 }
 

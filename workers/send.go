@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/crierhq/crier/campaigns"
-	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/whatsapp"
 	"github.com/crierhq/crier/templates"
@@ -18,18 +17,20 @@ import (
 
 // handleSend sends one delivery, following DESIGN §2:
 //
-//  1. stop if the delivery is final or the campaign paused or cancelled; expire it past its TTL;
+//  1. load the delivery and its recipient; stop if the delivery is final or the campaign
+//     paused or cancelled; expire it past its TTL;
 //  2. pick an account among the campaign's accounts this process holds, by the rotation
 //     rule, that has a rate token and daily budget (waiting up to MaxTokenWait for a rate
 //     token); none → retry later, not a failure;
-//  3. claim the delivery (queued → sending) and re-check consent and suppression now;
-//  4. pick and render the variant, record the attempt, send with the deterministic message
-//     id, record the result.
+//  3. pick the variant; claim the delivery (queued → sending), record the attempt (account,
+//     variant, message id) and re-check consent and suppression now, in one statement;
+//  4. render, send with the deterministic message id, record the result.
 //
-// At most one message per delivery: Claim admits one worker at a time; the account, variant
-// and message id are recorded before the network is called and reused by any retry, so a
-// retry after a crash is the same message through the same account, which the network
-// recognises (the sandbox stores one row per message id).
+// At most one message per delivery: the claim admits one worker at a time; the account,
+// variant and message id are recorded with it, before the network is called, and reused by
+// any retry, so a retry after a crash is the same message through the same account, which
+// the network recognises (the sandbox stores one row per message id). The database steps
+// are shared with the sends running at the same time (sendSteps).
 func (h *Handlers) handleSend(ctx context.Context, t *asynq.Task) error {
 	var p SendPayload
 	if err := decode(t, &p); err != nil {
@@ -47,10 +48,11 @@ func (h *Handlers) handleSend(ctx context.Context, t *asynq.Task) error {
 
 func (h *Handlers) send(ctx context.Context, id int64) error {
 	s := h.deps.Sends
-	d, err := h.steps.delivery.Do(ctx, id)
+	ld, err := h.steps.load.Do(ctx, id)
 	if err != nil {
 		return err
 	}
+	d := ld.delivery
 	if d.Status.Final() {
 		return nil
 	}
@@ -74,8 +76,15 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 		}
 		h.deps.Metrics.expired.WithLabelValues(itoa(d.CampaignID)).Inc()
 		return nil
-	case d.ContactID == nil:
+	case ld.contact == nil:
 		return h.skip(ctx, d, campaigns.SkipContactErased)
+	}
+	contact := *ld.contact
+	tpl, err := h.templates.get(camp.TemplateID, func() (templates.Stored, error) {
+		return h.deps.Templates.Get(ctx, camp.TemplateID)
+	})
+	if err != nil {
+		return err
 	}
 
 	acct, err := h.takeAccount(ctx, camp, d)
@@ -96,34 +105,28 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 		}
 	}()
 
-	d, err = h.steps.claim.Do(ctx, id)
+	choice := h.choose(tpl, contact.Locale, d, acct.id)
+	msgID := whatsapp.MessageID(d.ID)
+	claim, err := h.steps.claim.Do(ctx, campaigns.ClaimRequest{ID: id,
+		Attempt: campaigns.Attempt{AccountID: acct.id, Locale: choice.Locale, Variant: choice.Variant, MessageID: msgID}})
 	if err != nil {
 		if errors.Is(err, campaigns.ErrDeliveryBusy) {
 			return nil
 		}
 		return err
 	}
-	// Consent and suppression now, after the claim: a STOP processed from here on finds this
-	// delivery in "sending", and whatever was processed before is seen here.
-	tg, err := h.steps.target.Do(ctx, *d.ContactID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return h.skip(ctx, d, campaigns.SkipContactErased)
+	d = claim.Delivery
+	// Consent and suppression as the claim read them: a STOP processed from here on finds
+	// this delivery in "sending", and whatever was processed before is seen.
+	if claim.Skip != "" {
+		return h.skip(ctx, d, claim.Skip)
 	}
-	if err != nil {
-		return h.release(ctx, d, true, err)
+	if d.AccountID == nil || *d.AccountID != acct.id {
+		// Another attempt was recorded since the delivery was loaded: the retry must go
+		// through that account.
+		return h.releaseLater(ctx, d, true, "the delivery is pinned to another account")
 	}
-	if tg.exclusion != "" {
-		return h.skip(ctx, d, string(tg.exclusion))
-	}
-	contact := tg.contact
-	tpl, err := h.templates.get(camp.TemplateID, func() (templates.Stored, error) {
-		return h.deps.Templates.Get(ctx, camp.TemplateID)
-	})
-	if err != nil {
-		return h.release(ctx, d, true, err)
-	}
-
-	choice := h.choose(tpl, contact.Locale, d, acct.id)
+	choice = h.choose(tpl, contact.Locale, d, acct.id) // the recorded choice
 	text, err := h.deps.Engine.Render(ctx, tpl.Template, choice, templates.Data{
 		Name: contact.Name, Email: contact.Email, Locale: contact.Locale, Country: contact.Country,
 		Timezone: contact.Timezone, Tags: contact.Tags, Attributes: contact.Attributes,
@@ -142,13 +145,9 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 		return fmt.Errorf("delivery %d: render: %w", id, asynq.SkipRetry)
 	}
 
-	msgID := whatsapp.MessageID(d.ID)
-	if _, err := h.steps.attempt.Do(ctx, attemptReq{id, campaigns.Attempt{AccountID: acct.id, Locale: choice.Locale, Variant: choice.Variant, MessageID: msgID}}); err != nil {
-		return err
-	}
 	if ok, err := h.deps.Manager.CheckLease(ctx, acct.id, acct.token); err != nil || !ok {
 		// Another process has the account now; nothing was sent.
-		return h.releaseLater(ctx, d, d.AccountID != nil, "the account's lease moved")
+		return h.releaseLater(ctx, d, ld.delivery.AccountID != nil, "the account's lease moved")
 	}
 
 	sent = true // from here the message may reach the network: the token is spent

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,10 @@ type Options struct {
 	Runners int
 	// Timeout bounds one call. Default 30s.
 	Timeout time.Duration
+	// Linger is how long a runner waits for more inputs before a call that would not be
+	// full. Zero: it never waits. For callers that arrive one at a time (a connection's
+	// events) and do not wait for the result (Go).
+	Linger time.Duration
 }
 
 // Batcher coalesces Do calls. The zero value is not usable; make one with New.
@@ -42,6 +47,7 @@ type Batcher[In, Out any] struct {
 	mu      sync.Mutex
 	pending []*request[In, Out]
 	running int
+	wg      sync.WaitGroup // Go's callers
 }
 
 type request[In, Out any] struct {
@@ -81,9 +87,26 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	return r.out.Value, r.out.Err
 }
 
+// Go runs in as part of a batch without waiting for it; the batch's Func deals with its
+// outcome. Wait waits for the batches of every Go so far.
+func (b *Batcher[In, Out]) Go(in In) {
+	b.wg.Go(func() { _, _ = b.Do(context.Background(), in) })
+}
+
+// Wait waits until the inputs given to Go have been run.
+func (b *Batcher[In, Out]) Wait() { b.wg.Wait() }
+
 // run takes batches until none is pending.
 func (b *Batcher[In, Out]) run() {
 	for {
+		if b.opts.Linger > 0 {
+			b.mu.Lock()
+			full := len(b.pending) >= b.opts.MaxSize
+			b.mu.Unlock()
+			if !full {
+				time.Sleep(b.opts.Linger)
+			}
+		}
 		b.mu.Lock()
 		n := min(len(b.pending), b.opts.MaxSize)
 		if n == 0 {
@@ -99,7 +122,16 @@ func (b *Batcher[In, Out]) run() {
 	}
 }
 
+var DebugCalls, DebugItems sync.Map
+
 func (b *Batcher[In, Out]) call(reqs []*request[In, Out]) {
+	{
+		k := fmt.Sprintf("%T", b.fn)
+		c, _ := DebugCalls.LoadOrStore(k, new(atomic.Int64))
+		c.(*atomic.Int64).Add(1)
+		it, _ := DebugItems.LoadOrStore(k, new(atomic.Int64))
+		it.(*atomic.Int64).Add(int64(len(reqs)))
+	}
 	defer func() {
 		for _, r := range reqs {
 			close(r.done)

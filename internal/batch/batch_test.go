@@ -137,3 +137,24 @@ func TestTimeoutBoundsACall(t *testing.T) {
 		t.Fatalf("got %v, want the batch's deadline", err)
 	}
 }
+
+// TestLingerGathersCallersThatComeOneByOne: with Linger, inputs given one after the other
+// by one goroutine (Go does not wait) still share a call.
+func TestLingerGathersCallersThatComeOneByOne(t *testing.T) {
+	var calls, items atomic.Int64
+	b := New(func(_ context.Context, in []int) ([]Result[int], error) {
+		calls.Add(1)
+		items.Add(int64(len(in)))
+		return make([]Result[int], len(in)), nil
+	}, Options{Linger: 50 * time.Millisecond})
+	for i := range 100 {
+		b.Go(i)
+	}
+	b.Wait()
+	if items.Load() != 100 {
+		t.Fatalf("%d inputs run, want 100", items.Load())
+	}
+	if c := calls.Load(); c > 3 {
+		t.Fatalf("%d calls for 100 inputs given within the linger, want at most 3", c)
+	}
+}
