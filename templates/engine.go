@@ -21,7 +21,8 @@ type Options struct {
 }
 
 // Engine validates, renders and previews templates. It holds no state beyond its
-// configuration and is safe for concurrent use; make one per process.
+// configuration and a bounded cache of compiled Liquid, and is safe for concurrent use;
+// make one per process.
 type Engine struct {
 	sandbox   *sandbox
 	footers   *footers

@@ -187,3 +187,22 @@ func TestRenderConcurrently(t *testing.T) {
 		require.Fail(t, "a concurrent render differs")
 	}
 }
+
+// BenchmarkRender renders one message the way a worker does: a variant with spintax, so that
+// the Liquid source is one of a few bodies repeated across deliveries.
+func BenchmarkRender(b *testing.B) {
+	e, err := New(Options{})
+	require.NoError(b, err)
+	tpl := oneVariant(Marketing, "en", "{Hi|Hello|Hey} {{ first_name }}, {our|the} summer sale ends on Sunday."+
+		"{% if attributes.plan == 'gold' %} As a gold member you have {{ attributes.points }} points to spend.{% endif %}"+
+		"{% for t in tags %} #{{ t | upcase }}{% endfor %}", "")
+	ctx := context.Background()
+	var seed uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Render(ctx, tpl, Choice{Locale: "en", Seed: seed}, ana); err != nil {
+			b.Fatal(err)
+		}
+		seed++
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/osteele/liquid"
 	"github.com/osteele/liquid/expressions"
 	"github.com/osteele/liquid/filters"
@@ -41,6 +43,38 @@ import (
 //     runs in the caller's goroutine and stops itself; nothing is left running;
 //   - no panic escapes: the library panics on some inputs (a huge integer literal, a huge
 //     truncate length); parse and render recover and report an error.
+//
+// Parsing costs most of a render, and the workers render the same few sources (a variant's
+// spins) for every recipient of a campaign, so compiled templates are kept in an LRU cache
+// keyed by the source (see compiled), and one *liquid.Template is rendered by many goroutines
+// at once. In osteele/liquid v1.6 a render writes only to state of its own, with the one
+// exception of the cycle tag:
+//
+//   - Template.FRender passes the root, bindings and a copy of the Config to render.Render
+//     (template.go), which makes a fresh trimWriter and a nodeContext whose bindings are a new
+//     map copied from ours (render/render.go Render, render/node_context.go newNodeContext);
+//     assign, for and tablerow write their variables (and forloop, with the cycle counters,
+//     made for each run of a loop) only there (tags/standard_tags.go assignTag,
+//     tags/iteration_tags.go loopRenderer.render, render/context.go Set);
+//   - nodes hold the token, the compiled expression and the tag's render closure, and are
+//     not written while rendering; expression evaluation makes a new expressions.context for
+//     each call over those bindings (render/node_context.go Evaluate), and the closures of the
+//     standard tags only read what they captured when the tree was compiled
+//     (tags/control_flow_tags.go, tags/iteration_tags.go), except cycle's;
+//   - the Config (tags, blocks, filters) is filled in newSandbox, before any render, and only
+//     read afterwards;
+//   - the guard node is one stateless TagNode shared by every tree: guardStep keeps nothing
+//     of its own but finds the render's budget under budgetKey in the render's bindings, and
+//     execute makes a new budget, writer and bindings map for every render.
+//
+// The cycle tag's render closure assigns its write error to the err of the compiler around it
+// (tags/iteration_tags.go cycleTag, `_, err = io.WriteString(…)`): one variable for every
+// render of the tree, which concurrent renders race on (go test -race finds it). compile puts
+// cycleTag, the same tag without that assignment, in its place.
+//
+// compile replaces the cycle tags and puts the guards in place before the template is added to
+// the cache, and the cache's lock orders that before any other goroutine's Get, so a cached
+// tree is never modified once it is shared.
 
 // Limits bound the work of rendering one message. Zero fields take the defaults.
 type Limits struct {
@@ -88,29 +122,49 @@ var forbiddenTags = map[string]string{
 const (
 	guardTag  = "crier_guard"
 	budgetKey = "\x00budget" // not a Liquid identifier: templates cannot read or assign it
+
+	// cacheSize is how many compiled sources the sandbox keeps: enough for the spins of the
+	// variants of the campaigns a worker sends at once. A saved body is at most MaxBodyBytes,
+	// and most are a few hundred bytes.
+	cacheSize = 1024
 )
 
 // sandbox parses and renders Liquid within Limits. It is safe for concurrent use.
 type sandbox struct {
-	engine  *liquid.Engine
-	guard   render.Node
-	limits  Limits
-	filters map[string]bool // the filters templates may use
+	engine   *liquid.Engine
+	own      render.Config // the tags compile puts in the tree: the guard and cycle
+	guard    render.Node
+	limits   Limits
+	filters  map[string]bool                    // the filters templates may use
+	cache    *lru.Cache[string, compiledLiquid] // by source; see compiled
+	compiles atomic.Int64                       // calls of compile, for tests
+}
+
+// compiledLiquid is the outcome of compiling one source: a guarded template, or the
+// *SyntaxError that refused it.
+type compiledLiquid struct {
+	tpl *liquid.Template
+	err error
 }
 
 func newSandbox(limits Limits) *sandbox {
-	s := &sandbox{engine: liquid.NewEngine(), limits: limits, filters: map[string]bool{}}
+	cache, err := lru.New[string, compiledLiquid](cacheSize)
+	if err != nil {
+		panic(fmt.Sprintf("templates: template cache: %v", err)) // only for a size below 1
+	}
+	s := &sandbox{engine: liquid.NewEngine(), limits: limits, filters: map[string]bool{}, cache: cache}
 	filters.AddStandardFilters(guardedFilters{s})
 	s.engine.RegisterTag("include", func(render.Context) (string, error) {
 		return "", errors.New(forbiddenTags["include"])
 	})
 	// The guard comes from a configuration of its own, so that templates cannot name it, and
 	// is a tag that writes nothing, so that it cannot disturb whitespace control.
-	cfg := render.NewConfig()
-	cfg.AddTag(guardTag, func(string) (func(io.Writer, render.Context) error, error) {
+	s.own = render.NewConfig()
+	s.own.AddTag(guardTag, func(string) (func(io.Writer, render.Context) error, error) {
 		return guardStep, nil
 	})
-	root, err := cfg.Compile("{% "+guardTag+" %}", parser.SourceLoc{})
+	s.own.AddTag("cycle", cycleTag)
+	root, err := s.own.Compile("{% "+guardTag+" %}", parser.SourceLoc{})
 	if err != nil {
 		panic(fmt.Sprintf("templates: compile guard: %v", err)) // a programming error
 	}
@@ -118,9 +172,10 @@ func newSandbox(limits Limits) *sandbox {
 	return s
 }
 
-// compile parses Liquid source, refuses forbidden tags and puts the guards in place. Errors
-// are *SyntaxError.
+// compile parses Liquid source, refuses forbidden tags, replaces the cycle tags and puts the
+// guards in place. Errors are *SyntaxError.
 func (s *sandbox) compile(src string) (tpl *liquid.Template, err error) {
+	s.compiles.Add(1)
 	defer func() {
 		if r := recover(); r != nil {
 			tpl, err = nil, &SyntaxError{Message: "Liquid could not read this template: " + panicMessage(r)}
@@ -148,8 +203,91 @@ func (s *sandbox) compile(src string) (tpl *liquid.Template, err error) {
 	if forbidden != nil {
 		return nil, forbidden
 	}
+	if err := s.replaceCycles(t.GetRoot()); err != nil {
+		return nil, err
+	}
 	s.guardNode(t.GetRoot())
 	return t, nil
+}
+
+// replaceCycles puts a cycleTag in place of each of the library's cycle tags below n. It
+// replaces them in the slices the tree was built with, before guardNode makes new ones,
+// because the library's if renders its first branch from a copy of its node that shares them.
+func (s *sandbox) replaceCycles(n render.Node) error {
+	var nodes []render.Node
+	switch n := n.(type) {
+	case *render.SeqNode:
+		nodes = n.Children
+	case *render.BlockNode:
+		nodes = n.Body
+		for _, c := range n.Clauses {
+			if err := s.replaceCycles(c); err != nil {
+				return err
+			}
+		}
+	}
+	for i, c := range nodes {
+		tag, ok := c.(*render.TagNode)
+		if !ok || tag.Name != "cycle" {
+			if err := s.replaceCycles(c); err != nil {
+				return err
+			}
+			continue
+		}
+		// The library read these arguments with the same parser; reading them again fails
+		// only if the two disagree.
+		root, err := s.own.Compile("{% cycle "+tag.Args+" %}", tag.SourceLoc)
+		if err != nil {
+			return &SyntaxError{Line: tag.SourceLoc.LineNo, Message: liquidMessage(err)}
+		}
+		seq, ok := root.(*render.SeqNode)
+		if !ok || len(seq.Children) != 1 {
+			return &SyntaxError{Line: tag.SourceLoc.LineNo, Message: "Liquid could not read this cycle tag"}
+		}
+		nodes[i] = seq.Children[0]
+	}
+	return nil
+}
+
+// cycleTag compiles {% cycle %} as osteele/liquid v1.6 does (tags/iteration_tags.go), except
+// that its render closure writes nothing but the loop's counters, which are the render's own,
+// and that a forloop the template assigned itself is an error rather than a panic.
+func cycleTag(args string) (func(io.Writer, render.Context) error, error) {
+	stmt, err := expressions.ParseStatement(expressions.CycleStatementSelector, args)
+	if err != nil {
+		return nil, err
+	}
+	group, values := stmt.Cycle.Group, stmt.Cycle.Values // the parser gives at least one value
+	return func(w io.Writer, ctx render.Context) error {
+		loop, _ := ctx.Get("forloop").(map[string]any)
+		counts, ok := loop[".cycles"].(map[string]int)
+		if !ok {
+			return ctx.Errorf("cycle must be within a forloop")
+		}
+		n := counts[group]
+		counts[group] = n + 1
+		_, err := io.WriteString(w, values[n%len(values)])
+		return err
+	}, nil
+}
+
+// compiled returns the template compile makes of src, from the cache when src was compiled
+// before. Errors are cached too: compiling depends on nothing but the source (the library's
+// panics on a huge number or the like are as deterministic as its syntax errors), a
+// *SyntaxError is never modified after it is made, and a body that does not compile is sent
+// to every recipient of its campaign all the same, each failing; without the error in the
+// cache each of those failures would parse the body again. Two goroutines that miss the same
+// source at once both compile it; the second Add replaces the first, equal, entry.
+//
+// A cached tree is shared by concurrent renders and must never be modified. (Validation and
+// previews call compile directly: they compile the flattened body, once, not a spin.)
+func (s *sandbox) compiled(src string) (*liquid.Template, error) {
+	if c, ok := s.cache.Get(src); ok {
+		return c.tpl, c.err
+	}
+	tpl, err := s.compile(src)
+	s.cache.Add(src, compiledLiquid{tpl: tpl, err: err})
+	return tpl, err
 }
 
 // walk calls visit for n and every node below it, in document order.
@@ -194,9 +332,10 @@ func (s *sandbox) guarded(nodes []render.Node) []render.Node {
 	return out
 }
 
-// execute renders Liquid source with vars within the limits.
+// execute renders Liquid source with vars within the limits. The budget, the writer and the
+// bindings are made for this render alone, which is what lets renders share a cached template.
 func (s *sandbox) execute(ctx context.Context, src string, vars map[string]any) (out string, err error) {
-	tpl, err := s.compile(src)
+	tpl, err := s.compiled(src)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrRender, err)
 	}
