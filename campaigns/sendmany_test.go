@@ -104,4 +104,3 @@ func TestSendStepsForManyDeliveries(t *testing.T) {
 		[]int64{fresh, pinned, skipped}).Scan(&events))
 	require.Equal(t, 2, events, "one sent event per delivery marked sent")
 }
-

@@ -185,7 +185,7 @@ func NewLeaseManager(rdb redis.UniversalClient, opts LeaseManagerOptions) (*Leas
 		wanted:  map[int64]bool{},
 		held:    map[int64]heldLease{},
 	}
-	m.holders = batch.New(m.readHolders, batch.Options{MaxSize: 1024, Runners: 2, Timeout: opts.TTL})
+	m.holders = batch.New(m.readHolders, batch.Options{MaxSize: 1024, Runners: 1, Timeout: opts.TTL})
 	return m, nil
 }
 

@@ -200,7 +200,9 @@ func NewLimiter(rdb redis.UniversalClient, opts LimiterOptions) *Limiter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Limiter{rdb: rdb, gcra: redis_rate.NewLimiter(rdb), now: opts.Now}
+	// The scripts of concurrent Takes share round trips.
+	scripts := newPipelinedScripts(rdb)
+	return &Limiter{rdb: scripts, gcra: redis_rate.NewLimiter(scripts), now: opts.Now}
 }
 
 // dailyTakeScript takes one token from a day counter unless the day's budget is spent.

@@ -615,3 +615,22 @@ func TestLimiterSeedDayAcrossMidnight(t *testing.T) {
 	require.Equal(t, "2026-03-02", u.Day)
 	require.Equal(t, 1, u.Used)
 }
+
+// TestLimiterTakesAfterScriptFlush: the daily counters are taken in pipelines of
+// EVALSHA; a Redis that lost its scripts (restarted, flushed) still gets every take right.
+func TestLimiterTakesAfterScriptFlush(t *testing.T) { // not parallel: SCRIPT FLUSH is server-wide
+	rdb := testredis.New(t)
+	lim := sender.NewLimiter(rdb, sender.LimiterOptions{})
+	limits := sender.AccountLimits{RatePerMinute: 6_000_000, DailyCap: 3}
+	for want := 1; want <= 3; want++ {
+		require.NoError(t, rdb.ScriptFlush(t.Context()).Err())
+		d, err := lim.Take(t.Context(), 11, limits)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		require.Equal(t, want, d.Used)
+	}
+	d, err := lim.Take(t.Context(), 11, limits)
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	require.Equal(t, sender.LimitedByDailyCap, d.Reason)
+}

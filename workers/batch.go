@@ -12,9 +12,8 @@ import (
 )
 
 // sendSteps are the database steps of message:send, each coalesced across the sends this
-// process runs at once (group commit): a worker running 64 sends makes one claim
-// statement for the deliveries that reached that step together, not 64. A send that
-// finds its step idle runs at once, alone, so batching adds no delay at low load.
+// process runs at once (group commit): a worker running 256 sends makes one claim
+// statement for the deliveries that reached that step together, not 256.
 type sendSteps struct {
 	load  *batch.Batcher[int64, loaded]
 	claim *batch.Batcher[campaigns.ClaimRequest, campaigns.ClaimResult]
@@ -33,8 +32,13 @@ type sentReq struct {
 }
 
 // stepOptions: one statement per step at a time, so that the sends arriving meanwhile
-// share the next.
-var stepOptions = batch.Options{MaxSize: 512, Runners: 1, Timeout: 30 * time.Second}
+// share the next, and each waits stepLinger for more sends to join it. Sends arrive in
+// bursts (the batch of the step before), and a statement costs PostgreSQL about as much
+// for one row as for dozens: on two cores, a linger of 5 ms took `crier bench` from about
+// 1 900 to 3 100 sends/s at concurrency 256. A send pays it at most once per step (three).
+const stepLinger = 5 * time.Millisecond
+
+var stepOptions = batch.Options{MaxSize: 512, Runners: 1, Timeout: 30 * time.Second, Linger: stepLinger}
 
 func newSendSteps(h *Handlers) *sendSteps {
 	s := h.deps.Sends

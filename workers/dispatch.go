@@ -22,14 +22,21 @@ func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	n, err := h.Dispatch(ctx, p.CampaignID)
-	if err != nil {
-		return err
+	// A full batch means there may be more room: carry on at once rather than at the
+	// dispatcher's next tick, for a while (the task's timeout is a minute).
+	began := time.Now()
+	for {
+		n, err := h.Dispatch(ctx, p.CampaignID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			h.log.DebugContext(ctx, "dispatched", "campaign_id", p.CampaignID, "deliveries", n)
+		}
+		if n < maxDispatchBatch || time.Since(began) > 20*time.Second {
+			return nil
+		}
 	}
-	if n > 0 {
-		h.log.DebugContext(ctx, "dispatched", "campaign_id", p.CampaignID, "deliveries", n)
-	}
-	return nil
 }
 
 // Dispatch tops up one campaign's send queue (see handleDispatch) and returns how many
@@ -100,7 +107,7 @@ func (h *Handlers) enqueueSends(ctx context.Context, ids []int64) (int, error) {
 }
 
 // dispatchEnqueuers is how many enqueues a dispatch keeps in flight.
-const dispatchEnqueuers = 8
+const dispatchEnqueuers = 16
 
 // maxDispatchBatch bounds one dispatch, so that a task never runs for long; the next tick
 // dispatches more.

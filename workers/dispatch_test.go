@@ -96,7 +96,10 @@ func TestDispatchKeepsRedisFlat(t *testing.T) {
 	}
 	t.Logf("Redis used_memory: %d bytes before, %d–%d during 10 rounds (%d tasks each, %d of %d deliveries dispatched)",
 		base, low, high, capacity, capacity+9*capacity/2, audience)
-	require.Less(t, high-low, int64(1<<20), "memory stays flat while the audience drains")
+	// used_memory is the whole server's, and other tests (other packages too) use the same
+	// server meanwhile, so allow a few MB of their noise: the audience left in Postgres
+	// would be some 45 MB here.
+	require.Less(t, high-low, int64(4<<20), "memory stays flat while the audience drains")
 	require.Less(t, high-base, int64(8<<20), "Redis holds the horizon, not the audience")
 	require.Equal(t, audience-capacity-9*capacity/2,
 		b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND enqueued_at IS NULL AND status = 'queued'`, campaignID))

@@ -89,7 +89,9 @@ type Options struct {
 	// ErrorThreshold of its last ErrorWindow sends in this process failed. Defaults 100 and 0.5.
 	ErrorWindow    int
 	ErrorThreshold float64
-	// Concurrency is the number of tasks a worker runs at once. Default 64.
+	// Concurrency is the number of tasks a worker runs at once. Default 256: a send spends
+	// most of its time waiting (for a rate token, for Redis, for the batch its database step
+	// joins), and the more sends run at once, the larger those batches.
 	Concurrency int
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
@@ -117,7 +119,7 @@ func (o *Options) setDefaults() {
 		o.ErrorThreshold = 0.5
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 64
+		o.Concurrency = 256
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -122,16 +121,7 @@ func (b *Batcher[In, Out]) run() {
 	}
 }
 
-var DebugCalls, DebugItems sync.Map
-
 func (b *Batcher[In, Out]) call(reqs []*request[In, Out]) {
-	{
-		k := fmt.Sprintf("%T", b.fn)
-		c, _ := DebugCalls.LoadOrStore(k, new(atomic.Int64))
-		c.(*atomic.Int64).Add(1)
-		it, _ := DebugItems.LoadOrStore(k, new(atomic.Int64))
-		it.(*atomic.Int64).Add(int64(len(reqs)))
-	}
 	defer func() {
 		for _, r := range reqs {
 			close(r.done)
