@@ -46,7 +46,7 @@ type Batcher[In, Out any] struct {
 	mu      sync.Mutex
 	pending []*request[In, Out]
 	running int
-	wg      sync.WaitGroup // Go's callers
+	wg      sync.WaitGroup // Go's inputs not run yet
 }
 
 type request[In, Out any] struct {
@@ -75,6 +75,12 @@ func New[In, Out any](fn Func[In, Out], opts Options) *Batcher[In, Out] {
 // Values of ctx (not its deadline) are not passed on: the batch runs for many callers.
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	r := &request[In, Out]{in: in, done: make(chan struct{})}
+	b.add(r)
+	<-r.done
+	return r.out.Value, r.out.Err
+}
+
+func (b *Batcher[In, Out]) add(r *request[In, Out]) {
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
 	if b.running < b.opts.Runners {
@@ -82,14 +88,13 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		go b.run()
 	}
 	b.mu.Unlock()
-	<-r.done
-	return r.out.Value, r.out.Err
 }
 
 // Go runs in as part of a batch without waiting for it; the batch's Func deals with its
 // outcome. Wait waits for the batches of every Go so far.
 func (b *Batcher[In, Out]) Go(in In) {
-	b.wg.Go(func() { _, _ = b.Do(context.Background(), in) })
+	b.wg.Add(1)
+	b.add(&request[In, Out]{in: in}) // no done channel: call counts it off wg
 }
 
 // Wait waits until the inputs given to Go have been run.
@@ -124,6 +129,10 @@ func (b *Batcher[In, Out]) run() {
 func (b *Batcher[In, Out]) call(reqs []*request[In, Out]) {
 	defer func() {
 		for _, r := range reqs {
+			if r.done == nil {
+				b.wg.Done()
+				continue
+			}
 			close(r.done)
 		}
 	}()
