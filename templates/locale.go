@@ -100,6 +100,11 @@ func (t Template) LocaleFor(contactLocale string) int {
 // localeIndex returns the index of the template locale whose tag is locale, compared in
 // canonical form, or -1.
 func (t Template) localeIndex(locale string) int {
+	for i, l := range t.Locales { // a choice names the locale as the template spells it
+		if l.Locale == locale {
+			return i
+		}
+	}
 	want, err := canonicalLocale(locale)
 	if err != nil {
 		return -1
