@@ -141,9 +141,10 @@ type Handlers struct {
 	steps     *sendSteps
 
 	mu      sync.Mutex
-	replies map[int64]int    // replies waiting for a send token, per account: they go first
-	turns   map[int64]uint64 // round-robin counter per campaign
-	prev    map[[2]int64]int // last variant per (account, template), for variant rotation
+	replies map[int64]int           // replies waiting for a send token, per account: they go first
+	turns   map[int64]uint64        // round-robin counter per campaign
+	prev    map[[2]int64]int        // last variant per (account, template), for variant rotation
+	waiters map[int64]chan struct{} // waiter slots per limiter key (waitAlone)
 }
 
 // New returns the handlers over deps.
@@ -169,6 +170,7 @@ func New(deps Deps, opts Options) *Handlers {
 		replies:   map[int64]int{},
 		turns:     map[int64]uint64{},
 		prev:      map[[2]int64]int{},
+		waiters:   map[int64]chan struct{}{},
 	}
 	h.steps = newSendSteps(h)
 	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute, Linger: receiptLinger})

@@ -1,9 +1,11 @@
 package workers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -230,7 +232,7 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 
 	var camDecision sender.LimitDecision
 	if camp.RatePerMinute > 0 {
-		dec, err := h.deps.Limiter.Wait(ctx, -camp.ID, sender.AccountLimits{RatePerMinute: camp.RatePerMinute}, h.opts.MaxTokenWait)
+		dec, err := h.waitAlone(ctx, -camp.ID, sender.AccountLimits{RatePerMinute: camp.RatePerMinute}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +242,12 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 		camDecision = dec
 	}
 
-	soonest, soonestID := time.Duration(1<<62), int64(0)
+	type refusal struct {
+		id    int64
+		after time.Duration
+	}
+	var refused []refusal // by the rate alone: a token is due soon
+	soonest := time.Duration(1 << 62)
 	for _, id := range order {
 		tr, a, token, ok := h.deps.Manager.Held(id)
 		if !ok {
@@ -257,26 +264,103 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 		if dec.Allowed {
 			return &heldAccount{id: id, token: token, transport: tr, decision: dec, campaign: camDecision}, nil
 		}
-		if dec.RetryAfter < soonest {
-			soonest, soonestID = dec.RetryAfter, id
+		soonest = min(soonest, dec.RetryAfter)
+		if dec.Reason == sender.LimitedByRate && dec.RetryAfter <= h.opts.MaxTokenWait {
+			refused = append(refused, refusal{id, dec.RetryAfter})
 		}
 	}
-	if soonestID != 0 && soonest <= h.opts.MaxTokenWait {
-		if tr, a, token, ok := h.deps.Manager.Held(soonestID); ok {
-			dec, err := h.deps.Limiter.Wait(ctx, soonestID, a.Limits(), h.opts.MaxTokenWait)
-			if err != nil {
-				return nil, err
-			}
-			if dec.Allowed {
-				return &heldAccount{id: soonestID, token: token, transport: tr, decision: dec, campaign: camDecision}, nil
-			}
+	// Wait for a token, as one of at most waitersPerKey waiters of the account in this
+	// process: the account with the soonest token and a free slot, else queue for the
+	// soonest. A waiter or two per account take each token as it comes due; a crowd would
+	// only race for it, and with a burst of 1 a token taken late is lost, so a crowd makes
+	// the account slower, and a crowd on one account leaves the others' tokens untaken.
+	slices.SortStableFunc(refused, func(a, b refusal) int { return cmp.Compare(a.after, b.after) })
+	try := func(r refusal, queue bool) (*heldAccount, bool, error) {
+		tr, a, token, ok := h.deps.Manager.Held(r.id)
+		if !ok {
+			return nil, false, nil
+		}
+		dec, err := h.waitAlone(ctx, r.id, a.Limits(), queue)
+		switch {
+		case err != nil:
+			return nil, true, err
+		case dec.Allowed:
+			return &heldAccount{id: r.id, token: token, transport: tr, decision: dec, campaign: camDecision}, true, nil
+		case dec.Reason != "": // waited, and no token came in time
 			soonest = dec.RetryAfter
+			return nil, true, nil
+		}
+		return nil, false, nil // the slots were taken
+	}
+	for _, r := range refused {
+		if acct, done, err := try(r, false); done {
+			return acct, orLater(err, acct, soonest)
 		}
 	}
-	if waiting && soonestID == 0 {
+	if len(refused) > 0 {
+		if acct, done, err := try(refused[0], true); done {
+			return acct, orLater(err, acct, soonest)
+		}
+	}
+	if waiting && len(refused) == 0 {
 		return nil, later(time.Second, "a reply to a customer goes first")
 	}
 	return nil, later(soonest, "no account has a send token")
+}
+
+// orLater is takeAccount's answer after a wait: the account, the error, or a retry when the
+// next token is due.
+func orLater(err error, acct *heldAccount, soonest time.Duration) error {
+	if err != nil || acct != nil {
+		return err
+	}
+	return later(soonest, "no account has a send token")
+}
+
+// waitersPerKey is how many sends of a process may wait for the tokens of one limiter key.
+const waitersPerKey = 2
+
+// waitSlots returns the waiter slots of a limiter key: a send holds one while it waits.
+func (h *Handlers) waitSlots(key int64) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slots, ok := h.waiters[key]
+	if !ok {
+		if len(h.waiters) > 10_000 { // keys of deleted accounts and finished campaigns
+			clear(h.waiters)
+		}
+		slots = make(chan struct{}, waitersPerKey)
+		h.waiters[key] = slots
+	}
+	return slots
+}
+
+// waitAlone waits for a send token of the limiter's key (an account, or a campaign's own
+// rate as its negated id) as one of at most waitersPerKey sends of this process: the others
+// queue here, in memory, rather than asking Redis in turn. With queue false it does not
+// queue: when the slots are taken it returns a zero, not allowed, decision at once. It
+// waits MaxTokenWait in all.
+func (h *Handlers) waitAlone(ctx context.Context, key int64, limits sender.AccountLimits, queue bool) (sender.LimitDecision, error) {
+	slots := h.waitSlots(key)
+	began := time.Now()
+	select {
+	case slots <- struct{}{}:
+	default:
+		if !queue {
+			return sender.LimitDecision{}, nil
+		}
+		t := time.NewTimer(h.opts.MaxTokenWait)
+		defer t.Stop()
+		select {
+		case slots <- struct{}{}:
+		case <-t.C:
+			return sender.LimitDecision{}, nil
+		case <-ctx.Done():
+			return sender.LimitDecision{}, ctx.Err()
+		}
+	}
+	defer func() { <-slots }()
+	return h.deps.Limiter.Wait(ctx, key, limits, max(h.opts.MaxTokenWait-time.Since(began), 0))
 }
 
 func (h *Handlers) turn(campaignID int64) uint64 {

@@ -151,6 +151,12 @@ func TestKillNineAndRedisLoss(t *testing.T) {
 		require.InDelta(t, share, got, 0.06, "variant %d", v)
 	}
 	for _, id := range accounts {
+		var first, last time.Time
+		require.NoError(t, a.pool.QueryRow(ctx, `SELECT min(sent_at), max(sent_at) FROM sandbox_messages WHERE account_id = $1`, id).Scan(&first, &last))
+		t.Logf("account %d: %d messages, from %s to %s", id, count(sent+` AND account_id = $1`, id),
+			first.Format("15:04:05.000"), last.Format("15:04:05.000"))
+	}
+	for _, id := range accounts {
 		got := float64(count(sent+` AND account_id = $1`, id)) / float64(total)
 		require.InDelta(t, 1.0/3, got, 0.06, "account %d", id)
 		// 1 200 a minute is one token every 50 ms, so a 5-second window holds 100 tokens (one
