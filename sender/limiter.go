@@ -190,9 +190,13 @@ type LimiterOptions struct {
 // per-minute rate (GCRA with a burst of 1, see rateBurst), a daily cap, and a warm-up ramp
 // for new accounts. It keeps no state of its own and is safe for concurrent use.
 type Limiter struct {
-	rdb  redis.UniversalClient
+	rdb  redis.UniversalClient // scripts share pipelined round trips (Take)
 	gcra *redis_rate.Limiter
-	now  func() time.Time
+	// direct and gcraDirect ask Redis at once, for Wait: a waiter asks when its token is
+	// due, and waiting for other sends' pipeline would take the token late.
+	direct     redis.UniversalClient
+	gcraDirect *redis_rate.Limiter
+	now        func() time.Time
 }
 
 // NewLimiter returns a Limiter that keeps its state in rdb.
@@ -202,7 +206,8 @@ func NewLimiter(rdb redis.UniversalClient, opts LimiterOptions) *Limiter {
 	}
 	// The scripts of concurrent Takes share round trips.
 	scripts := newPipelinedScripts(rdb)
-	return &Limiter{rdb: scripts, gcra: redis_rate.NewLimiter(scripts), now: opts.Now}
+	return &Limiter{rdb: scripts, gcra: redis_rate.NewLimiter(scripts),
+		direct: rdb, gcraDirect: redis_rate.NewLimiter(rdb), now: opts.Now}
 }
 
 // dailyTakeScript takes one token from a day counter unless the day's budget is spent.
@@ -245,6 +250,10 @@ return redis.call('DECR', KEYS[1])
 //
 // A granted token is spent whether or not a message is sent; see Refund.
 func (l *Limiter) Take(ctx context.Context, accountID int64, limits AccountLimits) (LimitDecision, error) {
+	return l.take(ctx, accountID, limits, l.rdb, l.gcra)
+}
+
+func (l *Limiter) take(ctx context.Context, accountID int64, limits AccountLimits, rdb redis.Scripter, gcra *redis_rate.Limiter) (LimitDecision, error) {
 	if err := limits.validate(); err != nil {
 		return LimitDecision{}, fmt.Errorf("sender: take send token for account %d: %w", accountID, err)
 	}
@@ -252,7 +261,7 @@ func (l *Limiter) Take(ctx context.Context, accountID int64, limits AccountLimit
 	day := limits.budgetAt(now)
 	decision := LimitDecision{AccountID: accountID, Day: day.name, DailyLimit: day.limit}
 
-	res, err := l.gcra.Allow(ctx, limiterRateKey(accountID), redis_rate.Limit{
+	res, err := gcra.Allow(ctx, limiterRateKey(accountID), redis_rate.Limit{
 		Rate:   limits.RatePerMinute,
 		Burst:  rateBurst,
 		Period: time.Minute,
@@ -270,7 +279,7 @@ func (l *Limiter) Take(ctx context.Context, accountID int64, limits AccountLimit
 	// The counter lives until a day after its budget day ends. The expiry is relative, so
 	// it does not matter whether the Redis server's clock agrees with ours.
 	ttl := day.end.Add(dayKeyGrace).Sub(now)
-	vals, err := dailyTakeScript.Run(ctx, l.rdb, []string{limiterDayKey(accountID, day.name)}, day.limit, ttl.Milliseconds()).Int64Slice()
+	vals, err := dailyTakeScript.Run(ctx, rdb, []string{limiterDayKey(accountID, day.name)}, day.limit, ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return LimitDecision{}, fmt.Errorf("sender: take daily token for account %d: %w", accountID, err)
 	}
@@ -294,7 +303,7 @@ func (l *Limiter) Wait(ctx context.Context, accountID int64, limits AccountLimit
 	var slept time.Duration
 	for {
 		began := time.Now()
-		d, err := l.Take(ctx, accountID, limits)
+		d, err := l.take(ctx, accountID, limits, l.direct, l.gcraDirect)
 		if err != nil || d.Allowed || d.Reason != LimitedByRate || slept+d.RetryAfter > maxWait {
 			return d, err
 		}
