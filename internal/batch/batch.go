@@ -71,8 +71,8 @@ func New[In, Out any](fn Func[In, Out], opts Options) *Batcher[In, Out] {
 
 // Do runs in as part of a batch and returns its result. It waits for the batch to finish
 // even when ctx ends, because the batch may already have changed something for in (a
-// claim, a write) that the caller must learn about; a batch is bounded by Options.Timeout.
-// Values of ctx (not its deadline) are not passed on: the batch runs for many callers.
+// claim, a write) that the caller must learn about. ctx is not passed on either: the batch
+// runs for many callers, under a context of its own bounded by Options.Timeout.
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	r := &request[In, Out]{in: in, done: make(chan struct{})}
 	b.add(r)
