@@ -52,7 +52,7 @@ func TestReplyGoesBeforeCampaignSends(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{})
 	ctx := context.Background()
-	// 225 with consent at 60 a minute: the worker's 64 slots all wait for this account's
+	// 225 with consent at 60 a minute: all of the worker's sends want this account's
 	// next token, each a second apart.
 	granted, _ := b.people(300)
 	acct := b.sandboxAccount("slow", 60)
