@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -232,7 +233,7 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 
 	var camDecision sender.LimitDecision
 	if camp.RatePerMinute > 0 {
-		dec, err := h.waitAlone(ctx, -camp.ID, sender.AccountLimits{RatePerMinute: camp.RatePerMinute}, true)
+		dec, err := h.waitAlone(ctx, -camp.ID, sender.AccountLimits{RatePerMinute: camp.RatePerMinute})
 		if err != nil {
 			return nil, err
 		}
@@ -270,51 +271,38 @@ func (h *Handlers) takeAccount(ctx context.Context, camp campaigns.SendCampaign,
 		}
 	}
 	// Wait for a token, as one of at most waitersPerKey waiters of the account in this
-	// process: the account with the soonest token and a free slot, else queue for the
-	// soonest. A waiter or two per account take each token as it comes due; a crowd would
-	// only race for it, and with a burst of 1 a token taken late is lost, so a crowd makes
-	// the account slower, and a crowd on one account leaves the others' tokens untaken.
+	// process: of the account with the soonest token and a free slot, or else of whichever
+	// account's slot frees first. A waiter or two per account take each token as it comes
+	// due; a crowd would only race for it, and with a burst of 1 a token taken late is lost,
+	// so a crowd makes the account slower. And a send that queued for one account would
+	// leave the others' tokens untaken while its queue is long.
 	slices.SortStableFunc(refused, func(a, b refusal) int { return cmp.Compare(a.after, b.after) })
-	try := func(r refusal, queue bool) (*heldAccount, bool, error) {
-		tr, a, token, ok := h.deps.Manager.Held(r.id)
-		if !ok {
-			return nil, false, nil
-		}
-		dec, err := h.waitAlone(ctx, r.id, a.Limits(), queue)
-		switch {
-		case err != nil:
-			return nil, true, err
-		case dec.Allowed:
-			return &heldAccount{id: r.id, token: token, transport: tr, decision: dec, campaign: camDecision}, true, nil
-		case dec.Reason != "": // waited, and no token came in time
+	keys := make([]int64, len(refused))
+	for i, r := range refused {
+		keys[i] = r.id
+	}
+	began := time.Now()
+	id, release, ok, err := h.waitSlot(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		defer release()
+		if tr, a, token, held := h.deps.Manager.Held(id); held {
+			dec, err := h.deps.Limiter.Wait(ctx, id, a.Limits(), max(h.opts.MaxTokenWait-time.Since(began), 0))
+			if err != nil {
+				return nil, err
+			}
+			if dec.Allowed {
+				return &heldAccount{id: id, token: token, transport: tr, decision: dec, campaign: camDecision}, nil
+			}
 			soonest = dec.RetryAfter
-			return nil, true, nil
-		}
-		return nil, false, nil // the slots were taken
-	}
-	for _, r := range refused {
-		if acct, done, err := try(r, false); done {
-			return acct, orLater(err, acct, soonest)
-		}
-	}
-	if len(refused) > 0 {
-		if acct, done, err := try(refused[0], true); done {
-			return acct, orLater(err, acct, soonest)
 		}
 	}
 	if waiting && len(refused) == 0 {
 		return nil, later(time.Second, "a reply to a customer goes first")
 	}
 	return nil, later(soonest, "no account has a send token")
-}
-
-// orLater is takeAccount's answer after a wait: the account, the error, or a retry when the
-// next token is due.
-func orLater(err error, acct *heldAccount, soonest time.Duration) error {
-	if err != nil || acct != nil {
-		return err
-	}
-	return later(soonest, "no account has a send token")
 }
 
 // waitersPerKey is how many sends of a process may wait for the tokens of one limiter key.
@@ -335,31 +323,51 @@ func (h *Handlers) waitSlots(key int64) chan struct{} {
 	return slots
 }
 
-// waitAlone waits for a send token of the limiter's key (an account, or a campaign's own
-// rate as its negated id) as one of at most waitersPerKey sends of this process: the others
-// queue here, in memory, rather than asking Redis in turn. With queue false it does not
-// queue: when the slots are taken it returns a zero, not allowed, decision at once. It
-// waits MaxTokenWait in all.
-func (h *Handlers) waitAlone(ctx context.Context, key int64, limits sender.AccountLimits, queue bool) (sender.LimitDecision, error) {
-	slots := h.waitSlots(key)
-	began := time.Now()
-	select {
-	case slots <- struct{}{}:
-	default:
-		if !queue {
-			return sender.LimitDecision{}, nil
-		}
-		t := time.NewTimer(h.opts.MaxTokenWait)
-		defer t.Stop()
+// waitSlot takes a waiter slot of one of the limiter keys (accounts, or a campaign's own
+// rate as its negated id): the first key's with a free slot, in order, or else whichever
+// frees first within MaxTokenWait. ok is false when none did; release gives the slot back.
+func (h *Handlers) waitSlot(ctx context.Context, keys []int64) (key int64, release func(), ok bool, err error) {
+	if len(keys) == 0 {
+		return 0, nil, false, nil
+	}
+	slots := make([]chan struct{}, len(keys))
+	for i, k := range keys {
+		slots[i] = h.waitSlots(k)
 		select {
-		case slots <- struct{}{}:
-		case <-t.C:
-			return sender.LimitDecision{}, nil
-		case <-ctx.Done():
-			return sender.LimitDecision{}, ctx.Err()
+		case slots[i] <- struct{}{}:
+			return k, func() { <-slots[i] }, true, nil
+		default:
 		}
 	}
-	defer func() { <-slots }()
+	t := time.NewTimer(h.opts.MaxTokenWait)
+	defer t.Stop()
+	cases := make([]reflect.SelectCase, 0, len(slots)+2)
+	for _, c := range slots {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(c), Send: reflect.ValueOf(struct{}{})})
+	}
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	switch i, _, _ := reflect.Select(cases); {
+	case i < len(slots):
+		return keys[i], func() { <-slots[i] }, true, nil
+	case i == len(slots): // MaxTokenWait passed
+		return 0, nil, false, nil
+	default:
+		return 0, nil, false, ctx.Err()
+	}
+}
+
+// waitAlone waits for a send token of one limiter key as one of at most waitersPerKey sends
+// of this process (waitSlot), MaxTokenWait in all. It returns a zero, not allowed, decision
+// when no slot freed in time.
+func (h *Handlers) waitAlone(ctx context.Context, key int64, limits sender.AccountLimits) (sender.LimitDecision, error) {
+	began := time.Now()
+	_, release, ok, err := h.waitSlot(ctx, []int64{key})
+	if err != nil || !ok {
+		return sender.LimitDecision{}, err
+	}
+	defer release()
 	return h.deps.Limiter.Wait(ctx, key, limits, max(h.opts.MaxTokenWait-time.Since(began), 0))
 }
 

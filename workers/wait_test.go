@@ -2,55 +2,66 @@ package workers
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/crierhq/crier/sender"
 )
 
-// TestFewSendsWaitPerAccount: of many sends refused by an account's rate at once, only
-// waitersPerKey wait for its next tokens; the others are told at once (without queueing)
-// and go to another account or back to Asynq. A crowd asking Redis for each token would
-// take them late, and with a burst of 1 a late token is lost.
-func TestFewSendsWaitPerAccount(t *testing.T) {
+// TestWaitSlots: at most waitersPerKey sends of a process wait for one account's tokens. A
+// crowd asking Redis at each token's due time would take them late (with a burst of 1 a
+// late token is lost), and sends queued behind one account would leave the others' tokens
+// untaken. So a send takes a free slot of the account with the soonest token, else of the
+// next account, else whichever slot frees first.
+func TestWaitSlots(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{MaxTokenWait: 3 * time.Second})
+	b := setup(t, Options{MaxTokenWait: 300 * time.Millisecond})
 	h := New(Deps{Redis: b.rdb, Sends: b.sends, Limiter: b.limiter, Metrics: NewMetrics(), Logger: b.log}, b.opts)
 	defer h.Close()
 	ctx := context.Background()
-	limits := sender.AccountLimits{RatePerMinute: 60} // a token a second
-	first, err := b.limiter.Take(ctx, 42, limits)
-	require.NoError(t, err)
-	require.True(t, first.Allowed)
+	const a, c = 41, 42
 
-	const sends = 10
-	var wg sync.WaitGroup
-	decisions := make([]sender.LimitDecision, sends)
-	took := make([]time.Duration, sends)
-	start := time.Now()
-	for i := range sends {
-		wg.Go(func() {
-			d, err := h.waitAlone(ctx, 42, limits, false)
-			assert.NoError(t, err)
-			decisions[i], took[i] = d, time.Since(start)
-		})
+	var releases []func()
+	for range waitersPerKey {
+		key, release, ok, err := h.waitSlot(ctx, []int64{a, c})
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.EqualValues(t, a, key, "the soonest account's slots first")
+		releases = append(releases, release)
 	}
-	wg.Wait()
-	var waited, turnedAway int
-	for i, d := range decisions {
-		switch {
-		case d.Allowed:
-			waited++
-			require.Greater(t, took[i], 500*time.Millisecond, "a token a second: it waited for one")
-		case d.Reason == "":
-			turnedAway++
-			require.Less(t, took[i], 500*time.Millisecond, "turned away at once")
-		}
+	key, releaseC, ok, err := h.waitSlot(ctx, []int64{a, c})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.EqualValues(t, c, key, "a's slots are taken: the next account's")
+
+	// Only a's: wait for one to free.
+	go func() { time.Sleep(100 * time.Millisecond); releases[0]() }()
+	began := time.Now()
+	key, release, ok, err := h.waitSlot(ctx, []int64{a})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.EqualValues(t, a, key)
+	require.GreaterOrEqual(t, time.Since(began), 100*time.Millisecond, "it waited for the slot to free")
+
+	// Every slot taken and none frees: it gives up after MaxTokenWait.
+	began = time.Now()
+	_, _, ok, err = h.waitSlot(ctx, []int64{a})
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.GreaterOrEqual(t, time.Since(began), 300*time.Millisecond)
+
+	// With every slot of both taken, the first to free wins, whichever account it is.
+	for range waitersPerKey - 1 {
+		_, r, ok, err := h.waitSlot(ctx, []int64{c})
+		require.NoError(t, err)
+		require.True(t, ok)
+		defer r()
 	}
-	require.Equal(t, waitersPerKey, waited, "the waiters got the next tokens")
-	require.Equal(t, sends-waitersPerKey, turnedAway)
+	go func() { time.Sleep(50 * time.Millisecond); releaseC() }()
+	key, _, ok, err = h.waitSlot(ctx, []int64{a, c})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.EqualValues(t, c, key, "c's slot freed first")
+	release()
+	releases[1]()
 }
