@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/sender"
 )
 
@@ -18,7 +17,7 @@ import (
 // statement on the delivery's status, so that two workers, a retry or the reconciler can
 // never move a delivery the wrong way:
 //
-//	queued ──Claim──► sending ──MarkSent──► sent ──receipts──► delivered ──► read
+//	queued ──ClaimMany──► sending ──MarkSentMany──► sent ──receipts──► delivered ──► read
 //	   ▲                 │                    └──failed receipt──► failed
 //	   └────Release──────┤──MarkFailed──► failed
 //	                     ├──Skip────────► skipped
@@ -217,30 +216,6 @@ func (s *Sends) Touch(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Delivery returns one delivery as the send path sees it.
-func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
-	ds, err := s.Deliveries(ctx, []int64{id})
-	if err != nil {
-		return Delivery{}, err
-	}
-	d, ok := ds[id]
-	if !ok {
-		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
-	}
-	return d, nil
-}
-
-// Claim takes a delivery for sending: queued → sending, one more attempt. A delivery left in
-// sending since before staleBefore (its worker died) is claimed again. It returns
-// ErrDeliveryFinal for a settled delivery and ErrDeliveryBusy for one another worker holds.
-func (s *Sends) Claim(ctx context.Context, id int64, staleBefore time.Time) (Delivery, error) {
-	r, err := one(s.ClaimMany(ctx, []ClaimRequest{{ID: id}}, staleBefore, consent.WhatsApp, consent.Marketing))
-	if err != nil {
-		return Delivery{}, err
-	}
-	return r.Delivery, r.Err
-}
-
 // Attempt is what a worker is about to send for a delivery, recorded with its claim
 // (ClaimMany) before the message goes to the network. A retry after a crash or a transient
 // error finds it and sends the same message through the same account (Release keeps it), so
@@ -257,13 +232,6 @@ type SentInfo struct {
 	ProviderID string
 	Rendered   string
 	SentAt     time.Time
-}
-
-// MarkSent records a sent message: sending → sent. It returns ErrDeliveryFinal if the
-// delivery is no longer sending.
-func (s *Sends) MarkSent(ctx context.Context, id int64, sent SentInfo) error {
-	result, err := one(s.MarkSentMany(ctx, []int64{id}, []SentInfo{sent}))
-	return errors.Join(err, result)
 }
 
 // Release gives a claimed delivery back for a later attempt: sending → queued, its task
@@ -405,16 +373,6 @@ type ReceiptOutcome struct {
 // receiptRank orders the statuses a receipt may move between; failed ranks with delivered,
 // so that a failure report never undoes a delivery or a read.
 var receiptRank = map[DeliveryStatus]int{Sent: 1, Delivered: 2, Failed: 2, Read: 3}
-
-// ApplyReceipt applies one receipt: ApplyReceipts of a batch of one. It returns
-// ErrReceiptEarly while the send is not recorded yet.
-func (s *Sends) ApplyReceipt(ctx context.Context, r Receipt) (ReceiptOutcome, error) {
-	outs, err := s.ApplyReceipts(ctx, []Receipt{r})
-	if err != nil {
-		return ReceiptOutcome{}, err
-	}
-	return outs[0], outs[0].Err
-}
 
 // ReplyOutcome is the delivery a customer's reply was counted on.
 type ReplyOutcome struct {

@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 // The set-based forms of the send path's steps. A worker sends many messages at once, and
 // a statement per message per step would make PostgreSQL the bottleneck; the workers
 // coalesce the steps of concurrent sends (internal/batch) into these, one statement for
-// all. Each takes the same decisions for each delivery as its one-delivery form, which is
-// a call of it with one delivery, and returns one result per input, in order.
+// all. Each returns one result per input, in order.
 
 // Deliveries returns the deliveries with the given ids as the send path sees them; an id
 // that is no delivery's is missing from the map.
@@ -37,7 +35,7 @@ func (s *Sends) Deliveries(ctx context.Context, ids []int64) (map[int64]Delivery
 }
 
 // ClaimRequest asks to claim one delivery and, with a MessageID, to record the attempt about
-// to be made (RecordAttempt) in the same statement.
+// to be made in the same statement.
 type ClaimRequest struct {
 	ID      int64
 	Attempt Attempt
@@ -186,17 +184,4 @@ func (s *Sends) perID(rows pgx.Rows, ids []int64, what string) ([]error, error) 
 		out[i] = fmt.Errorf("campaigns: %s of delivery %d: %w", what, id, ErrDeliveryFinal)
 	}
 	return out, nil
-}
-
-// one returns the only result of a set-based call with one input.
-func one[T any](res []T, err error) (T, error) {
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	if len(res) != 1 {
-		var zero T
-		return zero, errors.New("campaigns: one result expected")
-	}
-	return res[0], nil
 }

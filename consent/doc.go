@@ -4,8 +4,9 @@
 // STOP/START/HELP messages, and what follows from them: withdrawing or granting consent,
 // suppressing, cancelling pending messages, and exactly one confirmation reply.
 //
-// It decides eligibility, both for one contact at send time (Eligibility) and for a
-// whole audience in SQL (ExclusionSQL). It never sends anything itself, and it knows
+// It decides eligibility in SQL (Exclusions), joined into the statements that need it:
+// the audience of a launch or preview, and the claim of each message at send time;
+// Eligibility answers for one contact. It never sends anything itself, and it knows
 // campaigns and transports only through the small interfaces it declares
 // (PendingCanceller, Replier).
 package consent

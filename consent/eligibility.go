@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -44,38 +45,20 @@ func Exclusions(contact, channel, purpose string) ExclusionSQL {
 }
 
 // Eligibility says whether one contact may be sent a message of this channel and purpose
-// now, and if not, why. The send path calls it before every message, so a STOP that
-// arrived after a campaign launched still stops the message.
+// now, and if not, why, by the rules of Exclusions: those the launch and the send-time
+// claim apply, for one contact.
 func (s *Service) Eligibility(ctx context.Context, contactID int64, ch Channel, p Purpose) (Exclusion, error) {
-	m, err := s.Eligibilities(ctx, []int64{contactID}, ch, p)
-	if err != nil {
-		return "", err
-	}
-	ex, ok := m[contactID]
-	if !ok {
+	ex := Exclusions("c", "$2", "$3")
+	var reason *string
+	err := s.pool.QueryRow(ctx, `SELECT `+ex.Expr+` FROM contacts c `+ex.Joins+` WHERE c.id = $1`, contactID, ch, p).Scan(&reason)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return "", apperr.NotFoundf("contact %d not found", contactID)
 	}
-	return ex, nil
-}
-
-// Eligibilities is Eligibility for many contacts in one statement: the workers check the
-// contacts of all the messages they are sending at once. A contact that does not exist is
-// missing from the map.
-func (s *Service) Eligibilities(ctx context.Context, contactIDs []int64, ch Channel, p Purpose) (map[int64]Exclusion, error) {
-	ex := Exclusions("c", "$2", "$3")
-	rows, err := s.pool.Query(ctx, `SELECT c.id, coalesce(`+ex.Expr+`, '') FROM contacts c `+ex.Joins+` WHERE c.id = ANY ($1)`,
-		contactIDs, ch, p)
 	if err != nil {
-		return nil, fmt.Errorf("consent: eligibility: %w", err)
+		return "", fmt.Errorf("consent: eligibility of %d: %w", contactID, err)
 	}
-	out := make(map[int64]Exclusion, len(contactIDs))
-	var id int64
-	var reason Exclusion
-	if _, err := pgx.ForEachRow(rows, []any{&id, &reason}, func() error {
-		out[id] = reason
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("consent: eligibility: %w", err)
+	if reason == nil {
+		return "", nil
 	}
-	return out, nil
+	return Exclusion(*reason), nil
 }

@@ -311,8 +311,6 @@ func taskIDOf(t *asynq.Task) string {
 		CampaignID int64     `json:"campaign_id"`
 		RunAt      time.Time `json:"run_at"`
 		DeliveryID int64     `json:"delivery_id"`
-		MessageID  string    `json:"message_id"`
-		Status     string    `json:"status"`
 		InboundID  int64     `json:"inbound_id"`
 	}
 	_ = decode(t, &p)
@@ -325,8 +323,6 @@ func taskIDOf(t *asynq.Task) string {
 		return SendTaskID(p.DeliveryID)
 	case TypeEventReceipts:
 		return receiptsTaskID(t.Payload())
-	case TypeEventReceipt:
-		return receiptTaskID(p.MessageID, p.Status)
 	case TypeEventInbound:
 		return inboundTaskID(p.InboundID)
 	case TypeMaintenanceReconcile:

@@ -289,12 +289,12 @@ func TestSingleReceiptTasksStillRun(t *testing.T) {
 	require.NoError(t, err)
 	h := b.receiptHandlers(b.rdb)
 
-	require.NoError(t, h.Mux().ProcessTask(ctx, NewReceiptTask(ReceiptPayload{AccountID: 7, MessageID: "s-0", Status: "read", At: time.Now()})))
+	require.NoError(t, h.Mux().ProcessTask(ctx, newTask(TypeEventReceipt, ReceiptPayload{AccountID: 7, MessageID: "s-0", Status: "read", At: time.Now()})))
 	require.Equal(t, "read", b.statusOf("s-0"))
 	_, read, _ := counted(t, h, campaignID)
 	require.Equal(t, 1, read)
 
-	err = h.Mux().ProcessTask(ctx, NewReceiptTask(ReceiptPayload{AccountID: 7, MessageID: "s-1", Status: "read", At: time.Now()}))
+	err = h.Mux().ProcessTask(ctx, newTask(TypeEventReceipt, ReceiptPayload{AccountID: 7, MessageID: "s-1", Status: "read", At: time.Now()}))
 	require.Error(t, err)
 	require.False(t, IsFailure(err), "a receipt before its send is no failure")
 	var rl *retryLater

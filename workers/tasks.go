@@ -102,8 +102,6 @@ func launchTaskID(campaignID int64, runAt time.Time) string {
 
 func dispatchTaskID(campaignID int64) string { return "dispatch:" + strconv.FormatInt(campaignID, 10) }
 
-func receiptTaskID(messageID, status string) string { return "receipt:" + messageID + ":" + status }
-
 // receiptsTaskID names an event:receipts task by its payload, so that a handler that runs
 // again queues the same follow-up task, not a second one.
 func receiptsTaskID(payload []byte) string {
@@ -127,14 +125,6 @@ func NewSendTask(deliveryID int64) *asynq.Task {
 // sendMaxRetry is how many transient failures a delivery survives; waiting for an account
 // does not count.
 const sendMaxRetry = 8
-
-// NewReceiptTask applies one receipt. Receipts of one message and kind share a TaskID, so a
-// repeated receipt queued twice runs once. Crier now queues NewReceiptsTask; event:receipt
-// tasks queued by an earlier version are still handled.
-func NewReceiptTask(p ReceiptPayload) *asynq.Task {
-	return newTask(TypeEventReceipt, p, asynq.Queue(QueueEvents), asynq.MaxRetry(20), asynq.Timeout(time.Minute),
-		asynq.TaskID(receiptTaskID(p.MessageID, p.Status)))
-}
 
 // NewReceiptsTask applies a batch of receipts; opts come after the defaults (ProcessIn for
 // receipts that come back). Its TaskID is a hash of the payload: applying receipts is
