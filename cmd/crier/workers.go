@@ -26,6 +26,7 @@ import (
 type pipeline struct {
 	campaigns *campaigns.Service
 	handlers  *workers.Handlers
+	metrics   *workers.Metrics
 	manager   *sender.Manager // nil unless the process holds account connections
 	registry  *prometheus.Registry
 }
@@ -33,8 +34,8 @@ type pipeline struct {
 // newPipeline wires the workers over svc. With holdAccounts the process takes leases on the
 // accounts and connects them (a worker); otherwise it only enqueues (the API, the scheduler).
 func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
-	p := &pipeline{campaigns: svc.campaigns, registry: prometheus.NewRegistry()}
 	metrics := workers.NewMetrics()
+	p := &pipeline{campaigns: svc.campaigns, metrics: metrics, registry: prometheus.NewRegistry()}
 	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{})
 	deps := workers.Deps{
 		Redis:     a.redis,
