@@ -87,8 +87,8 @@ func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent
 			LEFT JOIN (
 				SELECT d.contact_id FROM (
 					SELECT contact_id, run_id FROM deliveries WHERE sent_at >= %[1]s::timestamptz
-					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE status = 'queued' AND sent_at IS NULL
-					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE status = 'sending' AND sent_at IS NULL
+					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL
 				) d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
 				WHERE d.contact_id IS NOT NULL
 				GROUP BY d.contact_id HAVING count(*) >= %[2]s::int

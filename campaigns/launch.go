@@ -190,10 +190,10 @@ func (s *Service) FinishRuns(ctx context.Context) (int, error) {
 			UPDATE campaign_runs r SET status = 'completed', completed_at = $1
 			WHERE r.status = 'running'
 			  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = r.campaign_id AND d.run_id = r.id
-			                  AND d.status = 'queued' AND d.enqueued_at IS NULL)
+			                  AND d.pending = 'queued' AND d.enqueued_at IS NULL)
 			  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = r.campaign_id AND d.run_id = r.id
-			                  AND d.status IN ('queued', 'sending') AND d.enqueued_at IS NOT NULL)
-			  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id AND d.status = 'sending')`,
+			                  AND d.pending IS NOT NULL AND d.enqueued_at IS NOT NULL)
+			  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id AND d.sending_since IS NOT NULL)`,
 			s.now())
 		if err != nil {
 			return err

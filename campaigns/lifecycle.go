@@ -106,7 +106,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, reason string) (int64, e
 		for _, handed := range []string{"IS NULL", "IS NOT NULL"} {
 			tag, err := tx.Exec(ctx, `
 				UPDATE deliveries SET status = 'cancelled', skip_reason = $2, updated_at = now()
-				WHERE campaign_id = $1 AND status = 'queued' AND enqueued_at `+handed, id, SkipCampaignCancelled)
+				WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at `+handed, id, SkipCampaignCancelled)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -218,5 +219,30 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 		require.NotEmpty(t, evs)
 		require.LessOrEqual(t, len(evs), 2, "at most one delivered and one read event")
 		require.Equal(t, "read", evs[len(evs)-1].Kind)
+	}
+}
+
+// A receipt's update must be able to be HOT (no new index entries, the new row version on
+// the same page): no index of deliveries may use, as a key, in an expression or in a
+// predicate, a column that a receipt changes. migrations/00009 explains why.
+func TestReceiptColumnsAreInNoIndex(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	rows, err := pool.Query(context.Background(), `
+		SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE i.indrelid = 'deliveries'::regclass
+		UNION -- the columns of expressions and predicates
+		SELECT a.attname FROM pg_index i
+		JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+		                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = d.refobjsubid
+		WHERE i.indrelid = 'deliveries'::regclass`)
+	require.NoError(t, err)
+	indexed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	// Key columns and predicate columns alike.
+	require.Subset(t, indexed, []string{"id", "run_id", "message_id", "pending", "sending_since", "enqueued_at"})
+	for _, written := range []string{"status", "updated_at", "delivered_at", "read_at", "failed_at", "error"} {
+		require.NotContains(t, indexed, written, "a receipt writes %s, so an index on it makes every receipt a non-HOT update", written)
 	}
 }

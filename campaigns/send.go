@@ -108,7 +108,7 @@ func (s *Sends) DispatchCampaigns(ctx context.Context) ([]int64, error) {
 		SELECT c.id FROM campaigns c
 		WHERE c.status IN ('running', 'scheduled')
 		  AND EXISTS (SELECT 1 FROM deliveries d
-		              WHERE d.campaign_id = c.id AND d.status = 'queued' AND d.enqueued_at IS NULL AND d.due_at <= $1)
+		              WHERE d.campaign_id = c.id AND d.pending = 'queued' AND d.enqueued_at IS NULL AND d.due_at <= $1)
 		ORDER BY c.id`, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: campaigns to dispatch: %w", err)
@@ -139,7 +139,7 @@ func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64) (DispatchB
 		                   AND a.status = 'connected'), 0),
 		       c.rate_per_minute,
 		       (SELECT count(*) FROM deliveries d
-		        WHERE d.campaign_id = c.id AND d.status IN ('queued', 'sending') AND d.enqueued_at IS NOT NULL)
+		        WHERE d.campaign_id = c.id AND d.pending IS NOT NULL AND d.enqueued_at IS NOT NULL)
 		FROM campaigns c WHERE c.id = $1`, campaignID).Scan(&b.PerMinute, &capRate, &b.InFlight)
 	if err != nil {
 		return DispatchBudget{}, fmt.Errorf("campaigns: dispatch budget of %d: %w", campaignID, err)
@@ -162,7 +162,7 @@ func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, limit int) (
 	rows, err := s.pool.Query(ctx, `
 		UPDATE deliveries d SET enqueued_at = $3
 		FROM (SELECT id FROM deliveries
-		      WHERE campaign_id = $1 AND status = 'queued' AND enqueued_at IS NULL AND due_at <= $3
+		      WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at IS NULL AND due_at <= $3
 		      ORDER BY due_at LIMIT $2
 		      FOR UPDATE SKIP LOCKED) t
 		WHERE d.id = t.id
@@ -193,7 +193,7 @@ func (s *Sends) Unenqueue(ctx context.Context, ids []int64) (int64, error) {
 func (s *Sends) EnqueuedBefore(ctx context.Context, before time.Time, afterID int64, limit int) ([]int64, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id FROM deliveries
-		WHERE status = 'queued' AND enqueued_at IS NOT NULL AND enqueued_at < $1 AND id > $2
+		WHERE pending = 'queued' AND enqueued_at IS NOT NULL AND enqueued_at < $1 AND id > $2
 		ORDER BY id LIMIT $3`, before, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: enqueued deliveries: %w", err)
@@ -313,7 +313,7 @@ func (s *Sends) ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, 
 	tag, err := s.pool.Exec(ctx, `
 		WITH expired AS (
 			UPDATE deliveries SET status = 'expired', updated_at = now()
-			WHERE status = 'queued' AND due_at < $1
+			WHERE pending = 'queued' AND due_at < $1
 			RETURNING id)
 		INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`, dueBefore)
 	if err != nil {
@@ -329,7 +329,7 @@ func (s *Sends) ReleaseStuck(ctx context.Context, before time.Time) (int64, erro
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE deliveries SET status = 'queued', enqueued_at = NULL, updated_at = now(),
 			error = 'the worker stopped while sending; retried as the same message'
-		WHERE status = 'sending' AND updated_at < $1`, before)
+		WHERE sending_since < $1`, before)
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: release stuck deliveries: %w", err)
 	}
@@ -445,7 +445,7 @@ func (s *Sends) SentSince(ctx context.Context, accountID int64, since time.Time)
 	err := s.pool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM deliveries WHERE account_id = $1 AND sent_at >= $2)
 		     + (SELECT count(*) FROM deliveries
-		        WHERE status IN ('queued', 'sending') AND enqueued_at IS NOT NULL
+		        WHERE pending IS NOT NULL AND enqueued_at IS NOT NULL
 		          AND account_id = $1 AND message_id IS NOT NULL AND sent_at IS NULL AND updated_at >= $2)`,
 		accountID, since).Scan(&n)
 	if err != nil {
