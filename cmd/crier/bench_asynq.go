@@ -14,10 +14,10 @@ import (
 // benchRawAsynq measures Asynq alone on the same Redis: n no-op tasks enqueued by
 // `enqueuers` goroutines while one server with the given concurrency processes them, as
 // Crier's dispatcher and workers do. It returns tasks/s from the first enqueue to the last
-// task done.
-func benchRawAsynq(ctx context.Context, rdb *redis.Client, n, concurrency int, o benchOptions) (float64, error) {
+// task done, and the CPU time the machine spent meanwhile (machineCPU).
+func benchRawAsynq(ctx context.Context, rdb *redis.Client, n, concurrency int, o benchOptions) (float64, time.Duration, error) {
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer rdb.FlushDB(context.Background())
 	const queue = "bench"
@@ -37,14 +37,14 @@ func benchRawAsynq(ctx context.Context, rdb *redis.Client, n, concurrency int, o
 		return nil
 	})
 	if err := srv.Start(mux); err != nil {
-		return 0, fmt.Errorf("raw asynq: %w", err)
+		return 0, 0, fmt.Errorf("raw asynq: %w", err)
 	}
 	defer srv.Shutdown()
 
 	bar := newBar(o, int64(n), "asynq   ")
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
-	start := time.Now()
+	start, cpuBefore := time.Now(), machineCPU()
 	const enqueuers = 8
 	var wg sync.WaitGroup
 	errc := make(chan error, enqueuers)
@@ -69,16 +69,16 @@ func benchRawAsynq(ctx context.Context, rdb *redis.Client, n, concurrency int, o
 		case <-finished:
 			bar.Set64(int64(n))
 			bar.Finish()
-			return float64(n) / time.Since(start).Seconds(), nil
+			return float64(n) / time.Since(start).Seconds(), machineCPU() - cpuBefore, nil
 		case err := <-errc:
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			errc = nil // all enqueued
 		case <-tick.C:
 			bar.Set64(done.Load())
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
 	}
 }
