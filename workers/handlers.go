@@ -139,6 +139,7 @@ type Handlers struct {
 	templates *cache[int64, templates.Stored]
 	errors    *sender.ErrorWindow
 	steps     *sendSteps
+	stacks    *stacks
 
 	mu      sync.Mutex
 	replies map[int64]int           // replies waiting for a send token, per account: they go first
@@ -173,6 +174,7 @@ func New(deps Deps, opts Options) *Handlers {
 		waiters:   map[int64]chan struct{}{},
 	}
 	h.steps = newSendSteps(h)
+	h.stacks = newStacks(opts.Concurrency)
 	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute, Linger: receiptLinger})
 	return h
 }
@@ -202,6 +204,7 @@ func (h *Handlers) Client() *asynq.Client { return h.client }
 // (not the Redis connection).
 func (h *Handlers) Close() error {
 	h.receipts.Wait()
+	h.stacks.close()
 	return errors.Join(h.client.Close(), h.inspector.Close())
 }
 

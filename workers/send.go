@@ -33,8 +33,14 @@ import (
 // variant and message id are recorded with it, before the network is called, and reused by
 // any retry, so a retry after a crash is the same message through the same account, which
 // the network recognises (the sandbox stores one row per message id). The database steps
-// are shared with the sends running at the same time (sendSteps).
-func (h *Handlers) handleSend(ctx context.Context, t *asynq.Task) error {
+// are shared with the sends running at the same time (sendSteps). The work runs on a
+// goroutine whose stack has already grown (stacks).
+func (h *Handlers) handleSend(ctx context.Context, t *asynq.Task) (err error) {
+	h.stacks.run(func() { err = h.sendTask(ctx, t) })
+	return err
+}
+
+func (h *Handlers) sendTask(ctx context.Context, t *asynq.Task) error {
 	var p SendPayload
 	if err := decode(t, &p); err != nil {
 		return err
