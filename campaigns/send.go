@@ -125,12 +125,15 @@ type DispatchBudget struct {
 	// PerMinute is the sum of the per-minute rates of the campaign's accounts that can send
 	// (connected, not paused or deleted), capped by the campaign's own rate.
 	PerMinute int
-	// InFlight counts the deliveries handed to Asynq and not settled yet.
+	// InFlight counts the deliveries handed to Asynq and not settled yet, up to the
+	// countUpTo given to DispatchBudget.
 	InFlight int
 }
 
-// DispatchBudget returns the campaign's sending capacity and work in flight.
-func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64) (DispatchBudget, error) {
+// DispatchBudget returns the campaign's sending capacity and work in flight, counting the
+// latter only up to countUpTo: the count reads an index entry per delivery in flight, and
+// a dispatcher only needs to know whether there is room below its cap.
+func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64, countUpTo int) (DispatchBudget, error) {
 	var b DispatchBudget
 	var capRate *int
 	err := s.pool.QueryRow(ctx, `
@@ -138,9 +141,9 @@ func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64) (DispatchB
 		                 WHERE a.id = ANY (c.account_ids) AND a.deleted_at IS NULL AND a.paused_at IS NULL
 		                   AND a.status = 'connected'), 0),
 		       c.rate_per_minute,
-		       (SELECT count(*) FROM deliveries d
-		        WHERE d.campaign_id = c.id AND d.pending IS NOT NULL AND d.enqueued_at IS NOT NULL)
-		FROM campaigns c WHERE c.id = $1`, campaignID).Scan(&b.PerMinute, &capRate, &b.InFlight)
+		       (SELECT count(*) FROM (SELECT FROM deliveries d
+		        WHERE d.campaign_id = c.id AND d.pending IS NOT NULL AND d.enqueued_at IS NOT NULL LIMIT $2) f)
+		FROM campaigns c WHERE c.id = $1`, campaignID, countUpTo).Scan(&b.PerMinute, &capRate, &b.InFlight)
 	if err != nil {
 		return DispatchBudget{}, fmt.Errorf("campaigns: dispatch budget of %d: %w", campaignID, err)
 	}

@@ -14,9 +14,9 @@ import (
 // handleDispatch tops up one campaign's send queue from Postgres: it hands Asynq the due
 // deliveries that have no task yet, but never more than the campaign's accounts can send
 // within the horizon (the sum of their per-minute rates, capped by the campaign's own rate,
-// times Horizon) minus what is already in flight. Redis so holds a few minutes of work per
-// campaign whatever the audience's size (a pending task is about half a kilobyte), and
-// Postgres keeps the rest.
+// times Horizon, and never more than Options.MaxInFlight) minus what is already in flight. Redis so
+// holds a few minutes of work per campaign whatever the audience's size (a pending task is
+// about half a kilobyte), and Postgres keeps the rest.
 func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 	var p DispatchPayload
 	if err := decode(t, &p); err != nil {
@@ -43,11 +43,11 @@ func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 // deliveries it handed to Asynq.
 func (h *Handlers) Dispatch(ctx context.Context, campaignID int64) (int, error) {
 	s := h.deps.Sends
-	b, err := s.DispatchBudget(ctx, campaignID)
+	b, err := s.DispatchBudget(ctx, campaignID, h.opts.MaxInFlight)
 	if err != nil {
 		return 0, err
 	}
-	capacity := int(float64(b.PerMinute) * h.opts.Horizon.Minutes())
+	capacity := int(min(float64(b.PerMinute)*h.opts.Horizon.Minutes(), float64(h.opts.MaxInFlight)))
 	if b.PerMinute > 0 {
 		capacity = max(capacity, 1)
 	}

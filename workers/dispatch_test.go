@@ -141,3 +141,42 @@ func TestDispatchGivesBackWhatRedisRefused(t *testing.T) {
 	require.Equal(t, 50, n)
 	require.Zero(t, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NULL`))
 }
+
+// TestDispatchCapsInFlight: accounts without a practical rate limit do not get the whole
+// audience queued: MaxInFlight caps what a campaign has in Asynq, and the dispatcher tops
+// it up as sends settle.
+func TestDispatchCapsInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{MaxInFlight: 10})
+	ctx := context.Background()
+	acct := b.sandboxAccount("A", 10_000_000)
+	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
+	require.NoError(t, err)
+	campaignID := b.campaign([]int64{acct}, "Hello")
+	_, err = b.pool.Exec(ctx, `
+		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
+		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
+		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, 30) g`, campaignID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
+	require.NoError(t, err)
+	h := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
+	defer h.Close()
+
+	n, err := h.Dispatch(ctx, campaignID)
+	require.NoError(t, err)
+	require.Equal(t, 10, n, "ten million a minute, but ten in flight at most")
+	n, err = h.Dispatch(ctx, campaignID)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// Four settle (one sending, still in flight): four more go.
+	_, err = b.pool.Exec(ctx, `
+		UPDATE deliveries SET status = CASE WHEN id = (SELECT min(id) FROM deliveries) THEN 'sending' ELSE 'sent' END
+		WHERE id IN (SELECT id FROM deliveries WHERE enqueued_at IS NOT NULL ORDER BY id LIMIT 5)`)
+	require.NoError(t, err)
+	n, err = h.Dispatch(ctx, campaignID)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.Equal(t, 14, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NOT NULL`))
+}

@@ -66,6 +66,11 @@ type Options struct {
 	// Horizon: the dispatcher keeps at most this much of each campaign's sending capacity
 	// (its accounts' rates) in Redis. Default 2m.
 	Horizon time.Duration
+	// MaxInFlight caps each campaign's deliveries in Asynq, whatever its accounts' rates:
+	// about 25 MB of Redis at the default, 50 000, and a bound on the dispatcher's count of
+	// them. Accounts without a practical limit (a sandbox at ten million a minute) would
+	// otherwise have the whole audience queued, and counted again before every batch.
+	MaxInFlight int
 	// DispatchEvery is how often the worker asks for a dispatch of the campaigns with work.
 	// Default 1s.
 	DispatchEvery time.Duration
@@ -120,6 +125,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 256
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 50_000
 	}
 	if o.Now == nil {
 		o.Now = time.Now
