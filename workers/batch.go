@@ -12,8 +12,8 @@ import (
 )
 
 // sendSteps are the database steps of message:send, each coalesced across the sends this
-// process runs at once (group commit): a worker running 256 sends makes one claim
-// statement for the deliveries that reached that step together, not 256.
+// process runs at once (group commit): a worker running 512 sends makes one claim
+// statement for the deliveries that reached that step together, not 512.
 type sendSteps struct {
 	load  *batch.Batcher[int64, loaded]
 	claim *batch.Batcher[campaigns.ClaimRequest, campaigns.ClaimResult]
@@ -35,8 +35,10 @@ type sentReq struct {
 // share the next, and each waits stepLinger for more sends to join it. Sends arrive in
 // bursts (the batch of the step before), and a statement costs PostgreSQL about as much
 // for one row as for dozens: on two cores, a linger of 5 ms took `crier bench` from about
-// 1 900 to 3 100 sends/s at concurrency 256. A send pays it at most once per step (three).
-const stepLinger = 5 * time.Millisecond
+// 1 900 to 3 100 sends/s at concurrency 256, and 10 ms with concurrency 512 spent a tenth
+// less CPU per message again (15 ms or more leaves the cores idle: the sends then wait
+// more than they work). A send pays it at most once per step (three).
+const stepLinger = 10 * time.Millisecond
 
 var stepOptions = batch.Options{MaxSize: 512, Runners: 1, Timeout: 30 * time.Second, Linger: stepLinger}
 

@@ -94,7 +94,7 @@ type Options struct {
 	// ErrorThreshold of its last ErrorWindow sends in this process failed. Defaults 100 and 0.5.
 	ErrorWindow    int
 	ErrorThreshold float64
-	// Concurrency is the number of tasks a worker runs at once. Default 256: a send spends
+	// Concurrency is the number of tasks a worker runs at once. Default 512: a send spends
 	// most of its time waiting (for a rate token, for Redis, for the batch its database step
 	// joins), and the more sends run at once, the larger those batches.
 	Concurrency int
@@ -124,7 +124,7 @@ func (o *Options) setDefaults() {
 		o.ErrorThreshold = 0.5
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 256
+		o.Concurrency = 512
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 50_000

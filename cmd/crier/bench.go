@@ -86,7 +86,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.IntVar(&o.Contacts, "contacts", 1_000_000, "contacts to generate, import and message")
 	quick := fs.Bool("quick", false, "50 000 contacts: a run of a minute or two")
 	fs.IntVar(&o.Accounts, "accounts", 4, "sandbox accounts the campaign sends through (no rate limit)")
-	fs.IntVar(&o.Concurrency, "concurrency", 256, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
+	fs.IntVar(&o.Concurrency, "concurrency", 512, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
 	fs.IntVar(&o.RedisDB, "redis-db", 15, "Redis logical database to use (and flush) for the run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the send phase to this file")
