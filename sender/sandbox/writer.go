@@ -7,24 +7,28 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crierhq/crier/internal/batch"
 )
 
 // errClosed fails sends after Close.
 var errClosed = errors.New("sandbox: the network is closed")
 
-// writer stores messages with group commit: a send waits until its row is in PostgreSQL,
-// but the sends that arrive while one INSERT runs share the next, so that batches grow
-// with the load without any waiting, the network keeps up with any number of workers, and
-// a message it accepted is never lost to a crash.
+// writerLinger is how long the writer waits for more messages before an INSERT that would
+// not be full. Sends arrive in bursts (a worker's batch of claims), and an INSERT with its
+// commit costs PostgreSQL about as much for one row as for dozens.
+const writerLinger = 5 * time.Millisecond
+
+// writer stores messages with group commit (internal/batch): a send waits until its row is
+// in PostgreSQL, but the sends that arrive while one INSERT runs, or within the linger,
+// share the next, so that the network keeps up with any number of workers and a message it
+// accepted is never lost to a crash.
 type writer struct {
-	pool *pgxpool.Pool
-	max  int
-	reqs chan *writeReq
-	stop chan struct{}
-	// exited closes when run has returned: a request queued after its last drain is
-	// never answered, so write stops waiting then.
-	exited chan struct{}
-	once   sync.Once
+	pool    *pgxpool.Pool
+	inserts *batch.Batcher[message, struct{}]
+
+	mu     sync.RWMutex // write holds it shared while it waits; close, exclusively
+	closed bool
 }
 
 type message struct {
@@ -34,98 +38,42 @@ type message struct {
 	sentAt    time.Time
 }
 
-type writeReq struct {
-	m    message
-	done chan error
-}
-
 func newWriter(pool *pgxpool.Pool, max int) *writer {
-	w := &writer{pool: pool, max: max, reqs: make(chan *writeReq, max), stop: make(chan struct{}), exited: make(chan struct{})}
-	go w.run()
+	w := &writer{pool: pool}
+	w.inserts = batch.New(w.flush, batch.Options{MaxSize: max, Timeout: 30 * time.Second, Linger: writerLinger})
 	return w
 }
 
 // write stores m and returns once it is committed.
 func (w *writer) write(ctx context.Context, m message) error {
-	req := &writeReq{m: m, done: make(chan error, 1)}
-	select {
-	case w.reqs <- req:
-	case <-w.stop:
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
 		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
 	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-w.exited:
-		select {
-		case err := <-req.done:
-			return err
-		default:
-			return errClosed
-		}
-	case <-ctx.Done():
-		// The row may still be written; the message id keeps a retry from doubling it.
-		return ctx.Err()
-	}
+	_, err := w.inserts.Do(ctx, m)
+	return err
 }
 
-func (w *writer) run() {
-	defer close(w.exited)
-	batch := make([]*writeReq, 0, w.max)
-	for {
-		select {
-		case req := <-w.reqs:
-			batch = append(batch[:0], req)
-		case <-w.stop:
-			w.drain()
-			return
-		}
-	gather:
-		for len(batch) < w.max {
-			select {
-			case req := <-w.reqs:
-				batch = append(batch, req)
-			default:
-				break gather
-			}
-		}
-		err := w.flush(batch)
-		for _, req := range batch {
-			req.done <- err
-		}
-	}
-}
-
-// drain fails the requests left at Close.
-func (w *writer) drain() {
-	for {
-		select {
-		case req := <-w.reqs:
-			req.done <- errClosed
-		default:
-			return
-		}
-	}
-}
-
-func (w *writer) flush(batch []*writeReq) error {
-	n := len(batch)
+func (w *writer) flush(ctx context.Context, ms []message) ([]batch.Result[struct{}], error) {
+	n := len(ms)
 	ids, accounts, tos, texts, times := make([]string, n), make([]int64, n), make([]string, n), make([]string, n), make([]time.Time, n)
-	for i, r := range batch {
-		ids[i], accounts[i], tos[i], texts[i], times[i] = r.m.id, r.m.accountID, r.m.to, r.m.text, r.m.sentAt
+	for i, m := range ms {
+		ids[i], accounts[i], tos[i], texts[i], times[i] = m.id, m.accountID, m.to, m.text, m.sentAt
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	_, err := w.pool.Exec(ctx, `
 		INSERT INTO sandbox_messages (id, account_id, to_phone, text, sent_at)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
 		ON CONFLICT (id) DO NOTHING`, ids, accounts, tos, texts, times)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return make([]batch.Result[struct{}], n), nil
 }
 
+// close fails the writes that come after it, once the ones under way are stored.
 func (w *writer) close() {
-	w.once.Do(func() { close(w.stop) })
-	<-w.exited
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
 }
