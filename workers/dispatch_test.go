@@ -29,6 +29,28 @@ func usedMemory(t *testing.T, b *bundle) int64 {
 	return 0
 }
 
+// dueCampaign makes a running campaign over connected sandbox accounts with the given
+// per-minute rates, with n deliveries due a minute ago, and returns its id.
+func (b *bundle) dueCampaign(t *testing.T, n int, rates ...int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	accounts := make([]int64, len(rates))
+	for i, rate := range rates {
+		accounts[i] = b.sandboxAccount(string(rune('A'+i)), rate)
+	}
+	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
+	require.NoError(t, err)
+	campaignID := b.campaign(accounts, "Hello {{ name }}")
+	_, err = b.pool.Exec(ctx, `
+		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
+		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
+		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, $2) g`, campaignID, n)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
+	require.NoError(t, err)
+	return campaignID
+}
+
 // TestDispatchKeepsRedisFlat materialises a 100 000-recipient campaign (or
 // CRIER_DISPATCH_AUDIENCE) and runs the
 // dispatcher round after round while the sends are simulated: Redis never holds more than
@@ -43,17 +65,7 @@ func TestDispatchKeepsRedisFlat(t *testing.T) {
 	}
 	b := setup(t, Options{Horizon: 2 * time.Minute})
 	ctx := context.Background()
-	acctA, acctB := b.sandboxAccount("A", rate), b.sandboxAccount("B", rate)
-	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
-	require.NoError(t, err)
-	campaignID := b.campaign([]int64{acctA, acctB}, "Hello {{ name }}")
-	_, err = b.pool.Exec(ctx, `
-		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
-		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
-		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, $2) g`, campaignID, audience)
-	require.NoError(t, err)
-	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
-	require.NoError(t, err)
+	campaignID := b.dueCampaign(t, audience, rate, rate)
 
 	// The dispatcher alone: no worker takes the tasks, the test settles them.
 	h := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
@@ -112,17 +124,7 @@ func TestDispatchGivesBackWhatRedisRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{})
 	ctx := context.Background()
-	acct := b.sandboxAccount("A", 600)
-	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
-	require.NoError(t, err)
-	campaignID := b.campaign([]int64{acct}, "Hello")
-	_, err = b.pool.Exec(ctx, `
-		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
-		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
-		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, 50) g`, campaignID)
-	require.NoError(t, err)
-	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
-	require.NoError(t, err)
+	campaignID := b.dueCampaign(t, 50, 600)
 
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer down.Close()
@@ -149,17 +151,7 @@ func TestDispatchCapsInFlight(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{MaxInFlight: 10})
 	ctx := context.Background()
-	acct := b.sandboxAccount("A", 10_000_000)
-	_, err := b.pool.Exec(ctx, `UPDATE accounts SET status = 'connected'`)
-	require.NoError(t, err)
-	campaignID := b.campaign([]int64{acct}, "Hello")
-	_, err = b.pool.Exec(ctx, `
-		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
-		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
-		SELECT run.id, $1, g, 'queued', now() - interval '1 minute' FROM run, generate_series(1, 30) g`, campaignID)
-	require.NoError(t, err)
-	_, err = b.pool.Exec(ctx, `UPDATE campaigns SET status = 'running' WHERE id = $1`, campaignID)
-	require.NoError(t, err)
+	campaignID := b.dueCampaign(t, 30, 10_000_000)
 	h := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
 	defer h.Close()
 
