@@ -14,9 +14,9 @@ import (
 // handleDispatch tops up one campaign's send queue from Postgres: it hands Asynq the due
 // deliveries that have no task yet, but never more than the campaign's accounts can send
 // within the horizon (the sum of their per-minute rates, capped by the campaign's own rate,
-// times Horizon, and never more than Options.MaxInFlight) minus what is already in flight. Redis so
-// holds a few minutes of work per campaign whatever the audience's size (a pending task is
-// about half a kilobyte), and Postgres keeps the rest.
+// times Horizon, and never more than Options.MaxInFlight) minus what is already in flight.
+// Redis so holds a few minutes of work per campaign whatever the audience's size (a pending
+// task is about half a kilobyte), and Postgres keeps the rest.
 func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 	var p DispatchPayload
 	if err := decode(t, &p); err != nil {
