@@ -3,8 +3,10 @@
 // receipt); a Batcher runs one statement for all the requests that arrived while the
 // previous statements were running, and gives each caller its own result.
 //
-// A request that arrives when a runner is free runs at once, alone: batching adds no
-// delay at low load, and batches grow by themselves as load grows.
+// Without a Linger, a request that arrives when a runner is free runs at once, alone:
+// batching adds no delay at low load, and batches grow by themselves as load grows. With
+// one, a runner waits that long for company before a batch that would not be full, which
+// trades a little latency for larger batches.
 package batch
 
 import (
@@ -33,8 +35,9 @@ type Options struct {
 	// Timeout bounds one call. Default 30s.
 	Timeout time.Duration
 	// Linger is how long a runner waits for more inputs before a call that would not be
-	// full. Zero: it never waits. For callers that arrive one at a time (a connection's
-	// events) and do not wait for the result (Go).
+	// full. Zero: it never waits. For inputs that arrive one at a time (a connection's
+	// receipts, with Go) or in bursts that a few milliseconds would join (the send steps,
+	// the sandbox's writes).
 	Linger time.Duration
 }
 
