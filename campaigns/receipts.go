@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/crierhq/crier/internal/msgid"
 )
 
 // Early reports whether the receipt came before its send was recorded (Err wraps
@@ -28,40 +30,42 @@ func (o ReceiptOutcome) Early() bool { return errors.Is(o.Err, ErrReceiptEarly) 
 // database): then nothing was applied, and applying the batch again is safe.
 //
 // It takes three statements whatever the batch size: one locks the deliveries of the
-// batch's message ids, in id order so that concurrent batches never deadlock on each
-// other; one updates the rows that changed; one appends their events.
+// batch's message ids; one updates the rows that changed; one appends their events. A
+// message id made by msgid names its delivery, which is found by primary key; other ids
+// (made before migration 00010, a confirmation reply's) need a fourth statement, over the
+// index of those. Each locks in id order, the keyed rows first, so that concurrent batches
+// never deadlock on each other: a row is found one way only, by the shape of its id.
 func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutcome, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, 0, len(rs))
+	var keyed []int64
+	var keyedIDs, others []string
 	seen := make(map[string]bool, len(rs))
 	for _, r := range rs {
-		if !seen[r.MessageID] {
-			seen[r.MessageID] = true
-			ids = append(ids, r.MessageID)
+		if seen[r.MessageID] {
+			continue
+		}
+		seen[r.MessageID] = true
+		if id, ok := msgid.Delivery(r.MessageID); ok {
+			keyed, keyedIDs = append(keyed, id), append(keyedIDs, r.MessageID)
+		} else {
+			others = append(others, r.MessageID)
 		}
 	}
 	var outs []ReceiptOutcome
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			SELECT id, message_id, campaign_id, account_id, status, delivered_at, read_at, failed_at
-			FROM deliveries WHERE message_id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-		if err != nil {
-			return err
-		}
-		byMessage := make(map[string]*receiptTarget, len(ids))
-		for rows.Next() {
-			t := &receiptTarget{}
-			var messageID string
-			if err := rows.Scan(&t.id, &messageID, &t.campaignID, &t.accountID, &t.status, &t.delivered, &t.read, &t.failed); err != nil {
-				rows.Close()
+		byMessage := make(map[string]*receiptTarget, len(seen))
+		if len(keyed) > 0 {
+			if err := lockReceiptTargets(ctx, tx, byMessage, `d.id = ANY($1) AND d.message_id = ANY($2)`, keyed, keyedIDs); err != nil {
 				return err
 			}
-			byMessage[messageID] = t
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		if len(others) > 0 {
+			// The pattern as a literal, the very predicate of deliveries_legacy_message_idx.
+			if err := lockReceiptTargets(ctx, tx, byMessage, `d.message_id = ANY($1) AND d.message_id !~ '`+msgid.Pattern+`'`, others); err != nil {
+				return err
+			}
 		}
 		var changed []*receiptTarget
 		var events receiptEvents
@@ -84,7 +88,7 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 			return err
 		}
 		// In the batch's order, so that a delivery's events keep the order of its receipts.
-		_, err = tx.Exec(ctx, `
+		_, err := tx.Exec(ctx, `
 			INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at)
 			SELECT e.delivery_id, e.kind, e.detail::jsonb, e.occurred_at
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
@@ -96,6 +100,25 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 		return nil, fmt.Errorf("campaigns: apply %d receipts: %w", len(rs), err)
 	}
 	return outs, nil
+}
+
+// lockReceiptTargets locks the deliveries that where (over d) finds, in id order, and adds
+// them to byMessage by message id.
+func lockReceiptTargets(ctx context.Context, tx pgx.Tx, byMessage map[string]*receiptTarget, where string, args ...any) error {
+	rows, err := tx.Query(ctx, `
+		SELECT d.id, d.message_id, d.campaign_id, d.account_id, d.status, d.delivered_at, d.read_at, d.failed_at
+		FROM deliveries d WHERE `+where+` ORDER BY d.id FOR UPDATE`, args...)
+	if err != nil {
+		return err
+	}
+	var messageID string
+	var t receiptTarget
+	_, err = pgx.ForEachRow(rows, []any{&t.id, &messageID, &t.campaignID, &t.accountID, &t.status, &t.delivered, &t.read, &t.failed}, func() error {
+		target := t
+		byMessage[messageID] = &target
+		return nil
+	})
+	return err
 }
 
 // receiptTarget is a delivery a batch of receipts applies to, as locked and as the batch

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,17 +14,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
 // sent makes the fixture's deliveries ids[i] sent through account 7 with message id
-// prefix-i; those at the indexes in pending are claimed and their attempt recorded, but
-// their send is not.
+// prefix-i (msgid.Of(ids[i]) with the prefix "keyed"); those at the indexes in pending are
+// claimed and their attempt recorded, but their send is not.
 func sent(t *testing.T, s *campaigns.Sends, ids []int64, prefix string, pending ...int) {
 	t.Helper()
 	ctx := context.Background()
 	for i, id := range ids {
-		claimWith(t, s, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: fmt.Sprintf("%s%d", prefix, i)})
+		claimWith(t, s, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: messageID(prefix, i, id)})
 		isPending := false
 		for _, p := range pending {
 			isPending = isPending || p == i
@@ -32,6 +34,14 @@ func sent(t *testing.T, s *campaigns.Sends, ids []int64, prefix string, pending 
 			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{}))
 		}
 	}
+}
+
+// messageID is the message id sent gives ids[i]: prefix-i, or msgid.Of(id) for "keyed".
+func messageID(prefix string, i int, id int64) string {
+	if prefix == "keyed" {
+		return msgid.Of(id)
+	}
+	return fmt.Sprintf("%s%d", prefix, i)
 }
 
 type event struct {
@@ -185,7 +195,18 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 	ctx := context.Background()
 	const n = 40
 	_, ids := sendFixture(t, pool, n)
-	sent(t, s, ids, "c-")
+	// Half the messages have ids made from their delivery ids, half older ids: the two
+	// are locked by two statements, and concurrent batches must still not deadlock.
+	sent(t, s, ids[:n/2], "keyed")
+	sent(t, s, ids[n/2:], "c-")
+	messageIDs := make([]string, n)
+	for i, id := range ids {
+		if i < n/2 {
+			messageIDs[i] = msgid.Of(id)
+		} else {
+			messageIDs[i] = fmt.Sprintf("c-%d", i-n/2)
+		}
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -200,7 +221,7 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 				if g%2 == 1 {
 					kind = campaigns.ReceiptRead
 				}
-				batch = append(batch, campaigns.Receipt{MessageID: fmt.Sprintf("c-%d", i), Kind: kind})
+				batch = append(batch, campaigns.Receipt{MessageID: messageIDs[i], Kind: kind})
 			}
 			_, err := s.ApplyReceipts(ctx, batch)
 			errs <- err
@@ -220,6 +241,58 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 		require.LessOrEqual(t, len(evs), 2, "at most one delivered and one read event")
 		require.Equal(t, "read", evs[len(evs)-1].Kind)
 	}
+}
+
+// A receipt finds its delivery by the delivery id its message id was made from, and an
+// older message id (18 digits, a hash, from before migration 00010) through the index of
+// those. A message id that names a delivery not sent under it finds nothing.
+func TestApplyReceiptsFindsKeyedAndOlderIDs(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	ctx := context.Background()
+	_, ids := sendFixture(t, pool, 4)
+	older := "3EB0" + "0123456789ABCDEF01"
+	sent(t, s, ids[:1], "keyed")
+	claimWith(t, s, ids[1], campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: older})
+	require.NoError(t, s.MarkSent(ctx, ids[1], campaigns.SentInfo{}))
+	sent(t, s, ids[2:3], "x-") // sent under "x-0", not under msgid.Of(ids[2])
+
+	outs, err := s.ApplyReceipts(ctx, []campaigns.Receipt{
+		{MessageID: msgid.Of(ids[0]), Kind: campaigns.ReceiptDelivered},
+		{MessageID: older, Kind: campaigns.ReceiptRead},
+		{MessageID: msgid.Of(ids[2]), Kind: campaigns.ReceiptRead},
+		{MessageID: msgid.Of(ids[3] + 1000), Kind: campaigns.ReceiptRead}, // no such delivery
+	})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false, false}, []bool{outs[0].Found, outs[1].Found, outs[2].Found, outs[3].Found})
+	require.Equal(t, ids[0], outs[0].DeliveryID)
+	require.Equal(t, ids[1], outs[1].DeliveryID)
+	for i, want := range []campaigns.DeliveryStatus{campaigns.Delivered, campaigns.Read, campaigns.Sent} {
+		d, err := s.Delivery(ctx, ids[i])
+		require.NoError(t, err)
+		require.Equal(t, want, d.Status, "delivery %d", i)
+	}
+
+	// The older ids' index is the one the look-up names, and it holds no new id.
+	var pred string
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'deliveries_legacy_message_idx'::regclass`).Scan(&pred))
+	require.Contains(t, pred, "'"+msgid.Pattern+"'")
+	var entries int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE message_id !~ '`+msgid.Pattern+`'`).Scan(&entries))
+	require.Equal(t, 2, entries, "the older id and x-0")
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SET LOCAL enable_seqscan = off`)
+	require.NoError(t, err)
+	rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM deliveries d
+		WHERE d.message_id = ANY ('{x}') AND d.message_id !~ '`+msgid.Pattern+`'`)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(plan, "\n"), "deliveries_legacy_message_idx")
 }
 
 // A receipt's update must be able to be HOT (no new index entries, the new row version on

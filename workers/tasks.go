@@ -57,7 +57,7 @@ type SendPayload struct {
 }
 
 // ReceiptPayload is one receipt: the payload of event:receipt, and an element of
-// event:receipts. MessageID is our id of the message, a hash of the delivery id. A failed
+// event:receipts. MessageID is our id of the message, made from the delivery id. A failed
 // receipt's reason is not in it: it is the network's free text.
 type ReceiptPayload struct {
 	AccountID int64     `json:"account_id"`

@@ -10,8 +10,8 @@ import (
 func TestMessageID(t *testing.T) {
 	t.Parallel()
 	id := MessageID(42)
-	require.Len(t, id, 22)
-	require.Regexp(t, `^3EB0[0-9A-F]{18}$`, id)
+	require.Len(t, id, 20)
+	require.Regexp(t, `^3EB0[0-9A-F]{16}$`, id)
 	require.True(t, ValidMessageID(id))
 	require.Equal(t, id, MessageID(42), "deterministic")
 	require.Equal(t, "3EB0", id[:4])
