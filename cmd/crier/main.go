@@ -96,7 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer a.Close()
 	if err := cmd(ctx, a, args[1:], stdout); err != nil {
 		if errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "crier %s: %v\n\n%s", args[0], errors.Unwrap(err), usage)
+			// "usage: <what is wrong>", then the commands.
+			fmt.Fprintf(stderr, "crier %s: %v\n\n%s", args[0], err, usage)
 			return 2
 		}
 		fmt.Fprintf(stderr, "crier %s: %v\n", args[0], err)

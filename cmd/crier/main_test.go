@@ -221,8 +221,9 @@ func TestAccountsCommands(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "account 7 not found")
 	for _, args := range [][]string{{"accounts"}, {"accounts", "pair"}, {"accounts", "pair", "x"}, {"accounts", "pair", "1", "2"}, {"accounts", "nope"}} {
-		code, _, _ = runCmd(t, getenv, args...)
+		code, _, stderr = runCmd(t, getenv, args...)
 		require.Equal(t, 2, code, "%v is a usage error", args)
+		require.Regexp(t, `^crier accounts: usage: \S+`, stderr, "the error says what is wrong")
 	}
 }
 
