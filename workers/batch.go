@@ -12,8 +12,8 @@ import (
 )
 
 // sendSteps are the database steps of message:send, each coalesced across the sends this
-// process runs at once (group commit): a worker running 512 sends makes one claim
-// statement for the deliveries that reached that step together, not 512.
+// process runs at once (group commit): a worker running 1000 sends makes one claim
+// statement for the deliveries that reached that step together (up to 512), not one each.
 type sendSteps struct {
 	load  *batch.Batcher[int64, loaded]
 	claim *batch.Batcher[campaigns.ClaimRequest, campaigns.ClaimResult]

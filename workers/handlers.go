@@ -96,9 +96,10 @@ type Options struct {
 	// ErrorThreshold of its last ErrorWindow sends in this process failed. Defaults 100 and 0.5.
 	ErrorWindow    int
 	ErrorThreshold float64
-	// Concurrency is the number of tasks a worker runs at once. Default 512: a send spends
+	// Concurrency is the number of tasks a worker runs at once. Default 1000: a send spends
 	// most of its time waiting (for a rate token, for Redis, for the batch its database step
-	// joins), and the more sends run at once, the larger those batches.
+	// joins, for WhatsApp), and the more sends run at once, the larger those batches and the
+	// busier the cores (docs/BENCHMARKS.md: 1000 against 512 at a million sends).
 	Concurrency int
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
@@ -126,7 +127,7 @@ func (o *Options) setDefaults() {
 		o.ErrorThreshold = 0.5
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 512
+		o.Concurrency = 1000
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 10_000

@@ -86,7 +86,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.IntVar(&o.Contacts, "contacts", 1_000_000, "contacts to generate, import and message")
 	quick := fs.Bool("quick", false, "50 000 contacts: a run of a minute or two")
 	fs.IntVar(&o.Accounts, "accounts", 4, "sandbox accounts the campaign sends through (no rate limit)")
-	fs.IntVar(&o.Concurrency, "concurrency", 512, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
+	fs.IntVar(&o.Concurrency, "concurrency", 1000, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
 	fs.IntVar(&o.RedisDB, "redis-db", 15, "Redis logical database to use (and flush) for the run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the send phase to this file")
@@ -105,8 +105,8 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 		return o, fmt.Errorf("%w: --contacts must be from 1 to 10000000", errUsage)
 	case o.Accounts < 1 || o.Accounts > 100:
 		return o, fmt.Errorf("%w: --accounts must be from 1 to 100", errUsage)
-	case o.Concurrency < 1 || o.Concurrency > 1000:
-		return o, fmt.Errorf("%w: --concurrency must be from 1 to 1000", errUsage)
+	case o.Concurrency < 1 || o.Concurrency > 10_000:
+		return o, fmt.Errorf("%w: --concurrency must be from 1 to 10000 (as CRIER_WORKER_CONCURRENCY)", errUsage)
 	case o.RedisDB < 0 || o.RedisDB > 15:
 		return o, fmt.Errorf("%w: --redis-db must be from 0 to 15", errUsage)
 	}

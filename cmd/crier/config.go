@@ -70,7 +70,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_QUIET_HOURS", "21:00-08:00", "campaigns' default quiet hours in each recipient's local time, HH:MM-HH:MM (00:00-00:00: none); a campaign's quiet_hours override it"},
 	{"CRIER_FREQUENCY_CAP", "2/24h", "at most N marketing messages per contact in a rolling window, across campaigns, as N/window, or off"},
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
-	{"CRIER_WORKER_CONCURRENCY", "512", "tasks one worker process runs at once"},
+	{"CRIER_WORKER_CONCURRENCY", "1000", "tasks one worker process runs at once"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
 }
 
@@ -180,7 +180,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			*d.dst = v
 		}
 	}
-	if n, err := positiveInt(getenv("CRIER_WORKER_CONCURRENCY"), 512); err != nil || n > 10_000 {
+	if n, err := positiveInt(getenv("CRIER_WORKER_CONCURRENCY"), 1000); err != nil || n > 10_000 {
 		bad("CRIER_WORKER_CONCURRENCY", "must be an integer from 1 to 10000, got %q", getenv("CRIER_WORKER_CONCURRENCY"))
 	} else {
 		c.Concurrency = int(n)
