@@ -293,6 +293,16 @@ func TestPipelineEndToEnd(t *testing.T) {
 		SELECT $2, $3, c.phone, 'sent before the crash', now() FROM deliveries d JOIN contacts c ON c.id = d.contact_id
 		WHERE d.id = $1`, crashed[0], whatsapp.MessageID(crashed[0]), acctB)
 	require.NoError(t, err)
+	// The second reached the network under an id of the shape a version before migration
+	// 00010 made (18 digits): its retry must send under that id, not under a new one.
+	older := "3EB0" + "A1B2C3D4E5F6A7B8C9"
+	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET message_id = $2 WHERE id = $1`, crashed[1], older)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `
+		INSERT INTO sandbox_messages (id, account_id, to_phone, text, sent_at)
+		SELECT $2, $3, c.phone, 'sent before the crash', now() FROM deliveries d JOIN contacts c ON c.id = d.contact_id
+		WHERE d.id = $1`, crashed[1], older, acctB)
+	require.NoError(t, err)
 	// And Redis is lost: every queued task and the limiter state go.
 	require.NoError(t, b.rdb.FlushDB(ctx).Err())
 
@@ -343,6 +353,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 	// The crashed delivery that had reached the network is one message, recorded as sent.
 	require.Contains(t, []string{"sent", "delivered", "read"}, b.status(crashed[0]))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, whatsapp.MessageID(crashed[0])))
+	require.Contains(t, []string{"sent", "delivered", "read"}, b.status(crashed[1]))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, older))
+	require.Zero(t, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, whatsapp.MessageID(crashed[1])))
 
 	// Statuses: opt-outs cancelled, the rest sent and moved on by receipts; the run completed.
 	require.Equal(t, 3, b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status = 'cancelled' AND skip_reason = 'opted_out'`, campaignID))

@@ -135,6 +135,11 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 		// through that account.
 		return h.releaseLater(ctx, d, true, "the delivery is pinned to another account")
 	}
+	if d.MessageID != "" {
+		// The recorded id: the message may have reached the network under it, and an
+		// attempt recorded before migration 00010 has an id of the older shape.
+		msgID = d.MessageID
+	}
 	choice = h.choose(tpl, contact.Locale, d, acct.id) // the recorded choice
 	text, err := h.deps.Engine.Render(ctx, tpl.Template, choice, templates.Data{
 		Name: contact.Name, Email: contact.Email, Locale: contact.Locale, Country: contact.Country,
