@@ -102,7 +102,7 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 	return outs, nil
 }
 
-// lockReceiptTargets locks the deliveries that where (over d) finds, in id order, and adds
+// lockReceiptTargets locks the deliveries d that the condition where selects, in id order, and adds
 // them to byMessage by message id.
 func lockReceiptTargets(ctx context.Context, tx pgx.Tx, byMessage map[string]*receiptTarget, where string, args ...any) error {
 	rows, err := tx.Query(ctx, `

@@ -202,9 +202,9 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 	messageIDs := make([]string, n)
 	for i, id := range ids {
 		if i < n/2 {
-			messageIDs[i] = msgid.Of(id)
+			messageIDs[i] = messageID("keyed", i, id)
 		} else {
-			messageIDs[i] = fmt.Sprintf("c-%d", i-n/2)
+			messageIDs[i] = messageID("c-", i-n/2, id)
 		}
 	}
 

@@ -45,7 +45,7 @@ func TestKillNineAndRedisLoss(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	// Fewer tasks at once than the audience, so that the contacts at the end of the list are
-	// still queued in Redis when they opt out: at the default 512, nearly all 625 sends would
+	// still queued in Redis when they opt out: at the default 1000, all 625 sends would
 	// be taken at once and wait for their rate tokens in any order.
 	getenv := env(t, "CRIER_HTTP_ADDR", addr, "CRIER_STALE_SENDING", "2s", "CRIER_RECONCILE_EVERY", "1s",
 		"CRIER_LOG_LEVEL", "warn", "CRIER_WORKER_CONCURRENCY", "128")
