@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Class is what an inbound message asks for, as far as consent is concerned
@@ -36,6 +38,9 @@ const (
 	// MatchIntent means a short opt-out request in natural language
 	// ("stop texting me", "请退订", "No. Stop."); see keywords_intent.go.
 	MatchIntent MatchKind = "intent"
+	// MatchSpelled means the message spells an opt-out keyword one letter
+	// at a time ("S T O P", "S.T.O.P", "退 订").
+	MatchSpelled MatchKind = "spelled"
 )
 
 // Classification is the outcome of classifying one inbound message, with the
@@ -66,10 +71,12 @@ type Keywords struct {
 
 // DefaultKeywords returns the built-in keyword lists: the US carrier and FCC
 // words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT),
-// WhatsApp's "Stop promotions" button, and the common opt-out words of the
+// WhatsApp's "Stop promotions" button, the common opt-out words of the
 // markets Crier serves (Chinese, Malay and Indonesian, Thai, Vietnamese,
-// French, Spanish, Portuguese, German, Italian, Arabic, Hindi, Tagalog). The
-// slices are fresh copies that the caller may change.
+// French, Spanish, Portuguese, German, Italian, Arabic, Hindi and eight other
+// languages of India, Urdu, Turkish, Russian, Tagalog), and the local word
+// for START of every language Crier replies in. The slices are fresh copies
+// that the caller may change.
 func DefaultKeywords() Keywords {
 	return Keywords{
 		OptOut: slices.Clone(defaultOptOut),
@@ -124,9 +131,14 @@ func NewClassifier(kw Keywords) (*Classifier, error) {
 // The rules, in order:
 //  1. the whole normalised message is a keyword → that keyword's class
 //     (a question mark does not matter: "STOP?" is an opt-out);
-//  2. otherwise, a short message whose clear intent is to stop → ClassOptOut
+//  2. otherwise, a message that spells an opt-out keyword one letter at a
+//     time, separated by spaces or punctuation ("S T O P", "s.t.o.p",
+//     "退 订") → ClassOptOut; it takes three letters or more, except in
+//     scripts where one character is a syllable, so that initials ("T. D.")
+//     stay initials;
+//  3. otherwise, a short message whose clear intent is to stop → ClassOptOut
 //     (see keywords_intent.go for the rules and their limits);
-//  3. otherwise → ClassNone. Opt-in and help are never inferred.
+//  4. otherwise → ClassNone. Opt-in and help are never inferred.
 func (c *Classifier) Classify(text string) Class {
 	class, _ := c.classify(text, nil)
 	return class
@@ -160,8 +172,44 @@ func (c *Classifier) classifyWith(sc *classifyScratch, text string, normalized *
 	if class, ok := c.exact[string(b)]; ok {
 		return class, MatchExact
 	}
+	if c.spelledOptOut(sc, b) {
+		return ClassOptOut, MatchSpelled
+	}
 	if c.optOutIntent(b, sc.words) {
 		return ClassOptOut, MatchIntent
 	}
 	return ClassNone, MatchNone
+}
+
+// maxSpelledLetters bounds the messages read as a keyword spelled one letter
+// at a time: no keyword is longer.
+const maxSpelledLetters = 24
+
+// spelledOptOut reports whether the normalised message b spells an opt-out
+// keyword one letter at a time: every word is one letter (with its marks),
+// and the letters joined are the keyword. Opt-in and help stay exact: "S I M"
+// is more likely a SIM card than Portuguese for yes.
+func (c *Classifier) spelledOptOut(sc *classifyScratch, b []byte) bool {
+	if len(sc.words) < 2 || len(sc.words) > maxSpelledLetters {
+		return false
+	}
+	syllabic := true // every letter is a syllable or a word of its own: 退 订
+	sc.joined = sc.joined[:0]
+	for _, w := range sc.words {
+		word := b[w.start:w.end]
+		r, size := utf8.DecodeRune(word)
+		if !unicode.IsLetter(r) {
+			return false
+		}
+		for rest := word[size:]; len(rest) > 0; rest = rest[size:] {
+			var m rune
+			m, size = utf8.DecodeRune(rest)
+			if !unicode.IsMark(m) {
+				return false
+			}
+		}
+		syllabic = syllabic && unicode.In(r, unicode.Han, unicode.Hangul, unicode.Hiragana, unicode.Katakana)
+		sc.joined = append(sc.joined, word...)
+	}
+	return (len(sc.words) >= 3 || syllabic) && c.exact[string(sc.joined)] == ClassOptOut
 }

@@ -3,6 +3,7 @@ package consent
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
@@ -33,13 +34,29 @@ func FuzzClassify(f *testing.F) {
 			require.Equal(t, normalizeFullPipeline(text), n, "ASCII shortcut disagrees")
 		}
 
-		// Exact keywords are decided on the normalised text alone: the
-		// message and its normal form match the same keyword, or neither
-		// does.
+		// Exact and spelled keywords are decided on the normalised text
+		// alone: the message and its normal form match the same keyword,
+		// or neither does.
 		gotN := c.Explain(n)
-		require.Equal(t, got.Match == MatchExact, gotN.Match == MatchExact, "%q vs %q", text, n)
-		if got.Match == MatchExact {
+		for _, m := range []MatchKind{MatchExact, MatchSpelled} {
+			require.Equal(t, got.Match == m, gotN.Match == m, "%q vs %q", text, n)
+		}
+		if got.Match == MatchExact || got.Match == MatchSpelled {
 			require.Equal(t, got.Class, gotN.Class)
+		}
+
+		// A spelled keyword is single letters that, joined, are an opt-out
+		// keyword.
+		if got.Match == MatchSpelled {
+			letters := strings.Fields(n)
+			require.GreaterOrEqual(t, len(letters), 2)
+			for _, l := range letters {
+				for i, r := range []rune(l) {
+					require.True(t, i == 0 && unicode.IsLetter(r) || i > 0 && unicode.IsMark(r), "%q is no single letter", l)
+				}
+			}
+			require.Equal(t, Classification{Class: ClassOptOut, Match: MatchExact, Normalized: strings.Join(letters, "")},
+				c.Explain(strings.Join(letters, "")))
 		}
 
 		// Opt-in and help are exact only; every class has its rule.

@@ -19,6 +19,7 @@ import (
 //	lead     := please | hi | ok | i want to | can you | por favor | tolong | 请 | …
 //	          | no | não | tidak | …, only when punctuation follows ("No, stop")
 //	          | hi | dear | hola | … then one or two words and punctuation ("Hi Acme, stop")
+//	          | bana | mesaj | मुझे | मैसेज | …, the object where the verb comes last ("mesaj göndermeyin")
 //	core     := verb tail*                    stop, unsubscribe, take me off, baja, any opt-out keyword
 //	          | negation filler* send tail*   don't message me, no me envíen más, jangan kirim lagi
 //	          | negation want tail*           I don't want these messages (needs a message noun)
@@ -54,7 +55,8 @@ import (
 //   - a keyword standing as its own sentence counts even next to unrelated
 //     text: "Stop! This deal is too good" is an opt-out;
 //   - the vocabulary covers English well and the other languages of the
-//     default keywords in their common shapes only.
+//     default footers in their common shapes only; the other languages of
+//     the default keywords get their keywords and little more.
 
 const (
 	// maxIntentWords bounds a sentence the grammar reads: a request to

@@ -65,11 +65,12 @@ const (
 // classifyScratch holds the buffers of one classification. Pooled, so that
 // classifying does not allocate.
 type classifyScratch struct {
-	fold  cases.Caser // not safe for concurrent use, hence one per scratch
-	nfkc  norm.Iter   // holds its buffers, unlike norm.Form.Append
-	a, b  []byte
-	out   []byte
-	words []textWord
+	fold   cases.Caser // not safe for concurrent use, hence one per scratch
+	nfkc   norm.Iter   // holds its buffers, unlike norm.Form.Append
+	a, b   []byte
+	out    []byte
+	words  []textWord
+	joined []byte // the letters of a spelled-out keyword (Classifier.spelledOptOut)
 }
 
 var classifyScratchPool = sync.Pool{New: func() any { return &classifyScratch{fold: cases.Fold()} }}
@@ -81,7 +82,7 @@ const maxPooledClassifyBytes = 16 << 10
 func getClassifyScratch() *classifyScratch { return classifyScratchPool.Get().(*classifyScratch) }
 
 func putClassifyScratch(sc *classifyScratch) {
-	if cap(sc.a) > maxPooledClassifyBytes || cap(sc.b) > maxPooledClassifyBytes || cap(sc.out) > maxPooledClassifyBytes || cap(sc.words) > 1024 {
+	if cap(sc.a) > maxPooledClassifyBytes || cap(sc.b) > maxPooledClassifyBytes || cap(sc.out) > maxPooledClassifyBytes || cap(sc.joined) > maxPooledClassifyBytes || cap(sc.words) > 1024 {
 		return
 	}
 	classifyScratchPool.Put(sc)

@@ -114,6 +114,28 @@ func TestClassify(t *testing.T) {
 		{"बंद करो", ClassOptOut},
 		{"band karo", ClassOptOut},
 		{"Itigil", ClassOptOut},
+		// Indian languages (issue 15): stop, please stop, unsubscribe.
+		{"ఆపు", ClassOptOut},      // Telugu
+		{"ఆపండి", ClassOptOut},    // Telugu
+		{"நிறுத்து", ClassOptOut}, // Tamil
+		{"থামুন", ClassOptOut},    // Bengali
+		{"বন্ধ করুন", ClassOptOut},
+		{"थांबवा", ClassOptOut},          // Marathi
+		{"બંધ કરો", ClassOptOut},         // Gujarati
+		{"ನಿಲ್ಲಿಸಿ", ClassOptOut},        // Kannada
+		{"നിർത്തുക", ClassOptOut},        // Malayalam, atomic chillu
+		{"നിര്\u200dത്തുക", ClassOptOut}, // Malayalam, old chillu with ZWJ
+		{"ਰੋਕੋ", ClassOptOut},            // Punjabi
+		{"بند کریں", ClassOptOut},        // Urdu
+		{"ఆపు దయచేసి", ClassOptOut},      // Telugu: stop please
+		{"థాంక్స్", ClassNone},           // Telugu: thanks
+		// Russian and Turkish.
+		{"СТОП", ClassOptOut},
+		{"отписаться", ClassOptOut},
+		{"Отписаться.", ClassOptOut},
+		{"RET", ClassOptOut},
+		{"Abonelikten çık", ClassOptOut},
+		{"ABONELİKTEN ÇIKMAK", ClassOptOut},
 
 		// Opt-in and help: exact only.
 		{"START", ClassOptIn},
@@ -124,6 +146,26 @@ func TestClassify(t *testing.T) {
 		{"Alta", ClassOptIn},
 		{"Sí", ClassOptIn},
 		{"订阅", ClassOptIn},
+		// The local word for START (issue 15), exact only.
+		{"开始", ClassOptIn},
+		{"開始", ClassOptIn},
+		{"开始。", ClassOptIn},
+		{"Empezar", ClassOptIn},
+		{"Começar", ClassOptIn},
+		{"Démarrer", ClassOptIn},
+		{"Anmelden", ClassOptIn},
+		{"Inizia", ClassOptIn},
+		{"Mula", ClassOptIn},
+		{"เริ่ม", ClassOptIn},
+		{"Bắt đầu", ClassOptIn},
+		{"ابدأ", ClassOptIn},
+		{"शुरू", ClassOptIn},
+		{"Başla", ClassOptIn},
+		{"Старт", ClassOptIn},
+		{"Начать", ClassOptIn},
+		{"开始发送优惠吧", ClassNone},
+		{"请开始", ClassNone},
+		{"başla bakalım ne olacak", ClassNone},
 		{"yes please", ClassNone},
 		{"start sending me deals", ClassNone},
 		{"HELP", ClassHelp},
@@ -316,7 +358,7 @@ func TestClassify(t *testing.T) {
 		{"no", ClassNone},
 		{"thanks!", ClassNone},
 		{"not interested", ClassNone},
-		{"S T O P", ClassNone},
+		{"S T O P", ClassOptOut}, // spelled out: see TestClassifySpelled
 		{"stopping", ClassNone},
 		{"ЅТОР", ClassNone}, // Cyrillic look-alikes are not folded
 		{"Hi, I'd like two of the blue shirts please", ClassNone},
@@ -326,6 +368,192 @@ func TestClassify(t *testing.T) {
 		t.Run(tt.text, func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tt.want, c.Classify(tt.text), "normalised: %q", Normalize(tt.text))
+		})
+	}
+}
+
+// TestClassifyLocales checks natural opt-out phrasings in each language Crier
+// ships footers for, and that a keyword inside an unrelated sentence or a
+// question in that language is not an opt-out.
+func TestClassifyLocales(t *testing.T) {
+	t.Parallel()
+
+	c := newDefaultClassifier(t)
+
+	tests := []struct {
+		locale string
+		optOut []string
+		none   []string
+	}{
+		{"en", []string{
+			"stop please", "unsubscribe me", "stop texting me", "remove me from your list",
+			"please don't send me any more messages", "I want to unsubscribe",
+		}, []string{
+			"when does the sale stop?", "cancel my order #1234", "don't stop sending me deals",
+			"How do I unsubscribe?",
+		}},
+		{"es", []string{
+			"baja por favor", "quiero darme de baja", "no me envíen más mensajes",
+			"dejen de enviarme mensajes", "no quiero recibir más mensajes", "ya no me manden mensajes",
+			"darte de baja",
+		}, []string{
+			"¿cuándo termina la oferta?", "cancelar mi pedido", "no pare de enviarme ofertas",
+			"¿cómo me doy de baja?",
+		}},
+		{"pt", []string{
+			"quero sair da lista", "Não me mande mais mensagens", "não quero mais mensagens",
+			"pare de enviar mensagens", "me tire da lista", "cancelar a inscrição",
+		}, []string{
+			"quando acaba a promoção?", "cancelar meu pedido", "parar de comprar",
+			"não pare de mandar ofertas",
+		}},
+		{"fr", []string{
+			"Je veux me désabonner", "ne m'envoyez plus de messages", "plus de pub svp",
+			"désabonnez-moi", "arrêtez de m'envoyer des messages", "vous désabonner",
+		}, []string{
+			"quand se termine la promo ?", "annuler ma commande 1234", "n'arrêtez pas les promos",
+		}},
+		{"de", []string{
+			"bitte nicht mehr schreiben", "keine Nachrichten mehr", "ich will keine Werbung mehr",
+			"hört auf mir zu schreiben", "nicht mehr schreiben", "bitte abmelden",
+			"ich möchte mich abmelden", "sich abzumelden", "Bitte keine Nachrichten mehr senden",
+		}, []string{
+			"Wann endet das Angebot?", "Bitte stornieren Sie meine Bestellung 1234",
+			"Hört nicht auf, mir Angebote zu schicken", "Kann ich mich abmelden?",
+			"nicht mehr vorrätig", "Nicht mehr vorrätig?",
+		}},
+		{"it", []string{
+			"non voglio più messaggi", "basta grazie", "cancellami dalla lista",
+			"non mandatemi più messaggi", "smettetela di scrivermi", "annullare l'iscrizione",
+			"disiscrivimi per favore",
+		}, []string{
+			"quando finisce la promozione?", "annulla il mio ordine 1234",
+			"non smettete di mandarmi offerte", "annullare l'ordine",
+		}},
+		{"id", []string{
+			"tolong berhenti", "jangan kirim pesan lagi", "saya tidak mau terima promo lagi",
+			"berhenti berlangganan", "stop kirim pesan", "hapus nomor saya",
+		}, []string{
+			"kapan promonya berakhir?", "batalkan pesanan saya", "jangan berhenti",
+		}},
+		{"ms", []string{
+			"tolong berhenti", "jangan hantar mesej lagi", "saya tak nak terima mesej lagi",
+			"berhenti melanggan", "sila keluarkan saya", "jangan ganggu saya lagi",
+		}, []string{
+			"bila promosi tamat?", "batalkan pesanan saya", "jangan lupa hantar katalog",
+		}},
+		{"th", []string{
+			"ขอยกเลิกค่ะ", "หยุดส่งครับ", "ยกเลิก ครับ", "ไม่ต้องส่งมาอีก", "เลิกรับข้อความ",
+			"กรุณาหยุดส่งข้อความ", "ยกเลิกการสมัครค่ะ",
+		}, []string{
+			"ยกเลิกคำสั่งซื้อ", "โปรโมชั่นหมดเมื่อไหร่", "ยกเลิกได้ไหม",
+		}},
+		{"vi", []string{
+			"hủy giúp em", "Làm ơn đừng gửi tin nhắn nữa", "không muốn nhận tin nhắn nữa",
+			"hủy đăng ký", "dừng gửi tin nhắn", "đừng nhắn tin cho tôi nữa",
+		}, []string{
+			"hủy đơn hàng", "khi nào hết khuyến mãi?", "đừng dừng gửi khuyến mãi",
+		}},
+		{"zh", []string{
+			"请退订", "我要退订，谢谢", "不要再发了", "取消订阅", "请停止发送", "退订谢谢",
+		}, []string{
+			"退订吗", "取消订单", "活动什么时候结束？",
+		}},
+		{"zh-Hant", []string{
+			"請退訂", "我要退訂，謝謝", "不要再發了", "取消訂閱", "請停止發送", "別再發了",
+		}, []string{
+			"取消訂單", "退訂嗎", "活動什麼時候結束？",
+		}},
+		{"ar", []string{
+			"توقف من فضلك", "لا ترسل لي رسائل", "إلغاء الاشتراك", "أريد إلغاء الاشتراك",
+			"توقفوا عن إرسال الرسائل", "لا أريد رسائل",
+		}, []string{
+			"متى ينتهي العرض؟", "إلغاء الطلب", "لا تتوقفوا عن إرسال العروض",
+		}},
+		{"hi", []string{
+			"बंद करो", "कृपया बंद करें", "मत भेजो", "सदस्यता रद्द करें", "मुझे मैसेज मत भेजो",
+			"मैसेज भेजना बंद करो", "सदस्यता समाप्त करें",
+		}, []string{
+			"सेल कब बंद होगी?", "मेरा ऑर्डर रद्द करें", "दुकान बंद है",
+		}},
+		{"tr", []string{
+			"abonelikten çık", "abonelikten çıkmak istiyorum", "mesaj göndermeyin",
+			"lütfen bana mesaj atmayın", "aboneliğimi iptal edin", "bir daha mesaj göndermeyin",
+			"beni listeden çıkarın", "RET",
+		}, []string{
+			"siparişimi iptal edin", "kampanya ne zaman bitiyor?", "mesaj göndermeyi unutmayın",
+			"RET ne demek?", "iptal mi oldu?",
+		}},
+		{"ru", []string{
+			"отписаться", "отпишите меня", "больше не пишите", "хватит присылать",
+			"не присылайте мне сообщения", "стоп пожалуйста", "хочу отписаться",
+			"уберите меня из рассылки", "не пишите мне больше",
+		}, []string{
+			"когда закончится акция?", "отмените мой заказ 1234", "не останавливайтесь, присылайте скидки",
+			"как отписаться?", "стоп-кран", "почему вы мне пишете?",
+		}},
+	}
+	for _, tt := range tests {
+		require.GreaterOrEqual(t, len(tt.optOut), 5, "%s: at least five phrasings", tt.locale)
+		require.NotEmpty(t, tt.none, "%s: negatives", tt.locale)
+		for _, text := range tt.optOut {
+			require.Equal(t, ClassOptOut, c.Classify(text), "%s %q, normalised %q", tt.locale, text, Normalize(text))
+		}
+		for _, text := range tt.none {
+			require.Equal(t, ClassNone, c.Classify(text), "%s %q, normalised %q", tt.locale, text, Normalize(text))
+		}
+	}
+}
+
+// TestClassifySpelled checks messages that spell a keyword letter by letter.
+func TestClassifySpelled(t *testing.T) {
+	t.Parallel()
+
+	c := newDefaultClassifier(t)
+
+	tests := []struct {
+		text  string
+		want  Class
+		match MatchKind
+	}{
+		{"S T O P", ClassOptOut, MatchSpelled},
+		{"S.T.O.P", ClassOptOut, MatchSpelled},
+		{"s-t-o-p", ClassOptOut, MatchSpelled},
+		{"S. T. O. P.", ClassOptOut, MatchSpelled},
+		{"S_T_O_P!!", ClassOptOut, MatchSpelled},
+		{"Ｓ Ｔ Ｏ Ｐ", ClassOptOut, MatchSpelled},
+		{"s\u200b t o p", ClassOptOut, MatchSpelled},
+		{"E N D", ClassOptOut, MatchSpelled},
+		{"退 订", ClassOptOut, MatchSpelled},
+		{"退。订", ClassOptOut, MatchSpelled},
+		{"H Ủ Y", ClassOptOut, MatchSpelled},
+		{"С Т О П", ClassOptOut, MatchSpelled},
+		// Opt-in and help stay exact.
+		{"S T A R T", ClassNone, MatchNone},
+		{"H E L P", ClassNone, MatchNone},
+		{"开 始", ClassNone, MatchNone},
+		{"S.I.M.", ClassNone, MatchNone},
+		// Ordinary short messages stay what they are.
+		{"I A M", ClassNone, MatchNone},
+		{"a b", ClassNone, MatchNone},
+		{"a b c", ClassNone, MatchNone},
+		{"T D", ClassNone, MatchNone}, // two Latin letters are initials, not a keyword
+		{"S I", ClassNone, MatchNone},
+		{"Y A", ClassNone, MatchNone},
+		{"S T O P texting", ClassNone, MatchNone},
+		{"S T O P S", ClassNone, MatchNone},
+		{"1 2 3", ClassNone, MatchNone},
+		{"S", ClassNone, MatchNone},
+		{"退", ClassNone, MatchNone},
+		{"你 好", ClassNone, MatchNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			t.Parallel()
+			got := c.Explain(tt.text)
+			require.Equal(t, tt.want, got.Class, "normalised: %q", got.Normalized)
+			require.Equal(t, tt.match, got.Match)
+			require.Equal(t, Normalize(tt.text), got.Normalized, "the evidence keeps what was sent")
 		})
 	}
 }
@@ -564,6 +792,8 @@ func TestClassifyDoesNotAllocate(t *testing.T) { // not parallel: AllocsPerRun f
 	for _, text := range []string{
 		"STOP", "please stop texting me", "when does the sale stop?", "Who is this? STOP",
 		"ＳＴＯＰ", "请退订", "ขอยกเลิกค่ะ", "Hủy đăng ký", "İPTAL", "إلغـاء",
+		"S T O P", "S. T. O. P.", "退 订", "I A M", "nicht mehr schreiben", "отписаться", "ఆపు",
+		"не присылайте мне сообщения", "开始",
 	} {
 		c.classifyWith(sc, text, nil)
 		allocs := testing.AllocsPerRun(50, func() { c.classifyWith(sc, text, nil) })
@@ -603,6 +833,8 @@ func BenchmarkClassify(b *testing.B) {
 		{"intent", "Hi, please stop sending me these messages, thanks"},
 		{"none", "When does the sale end? I'd like two of the blue shirts"},
 		{"unicode", "ＳＴＯＰ 🛑"},
+		{"spelled", "S. T. O. P."},
+		{"russian", "не присылайте мне сообщения"},
 		{"thai", "ขอยกเลิกค่ะ"},
 		{"long", strings.Repeat("I love your shop. ", 50)},
 	} {

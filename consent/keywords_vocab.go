@@ -39,20 +39,31 @@ var intentWords = []struct {
 		"من فضلك", "لو سمحت", "أريد", "اريد", "أرجو", "ارجو", "رجاء", "कृपया",
 		// th, zh
 		"กรุณา", "ขอ", "โปรด", "请", "請", "我要", "我想", "帮我", "幫我", "麻烦", "麻煩", "你好",
+		// ru
+		"пожалуйста", "прошу", "хочу", "я хочу", "здравствуйте", "привет", "добрый день",
+		// tr, hi: these languages put the verb last, so the object comes
+		// first (bana mesaj göndermeyin, मुझे मैसेज मत भेजो); the object
+		// words are leads.
+		"lütfen", "lutfen", "merhaba", "bana", "beni", "artık", "bir daha", "mesaj", "sms",
+		"मुझे", "अब", "मैसेज", "संदेश", "नमस्ते",
 	}},
 	{roleLead | roleRequest, []string{
 		"please", "pls", "plz", "kindly", "can you", "could you", "would you", "will you", "can u",
 		"could u", "would u", "will u", "por favor", "puedes", "pueden", "podrías", "podrias",
 		"pode", "podem", "svp", "pouvez vous", "pourriez vous", "bitte", "per favore", "tolong",
-		"bisa", "boleh", "làm ơn", "vui lòng", "请", "請", "กรุณา",
+		"bisa", "boleh", "làm ơn", "vui lòng", "请", "請", "กรุณา", "пожалуйста", "прошу",
+		"lütfen", "lutfen", "कृपया",
+		// please in te, ta, bn, gu, kn, ml, pa, ur
+		"దయచేసి", "தயவுசெய்து", "দয়া করে", "કૃપા કરીને", "ದಯವಿಟ್ಟು", "ദയവായി", "ਕਿਰਪਾ ਕਰਕੇ",
+		"براہ کرم", "مہربانی",
 	}},
 	{roleGreeting, []string{
 		"hi", "hello", "hey", "dear", "hola", "olá", "ola", "oi", "bonjour", "salut", "hallo", "ciao",
-		"halo", "hai", "chào", "xin chào",
+		"halo", "hai", "chào", "xin chào", "здравствуйте", "привет", "merhaba", "नमस्ते",
 	}},
 	{roleInterjection, []string{
 		"no", "nope", "nah", "não", "nao", "non", "nein", "tidak", "tak", "ga", "gak", "enggak",
-		"nggak", "không", "khong", "hindi", "لا", "ไม่", "不",
+		"nggak", "không", "khong", "hindi", "لا", "ไม่", "不", "нет", "hayır", "नहीं",
 	}},
 	{roleVerb, []string{
 		"unsuscribe", "unsubcribe", "unsubscibe", "unsubsribe", "opt me out", "count me out",
@@ -65,10 +76,10 @@ var intentWords = []struct {
 		"me descadastre", "me descadastra", "descadastra", "me tire", "me tira", "me remova",
 		"me remove", "parem", "para de", "parem de",
 		// fr
-		"me désabonner", "désabonnez", "désabonne", "me désinscrire", "désinscrivez", "retirez",
-		"supprimez", "cessez",
+		"me désabonner", "vous désabonner", "se désabonner", "désabonnez", "désabonne",
+		"me désinscrire", "désinscrivez", "retirez", "supprimez", "cessez",
 		// de
-		"mich abmelden", "hör auf", "hört auf", "hören sie auf", "aufhören",
+		"mich abmelden", "mich abzumelden", "hör auf", "hört auf", "hören sie auf", "aufhören",
 		// it
 		"smettetela", "smettete", "smettila", "smetti", "toglimi",
 		// id, ms
@@ -79,14 +90,26 @@ var intentWords = []struct {
 		"tanggalin", "alisin",
 		// ar
 		"توقفوا", "أوقفوا", "اوقفوا",
+		// ru: unsubscribe (me), remove, delete, cease, stop doing, enough
+		"отпишите", "отписать", "уберите", "удалите", "прекратите", "перестаньте", "хватит",
+		// tr: remove me from the list, cancel my subscription, and the
+		// negative imperatives of send, write, call, disturb (the negation
+		// is a suffix)
+		"listeden çıkarın", "listeden çıkar", "aboneliğimi iptal edin", "aboneliğimi iptal et",
+		"üyeliğimi iptal edin", "göndermeyin", "göndermeyiniz", "atmayın", "yazmayın",
+		"aramayın", "rahatsız etmeyin",
+		// hi: stop sending
+		"भेजना बंद करो", "भेजना बंद करें", "भेजना बंद कीजिए",
 	}},
 	{roleNeg, []string{
 		"dont", "do not", "never", "no longer", "no",
 		"nunca", "não", "nao", "ne", "non", "jangan", "jgn", "tidak", "tak", "ga", "gak",
-		"đừng", "không", "huwag", "wag", "لا",
+		"đừng", "không", "huwag", "wag", "لا", "ya no", "nicht", "nicht mehr", "nie", "nie mehr",
+		"nie wieder", "не", "больше не", "никогда не",
 	}},
 	{roleNegFiller, []string{
-		"me", "us", "ever", "mi", "nos", "plus", "lagi", "mo", "nyo", "na", "ako", "akong",
+		"me", "us", "ever", "mi", "nos", "plus", "lagi", "mo", "nyo", "na", "ako", "akong", "mir",
+		"uns", "мне", "нам",
 	}},
 	{roleSend, []string{
 		"send", "message", "msg", "text", "txt", "contact", "call", "email", "spam", "bother",
@@ -110,17 +133,24 @@ var intentWords = []struct {
 		"itext", "i text", "mag text", "magtext", "padalhan",
 		// ar
 		"ترسل", "ترسلوا", "ترسلي", "تراسلني", "تراسلوني", "تزعجني",
+		// de
+		"schreiben", "schicken", "senden", "zusenden", "kontaktieren", "anrufen", "stören",
+		"belästigen",
+		// ru
+		"пишите", "писать", "присылайте", "присылать", "отправляйте", "отправлять", "шлите",
+		"звоните", "беспокойте", "спамьте",
 	}},
 	{roleWant, []string{
 		"want", "need", "wanna", "wish",
 		"quiero", "necesito", "deseo", "quero", "preciso", "desejo", "veux", "souhaite", "voglio",
 		"mau", "ingin", "mahu", "nak", "perlu", "butuh", "muốn", "cần", "أريد", "اريد", "أرغب", "ارغب",
+		"хочу",
 	}},
 	{roleNoMore, []string{
 		"no more", "no mas", "no más", "não mais", "nao mais", "enough is enough",
 	}},
 	{roleNegNoun, []string{
-		"no", "keine", "kein", "plus de", "pas de", "nada de", "chega de",
+		"no", "keine", "kein", "plus de", "pas de", "nada de", "chega de", "никаких",
 	}},
 	{roleNoun, []string{
 		"messages", "message", "msgs", "msg", "texts", "text", "txts", "txt", "sms", "smss",
@@ -145,6 +175,10 @@ var intentWords = []struct {
 		// tl, ar, hi
 		"mensahe", "رسائل", "الرسائل", "رسالة", "الرسالة", "إعلانات", "اعلانات", "العروض", "عروض",
 		"मैसेज", "संदेश",
+		// ru, tr
+		"сообщения", "сообщений", "сообщение", "смс", "рассылка", "рассылку", "рассылки",
+		"реклама", "рекламу", "рекламы", "спам", "уведомления", "уведомлений", "mesaj",
+		"mesajlar", "reklam",
 	}},
 	{roleTail, []string{
 		"me", "us", "my", "our", "mine", "it", "this", "that", "these", "those", "them", "all", "any",
@@ -176,10 +210,11 @@ var intentWords = []struct {
 		// de
 		"bitte", "danke", "mehr", "mich", "mir", "von", "der", "die", "das", "alle", "sofort",
 		"jetzt", "endlich", "meine", "nummer", "zu", "schreiben", "schicken", "erhalten",
-		"bekommen", "empfangen",
+		"bekommen", "empfangen", "senden", "zusenden", "kontaktieren",
 		// it
 		"per favore", "grazie", "più", "piu", "mio", "dalla", "dalle", "tutti", "tutto", "ora",
-		"subito", "questi", "queste",
+		"subito", "questi", "queste", "di", "scrivermi", "mandarmi", "inviarmi", "contattarmi",
+		"iscrizione", "liscrizione",
 		// id, ms
 		"saja", "aja", "je", "lagi", "saya", "aku", "ke", "kepada", "dari", "daftar", "ini", "itu",
 		"semua", "sekarang", "terima kasih", "makasih", "trima kasih", "terimakasih", "tq", "kirim",
@@ -193,9 +228,19 @@ var intentWords = []struct {
 		"na", "po", "salamat", "ko", "ako", "sa", "akin", "lahat", "mga", "ng", "mo", "nyo", "ninyo",
 		// ar
 		"من فضلك", "لو سمحت", "شكرا", "الآن", "الان", "الاشتراك", "كل", "جميع", "رقمي", "لي",
-		"ارجوك", "أرجوك",
+		"ارجوك", "أرجوك", "عن", "إرسال", "ارسال",
+		// ru
+		"меня", "мне", "нам", "нас", "пожалуйста", "больше", "спасибо", "от", "из", "вашей",
+		"вашего", "ваших", "ваши", "вас", "все", "всё", "сейчас", "уже", "никогда", "навсегда",
+		"писать", "присылать", "отправлять", "получать", "номер", "мой", "мою", "списка",
+		"базы",
+		// tr
+		"istiyorum", "lütfen", "lutfen", "teşekkürler", "teşekkür ederim", "artık", "beni",
+		"bana", "hemen",
 		// hi, th, zh
-		"धन्यवाद", "जी", "ครับ", "ค่ะ", "คะ", "คับ", "นะ", "นะคะ", "นะครับ", "จ้า", "จ้ะ", "ด้วย",
+		"धन्यवाद", "जी", "कृपया", "अब",
+		"దయచేసి", "தயவுசெய்து", "দয়া করে", "કૃપા કરીને", "ದಯವಿಟ್ಟು", "ദയവായി", "ਕਿਰਪਾ ਕਰਕੇ",
+		"براہ کرم", "مہربانی", "ครับ", "ค่ะ", "คะ", "คับ", "นะ", "นะคะ", "นะครับ", "จ้า", "จ้ะ", "ด้วย",
 		"ขอบคุณ", "谢谢", "謝謝", "了", "吧", "啊", "呀", "哦",
 	}},
 }

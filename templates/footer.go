@@ -2,7 +2,7 @@ package templates
 
 import (
 	"fmt"
-	"maps"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,36 +13,67 @@ import (
 // maxFooterLength bounds a footer, in the units of Length.
 const maxFooterLength = 300
 
+// FooterWords are the words a built-in footer asks a customer to send. They are kept next to
+// the footer so that tests can check that each is in its text and that the consent classifier
+// knows it: a footer cannot ship that asks for a word Crier would ignore.
+type FooterWords struct {
+	// Keywords are the opt-out keywords the footer names, as written in it: STOP, BAJA.
+	Keywords []string
+	// Action is the footer's call to action in its language, as written in it: "unsubscribe",
+	// "darte de baja", "отписаться". People reply with it as well as with the keywords.
+	Action string
+}
+
+// defaultFooter is a built-in opt-out line and the words it asks for.
+type defaultFooter struct {
+	text  string
+	words FooterWords
+}
+
 // defaultFooters are the opt-out lines filled in for marketing locales that give none, keyed by
 // canonical BCP 47 tag and found through the locale fallback chain (pt-BR → pt, zh-TW → zh-Hant).
 // Every one names STOP, which the consent classifier recognises in every market; where the
 // market has a common local opt-out word (DESIGN.md §4), it is offered too.
-var defaultFooters = map[string]string{
-	"en":      "Reply STOP to unsubscribe.",
-	"es":      "Responde STOP o BAJA para darte de baja.",
-	"pt":      "Responda STOP para cancelar a inscrição.",
-	"fr":      "Répondez STOP ou ARRET pour vous désabonner.",
-	"de":      "Antworten Sie STOP, um sich abzumelden.",
-	"it":      "Rispondi STOP per annullare l'iscrizione.",
-	"id":      "Balas STOP atau BERHENTI untuk berhenti berlangganan.",
-	"ms":      "Balas STOP atau BERHENTI untuk berhenti melanggan.",
-	"th":      "ตอบ STOP หรือ ยกเลิก เพื่อเลิกรับข้อความ",
-	"vi":      "Trả lời STOP hoặc HỦY để hủy đăng ký.",
-	"zh":      "回复 STOP 或 退订 取消订阅。",
-	"zh-Hant": "回覆 STOP 即可取消訂閱。",
-	"ar":      "أرسل STOP لإلغاء الاشتراك.",
-	"hi":      "सदस्यता समाप्त करने के लिए STOP लिखकर भेजें।",
-	"tr":      "Abonelikten çıkmak için STOP yazıp gönderin.",
-	"ru":      "Ответьте STOP, чтобы отписаться.",
+var defaultFooters = map[string]defaultFooter{
+	"en":      {"Reply STOP to unsubscribe.", FooterWords{[]string{"STOP"}, "unsubscribe"}},
+	"es":      {"Responde STOP o BAJA para darte de baja.", FooterWords{[]string{"STOP", "BAJA"}, "darte de baja"}},
+	"pt":      {"Responda STOP para cancelar a inscrição.", FooterWords{[]string{"STOP"}, "cancelar a inscrição"}},
+	"fr":      {"Répondez STOP ou ARRET pour vous désabonner.", FooterWords{[]string{"STOP", "ARRET"}, "vous désabonner"}},
+	"de":      {"Antworten Sie STOP, um sich abzumelden.", FooterWords{[]string{"STOP"}, "sich abzumelden"}},
+	"it":      {"Rispondi STOP per annullare l'iscrizione.", FooterWords{[]string{"STOP"}, "annullare l'iscrizione"}},
+	"id":      {"Balas STOP atau BERHENTI untuk berhenti berlangganan.", FooterWords{[]string{"STOP", "BERHENTI"}, "berhenti berlangganan"}},
+	"ms":      {"Balas STOP atau BERHENTI untuk berhenti melanggan.", FooterWords{[]string{"STOP", "BERHENTI"}, "berhenti melanggan"}},
+	"th":      {"ตอบ STOP หรือ ยกเลิก เพื่อเลิกรับข้อความ", FooterWords{[]string{"STOP", "ยกเลิก"}, "เลิกรับข้อความ"}},
+	"vi":      {"Trả lời STOP hoặc HỦY để hủy đăng ký.", FooterWords{[]string{"STOP", "HỦY"}, "hủy đăng ký"}},
+	"zh":      {"回复 STOP 或 退订 取消订阅。", FooterWords{[]string{"STOP", "退订"}, "取消订阅"}},
+	"zh-Hant": {"回覆 STOP 即可取消訂閱。", FooterWords{[]string{"STOP"}, "取消訂閱"}},
+	"ar":      {"أرسل STOP لإلغاء الاشتراك.", FooterWords{[]string{"STOP"}, "إلغاء الاشتراك"}},
+	"hi":      {"सदस्यता समाप्त करने के लिए STOP लिखकर भेजें।", FooterWords{[]string{"STOP"}, "सदस्यता समाप्त"}},
+	"tr":      {"Abonelikten çıkmak için STOP yazıp gönderin.", FooterWords{[]string{"STOP"}, "Abonelikten çıkmak"}},
+	"ru":      {"Ответьте STOP, чтобы отписаться.", FooterWords{[]string{"STOP"}, "отписаться"}},
 }
 
 // defaultOptOutKeywords are the words a marketing footer must contain one of: STOP and the
-// local words used in defaultFooters.
+// local words used in defaultFooters (their FooterWords.Keywords, which a test keeps in step).
 var defaultOptOutKeywords = []string{"STOP", "BAJA", "ARRET", "BERHENTI", "ยกเลิก", "HỦY", "退订"}
 
 // DefaultFooters returns a copy of the built-in opt-out footers, keyed by canonical BCP 47 tag.
 func DefaultFooters() map[string]string {
-	return maps.Clone(defaultFooters)
+	m := make(map[string]string, len(defaultFooters))
+	for tag, f := range defaultFooters {
+		m[tag] = f.text
+	}
+	return m
+}
+
+// DefaultFooterWords returns, keyed like DefaultFooters, the words each built-in footer asks
+// customers to send. The consent classifier must recognise every one of them as an opt-out.
+func DefaultFooterWords() map[string]FooterWords {
+	m := make(map[string]FooterWords, len(defaultFooters))
+	for tag, f := range defaultFooters {
+		m[tag] = FooterWords{Keywords: slices.Clone(f.words.Keywords), Action: f.words.Action}
+	}
+	return m
 }
 
 // DefaultOptOutKeywords returns the built-in opt-out keywords. The consent classifier must
@@ -62,7 +93,7 @@ func newFooters(overrides map[string]string, keywords []string) (*footers, error
 	if keywords == nil {
 		keywords = defaultOptOutKeywords
 	}
-	f := &footers{byLocale: maps.Clone(defaultFooters)}
+	f := &footers{byLocale: DefaultFooters()}
 	for _, k := range keywords {
 		k = strings.TrimSpace(k)
 		if k == "" {

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,6 +77,33 @@ func TestDefaultFooters(t *testing.T) {
 		_, ok := f.defaultFor(locale)
 		require.False(t, ok, locale)
 	}
+}
+
+// TestDefaultFooterWords checks the record of the words each built-in footer asks customers to
+// send: it is literally what the footer says, and its keywords are the default opt-out keywords.
+// (consent/words_test.go checks that the classifier knows each word.)
+func TestDefaultFooterWords(t *testing.T) {
+	t.Parallel()
+	words := DefaultFooterWords()
+	require.Equal(t, slices.Sorted(maps.Keys(DefaultFooters())), slices.Sorted(maps.Keys(words)), "every footer has its words")
+	named := map[string]bool{}
+	for tag, footer := range DefaultFooters() {
+		w := words[tag]
+		require.NotEmpty(t, w.Keywords, tag)
+		require.Equal(t, "STOP", w.Keywords[0], "%s: every footer offers STOP first", tag)
+		for _, k := range w.Keywords {
+			f := &footers{keywords: []string{foldKeyword(k)}}
+			require.True(t, f.hasKeyword(footer), "%s: %q names %q", tag, footer, k)
+			named[k] = true
+		}
+		require.NotEmpty(t, w.Action, tag)
+		require.Contains(t, footer, w.Action, "%s: the action is as written in the footer", tag)
+	}
+	require.ElementsMatch(t, DefaultOptOutKeywords(), slices.Collect(maps.Keys(named)),
+		"the default opt-out keywords are the words the footers name")
+
+	words["en"].Keywords[0] = "changed"
+	require.Equal(t, "STOP", DefaultFooterWords()["en"].Keywords[0], "a copy")
 }
 
 func TestNewFooterOptions(t *testing.T) {
