@@ -47,13 +47,17 @@ var (
 
 // SendsOptions configure Sends. Zero values get defaults.
 type SendsOptions struct {
-	Now func() time.Time
+	// FrequencyCap is the cross-campaign cap the claim enforces again at send time (see
+	// ClaimMany): the Service's, with the same default (2 per 24 h) and Max < 0 for off.
+	FrequencyCap FrequencyCap
+	Now          func() time.Time
 }
 
 // Sends makes the send-side transitions of deliveries. It is safe for concurrent use.
 type Sends struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool         *pgxpool.Pool
+	frequencyCap FrequencyCap // Max 0: off
+	now          func() time.Time
 }
 
 // NewSends returns the send side of the deliveries in pool.
@@ -61,7 +65,7 @@ func NewSends(pool *pgxpool.Pool, opts SendsOptions) *Sends {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Sends{pool: pool, now: opts.Now}
+	return &Sends{pool: pool, frequencyCap: opts.FrequencyCap.withDefault(), now: opts.Now}
 }
 
 // SendCampaign is what the send path needs to know about a campaign.

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,10 +51,27 @@ const recordAttempt = `(t.message_id <> '' AND (d.account_id IS NULL OR d.messag
 type ClaimResult struct {
 	Delivery Delivery
 	// Skip, for a claimed delivery, is why it may not be sent after all, read in the claim's
-	// statement: a consent exclusion (consent.Exclusion) or SkipContactErased. "" means send.
+	// transaction: a consent exclusion (consent.Exclusion), SkipContactErased or
+	// SkipFrequencyCapped. "" means send.
 	Skip string
 	Err  error
 }
+
+// frequencyCapLockClass is the first key of the advisory locks the claim takes on contacts,
+// a class of their own: the other advisory locks in Crier use the one-key form, whose keys
+// never meet the two-key form's.
+const frequencyCapLockClass int32 = 0x63617073 // "caps"
+
+// lockContacts takes, in one order for every transaction (so that two claims cannot
+// deadlock), a transaction-scoped advisory lock on each contact that a marketing delivery
+// among $1 is for. A contact id past 2^31 shares its lock with a smaller one: more waiting,
+// never less exclusion.
+const lockContacts = `
+	SELECT count(pg_advisory_xact_lock($2, k)) FROM (
+		SELECT DISTINCT (d.contact_id % 2147483648)::int AS k
+		FROM deliveries d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+		WHERE d.id = ANY ($1) AND d.contact_id IS NOT NULL
+		ORDER BY k) c`
 
 // ClaimMany claims deliveries as Claim does and, in the same statement, records each
 // request's attempt and checks the contact's consent (for the channel and purpose given)
@@ -64,6 +82,14 @@ type ClaimResult struct {
 //
 // The consent check is part of the claim: an opt-out committed before the statement began
 // is seen, and one processed after it finds the delivery in sending, not queued.
+//
+// With the frequency cap on, a delivery of a marketing run is skipped (SkipFrequencyCapped)
+// when its contact already has the cap's number of marketing messages sent in the window
+// or being sent, counting the ones this batch lets through before it. The launch checks the
+// cap too, but concurrent launches cannot see each other's deliveries; the claim is exact:
+// it locks the batch's contacts first (lockContacts), in the same transaction, so that the
+// claim statement's snapshot, taken once the locks are held, sees every other claim of
+// those contacts that passed.
 func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore time.Time, ch consent.Channel, p consent.Purpose) ([]ClaimResult, error) {
 	now := s.now()
 	n := len(reqs)
@@ -72,31 +98,49 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 		ids[i], accounts[i], locales[i], variants[i], messageIDs[i] = r.ID, r.Attempt.AccountID, r.Attempt.Locale, int32(r.Attempt.Variant), r.Attempt.MessageID
 	}
 	ex := consent.Exclusions("c", "$8", "$9")
-	rows, err := s.pool.Query(ctx, `
+	// The cap's count ($11 > 0) is two scans of deliveries_contact_idx: the messages sent in
+	// the window, and those not sent yet. The second says status, not sending_since: the
+	// planner would otherwise walk deliveries_sending_idx, every message in flight, once per
+	// delivery. Both read the statement's snapshot, which does not show its own changes: a
+	// delivery it takes back from a dead worker (in sending, stale) is left out, as the
+	// batch is counted in Go.
+	query := `
 		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
 			enqueued_at = coalesce(enqueued_at, $2),
-			account_id = CASE WHEN `+recordAttempt+` THEN t.account_id ELSE d.account_id END,
-			locale = CASE WHEN `+recordAttempt+` THEN t.locale ELSE d.locale END,
-			variant = CASE WHEN `+recordAttempt+` THEN t.variant ELSE d.variant END,
-			message_id = CASE WHEN `+recordAttempt+` THEN t.message_id ELSE d.message_id END
+			account_id = CASE WHEN ` + recordAttempt + ` THEN t.account_id ELSE d.account_id END,
+			locale = CASE WHEN ` + recordAttempt + ` THEN t.locale ELSE d.locale END,
+			variant = CASE WHEN ` + recordAttempt + ` THEN t.variant ELSE d.variant END,
+			message_id = CASE WHEN ` + recordAttempt + ` THEN t.message_id ELSE d.message_id END
 		FROM unnest($1::bigint[], $4::bigint[], $5::text[], $6::int[], $7::text[]) AS t(id, account_id, locale, variant, message_id)
 		WHERE d.id = t.id AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $3))
-		RETURNING `+deliveryColumns+`,
-			coalesce((SELECT coalesce(`+ex.Expr+`, '') FROM contacts c `+ex.Joins+` WHERE c.id = d.contact_id), $10)`,
-		ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p, SkipContactErased)
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
-	}
+		RETURNING ` + deliveryColumns + `,
+			coalesce((SELECT coalesce(` + ex.Expr + `, '') FROM contacts c ` + ex.Joins + ` WHERE c.id = d.contact_id), $10),
+			CASE WHEN $11::int > 0 AND d.contact_id IS NOT NULL
+			          AND (SELECT r.purpose FROM campaign_runs r WHERE r.id = d.run_id) = 'marketing'
+			THEN ((SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
+			       WHERE o.contact_id = d.contact_id AND o.sent_at >= $12)
+			    + (SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
+			       WHERE o.contact_id = d.contact_id AND o.sent_at IS NULL AND o.status = 'sending'
+			         AND NOT (o.id = ANY ($1) AND o.updated_at < $3)))::int
+			END`
 	type claim struct {
 		d    Delivery
-		skip string
+		skip string // consent's, or SkipContactErased
+		// capped, for a delivery the cap applies to (cap on, a marketing run, a contact),
+		// counts the contact's other marketing messages sent in the window or being sent.
+		capped *int32
 	}
 	claimed := make(map[int64]claim, n)
 	var c claim
-	if _, err := pgx.ForEachRow(rows, c.d.fields(&c.skip), func() error {
-		claimed[c.d.ID] = c
-		return nil
-	}); err != nil {
+	err := s.queryLocked(ctx, ids, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, c.d.fields(&c.skip, &c.capped), func() error {
+			claimed[c.d.ID] = c
+			return nil
+		})
+		return err
+	}, query, ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p, SkipContactErased,
+		s.frequencyCap.Max, now.Add(-s.frequencyCap.Window))
+	if err != nil {
 		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
 	}
 	var missed []int64
@@ -122,10 +166,19 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 	}
 	out := make([]ClaimResult, n)
 	given := make(map[int64]bool, len(claimed))
+	passed := map[int64]int{} // per contact, the capped deliveries of this batch let through
 	for i, id := range ids {
 		c, ok := claimed[id]
 		switch {
 		case ok && !given[id]:
+			if c.skip == "" && c.capped != nil {
+				contact := *c.d.ContactID
+				if int(*c.capped)+passed[contact] >= s.frequencyCap.Max {
+					c.skip = SkipFrequencyCapped
+				} else {
+					passed[contact]++
+				}
+			}
 			out[i].Delivery, out[i].Skip, given[id] = c.d, c.skip, true
 		case ok, !statuses[id].Final(): // claimed by the first of two requests, or held by another worker
 			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
@@ -134,6 +187,32 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 		}
 	}
 	return out, nil
+}
+
+// queryLocked runs a statement on deliveries ids and reads its rows with read, after
+// lockContacts in the same transaction when the frequency cap is on.
+func (s *Sends) queryLocked(ctx context.Context, ids []int64, read func(pgx.Rows) error, query string, args ...any) error {
+	if s.frequencyCap.Max <= 0 {
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		return read(rows)
+	}
+	// A batch is one implicit transaction in one round trip: the locks are held until the
+	// statement's changes commit.
+	b := &pgx.Batch{}
+	b.Queue(lockContacts, ids, frequencyCapLockClass)
+	b.Queue(query, args...)
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		return errors.Join(fmt.Errorf("lock contacts: %w", err), br.Close())
+	}
+	rows, err := br.Query()
+	if err == nil {
+		err = read(rows)
+	}
+	return errors.Join(err, br.Close())
 }
 
 // MarkSentMany records sent messages as MarkSent does: one error per delivery (nil, or

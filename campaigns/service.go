@@ -22,6 +22,21 @@ type FrequencyCap struct {
 	Window time.Duration
 }
 
+// withDefault applies the options' rule: zero is 2 per 24 h, a Max below zero is off
+// (Max 0), and a missing window is 24 h.
+func (c FrequencyCap) withDefault() FrequencyCap {
+	switch {
+	case c.Max == 0:
+		c = FrequencyCap{Max: 2, Window: 24 * time.Hour}
+	case c.Max < 0:
+		c.Max = 0
+	}
+	if c.Window <= 0 {
+		c.Window = 24 * time.Hour
+	}
+	return c
+}
+
 // Options configure a Service. Zero values get defaults.
 type Options struct {
 	// QuietHours is the deployment's default quiet window; default DefaultQuietHours().
@@ -56,15 +71,7 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 		opts.QuietHours = DefaultQuietHours()
 	}
 	opts.QuietHours = opts.QuietHours.WithDefault(DefaultQuietHours())
-	switch {
-	case opts.FrequencyCap.Max == 0:
-		opts.FrequencyCap = FrequencyCap{Max: 2, Window: 24 * time.Hour}
-	case opts.FrequencyCap.Max < 0:
-		opts.FrequencyCap.Max = 0
-	}
-	if opts.FrequencyCap.Window <= 0 {
-		opts.FrequencyCap.Window = 24 * time.Hour
-	}
+	opts.FrequencyCap = opts.FrequencyCap.withDefault()
 	if opts.Channel == "" {
 		opts.Channel = "whatsapp"
 	}

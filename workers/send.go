@@ -126,7 +126,8 @@ func (h *Handlers) send(ctx context.Context, id int64) error {
 	}
 	d = claim.Delivery
 	// Consent and suppression as the claim read them: a STOP processed from here on finds
-	// this delivery in "sending", and whatever was processed before is seen.
+	// this delivery in "sending", and whatever was processed before is seen. The claim also
+	// applies the frequency cap, exactly across workers (frequency_capped).
 	if claim.Skip != "" {
 		return h.skip(ctx, d, claim.Skip)
 	}

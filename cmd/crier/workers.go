@@ -36,7 +36,7 @@ type pipeline struct {
 func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 	metrics := workers.NewMetrics()
 	p := &pipeline{campaigns: svc.campaigns, metrics: metrics, registry: prometheus.NewRegistry()}
-	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{})
+	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{FrequencyCap: a.cfg.FrequencyCap})
 	deps := workers.Deps{
 		Redis:     a.redis,
 		Sends:     sends,
