@@ -14,7 +14,7 @@ const (
 	Admin      Role = "admin"      // everything
 	Marketer   Role = "marketer"   // contacts (masked phones), tags, templates, campaigns
 	Ops        Role = "ops"        // accounts, campaign pause/resume/cancel, the dashboard; read-only elsewhere
-	Agent      Role = "agent"      // contact detail with phones; consent on a customer's behalf
+	Agent      Role = "agent"      // contact detail with phones; consent on a customer's behalf (never lifting an opt-out)
 	Compliance Role = "compliance" // export, erasure, suppressions, the audit log
 )
 
@@ -43,7 +43,9 @@ const (
 	ContactsPII      Permission = "contacts:pii"      // see phone numbers and emails in clear
 	ContactsWrite    Permission = "contacts:write"    // create, update, tag, import, delete
 	ConsentRead      Permission = "consent:read"      // read a contact's consent ledger
-	ConsentWrite     Permission = "consent:write"     // record consent on a customer's behalf
+	ConsentWithdraw  Permission = "consent:withdraw"  // record a withdrawal (which suppresses the number)
+	ConsentWrite     Permission = "consent:write"     // record a grant on a customer's behalf (it lifts no suppression)
+	ConsentLift      Permission = "consent:lift"      // record a compliance grant with typed evidence, which lifts an opt-out
 	TemplatesRead    Permission = "templates:read"    //
 	TemplatesWrite   Permission = "templates:write"   //
 	CampaignsRead    Permission = "campaigns:read"    // campaigns, previews, stats, deliveries
@@ -56,15 +58,17 @@ const (
 	PrivacyExport    Permission = "privacy:export" // a data subject's export (GDPR Art. 15/20)
 	PrivacyErase     Permission = "privacy:erase"  // erasure (GDPR Art. 17)
 	AuditRead        Permission = "audit:read"
-	Dashboard        Permission = "dashboard" // the Asynq dashboard
-	Sandbox          Permission = "sandbox"   // the simulated WhatsApp network
+	Dashboard        Permission = "dashboard"       // the Asynq dashboard
+	Sandbox          Permission = "sandbox"         // read what the simulated WhatsApp network delivered
+	SandboxInbound   Permission = "sandbox:inbound" // simulate a customer's message: admin only, as it speaks for a customer
 )
 
 // grants is the permission table: the single place that says which role may do what.
-// Admin is not listed: it may do everything.
+// Admin is not listed: it may do everything. Nobody else may simulate a customer's message
+// (SandboxInbound), and only compliance may lift an opt-out (ConsentLift).
 var grants = map[Role][]Permission{
 	Marketer: {
-		ContactsRead, ContactsWrite, ConsentRead,
+		ContactsRead, ContactsWrite, ConsentRead, ConsentWithdraw,
 		TemplatesRead, TemplatesWrite,
 		CampaignsRead, CampaignsWrite, CampaignsControl,
 		AccountsRead, // to choose a campaign's accounts
@@ -75,10 +79,10 @@ var grants = map[Role][]Permission{
 		CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
 	},
 	Agent: {
-		ContactsRead, ContactsPII, ConsentRead, ConsentWrite,
+		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite,
 	},
 	Compliance: {
-		ContactsRead, ContactsPII, ConsentRead, ConsentWrite,
+		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
 		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead,
 	},
 }

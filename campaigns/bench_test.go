@@ -41,8 +41,8 @@ func benchSetup(b *testing.B) *testBundle {
 		SELECT id, 'whatsapp', 'marketing', CASE WHEN id % 20 = 0 THEN 'withdrawn' ELSE 'granted' END, id
 		FROM contacts WHERE id % 10 <> 7`)
 	require.NoError(b, err)
-	_, err = bundle.pool.Exec(ctx, `INSERT INTO suppressions (phone_hash, reason, source)
-		SELECT phone_hash, 'manual', 'bench' FROM contacts WHERE id % 100 = 3`)
+	_, err = bundle.pool.Exec(ctx, `INSERT INTO suppressions (phone_hash, purpose, reason, source, actor)
+		SELECT phone_hash, p, 'manual', 'staff', 'bench' FROM contacts, unnest(ARRAY['marketing', 'utility']) p WHERE id % 100 = 3`)
 	require.NoError(b, err)
 	for _, q := range []string{`VACUUM ANALYZE contacts`, `VACUUM ANALYZE consent_state`, `ANALYZE suppressions`} {
 		_, err = bundle.pool.Exec(ctx, q)

@@ -57,8 +57,6 @@ func newBundle(t testing.TB, opts ...func(*campaigns.Options)) *testBundle {
 	hasher, err := phonehash.New(bytes.Repeat([]byte{7}, 32))
 	require.NoError(t, err)
 	b.contacts = contacts.NewService(b.pool, hasher)
-	b.consent, err = consent.New(b.pool, hasher, consent.Options{Brand: "Acme", Now: b.clock})
-	require.NoError(t, err)
 	engine, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	b.templates = templates.NewStore(b.pool, engine)
@@ -67,7 +65,8 @@ func newBundle(t testing.TB, opts ...func(*campaigns.Options)) *testBundle {
 		f(&o)
 	}
 	b.svc = campaigns.New(b.pool, o)
-	b.consent.SetCanceller(b.svc)
+	b.consent, err = consent.New(b.pool, hasher, consent.Options{Brand: "Acme", Now: b.clock, Canceller: b.svc})
+	require.NoError(t, err)
 
 	tpl, err := b.templates.Create(ctx, templates.Template{Name: "sale", Category: templates.Marketing,
 		Locales: []templates.Locale{{Locale: "en", Variants: []templates.Variant{{Body: "Hi {{ first_name }}, {{ campaign.name }} is on!", Weight: 1}},

@@ -94,7 +94,8 @@ func TestLaunchSkipReasons(t *testing.T) {
 	})
 	run := b.launch(t, c.ID)
 	got := b.deliveries(t, run.ID)
-	want := map[int64]string{eligible: "", noConsent: "no_consent", withdrawn: "withdrawn", suppressed: "suppressed",
+	// Every withdrawal suppresses the number, and the suppression is the reason recorded.
+	want := map[int64]string{eligible: "", noConsent: "no_consent", withdrawn: "suppressed", suppressed: "suppressed",
 		invalid: "invalid_phone", excluded: "excluded_tag", capped: "frequency_capped", utilityOnly: "no_consent"}
 	require.Len(t, got, len(want))
 	for id, r := range want {

@@ -71,7 +71,7 @@ func TestSendStepsForManyDeliveries(t *testing.T) {
 	require.ErrorIs(t, res[3].Err, campaigns.ErrDeliveryFinal, "no such delivery")
 	require.ErrorIs(t, res[4].Err, campaigns.ErrDeliveryBusy, "the same delivery twice in one batch is claimed once")
 	require.NoError(t, res[5].Err)
-	require.Equal(t, string(consent.ExcludedWithdrawn), res[5].Skip, "consent is read by the claim")
+	require.Equal(t, string(consent.ExcludedSuppressed), res[5].Skip, "consent (the withdrawal suppressed the number) is read by the claim")
 	require.NoError(t, res[6].Err)
 	require.Equal(t, campaigns.SkipContactErased, res[6].Skip)
 	require.NoError(t, res[7].Err)

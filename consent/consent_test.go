@@ -21,28 +21,10 @@ import (
 
 type testBundle struct {
 	pool     *pgxpool.Pool
+	hasher   *phonehash.Hasher
 	contacts *contacts.Service
 	consent  *consent.Service
-	replies  *replies
 	cancels  *cancels
-}
-
-// replies records what the service asks to send; fail makes the next send fail.
-type replies struct {
-	mu   sync.Mutex
-	sent []consent.Reply
-	fail bool
-}
-
-func (r *replies) Reply(_ context.Context, rep consent.Reply) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		r.fail = false
-		return errors.New("account not connected")
-	}
-	r.sent = append(r.sent, rep)
-	return nil
 }
 
 type cancels struct {
@@ -63,8 +45,8 @@ func setup(t *testing.T) (*testBundle, context.Context) {
 	pool := testdb.New(t)
 	h, err := phonehash.New(bytes.Repeat([]byte{9}, 32))
 	require.NoError(t, err)
-	b := &testBundle{pool: pool, contacts: contacts.NewService(pool, h), replies: &replies{}, cancels: &cancels{}}
-	b.consent, err = consent.New(pool, h, consent.Options{Brand: "Acme", Replier: b.replies, Canceller: b.cancels})
+	b := &testBundle{pool: pool, hasher: h, contacts: contacts.NewService(pool, h), cancels: &cancels{}}
+	b.consent, err = consent.New(pool, h, consent.Options{Brand: "Acme", Canceller: b.cancels})
 	require.NoError(t, err)
 	b.contacts.ImportConsent = b.consent
 	return b, context.Background()
@@ -79,9 +61,33 @@ func (b *testBundle) contact(t *testing.T, phone string, f contacts.Fields) int6
 
 func (b *testBundle) eligible(t *testing.T, id int64) consent.Exclusion {
 	t.Helper()
-	ex, err := b.consent.Eligibility(context.Background(), id, consent.WhatsApp, consent.Marketing)
+	return b.eligibleFor(t, id, consent.Marketing)
+}
+
+func (b *testBundle) eligibleFor(t *testing.T, id int64, p consent.Purpose) consent.Exclusion {
+	t.Helper()
+	ex, err := b.consent.Eligibility(context.Background(), id, consent.WhatsApp, p)
 	require.NoError(t, err)
 	return ex
+}
+
+// grant records a form's grant of marketing consent.
+func (b *testBundle) grant(t *testing.T, id int64) {
+	t.Helper()
+	_, err := b.consent.Record(context.Background(), consent.Change{ContactID: id, Status: consent.Granted,
+		Source: consent.SourceForm, Evidence: formEvidence, Actor: "key:form"})
+	require.NoError(t, err)
+}
+
+// reply is the reply left pending for an inbound message, or "".
+func (b *testBundle) reply(t *testing.T, inboundID int64) string {
+	t.Helper()
+	r, ok, err := b.consent.PendingReply(context.Background(), inboundID)
+	require.NoError(t, err)
+	if !ok {
+		return ""
+	}
+	return r.Text
 }
 
 var formEvidence = map[string]any{"text_shown": "Yes, send me offers on WhatsApp", "url": "https://shop.example/signup", "ip": "203.0.113.7"}
@@ -102,9 +108,13 @@ func TestLedgerRecordsAndStateFollows(t *testing.T) {
 	require.Equal(t, consent.Marketing, g.Purpose)
 	require.Equal(t, consent.Exclusion(""), b.eligible(t, id))
 
-	_, err = b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Withdrawn, Source: consent.SourceAgent, Actor: "key:def"})
+	w, err := b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Withdrawn, Source: consent.SourceAgent, Actor: "key:def"})
 	require.NoError(t, err)
-	require.Equal(t, consent.ExcludedWithdrawn, b.eligible(t, id))
+	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id), "every withdrawal suppresses the number")
+	require.Equal(t, consent.SourceAgent, w.Suppression.Source)
+	require.Equal(t, consent.Marketing, w.Suppression.Purpose, "for the purpose withdrawn")
+	require.Equal(t, consent.ExcludedNoConsent, b.eligibleFor(t, id, consent.Utility), "and no other")
+	require.Equal(t, []int64{id}, b.cancels.contacts, "and cancels the contact's pending messages")
 
 	entries, states, err := b.consent.History(ctx, id, 100)
 	require.NoError(t, err)
@@ -131,33 +141,45 @@ func TestLedgerRecordsAndStateFollows(t *testing.T) {
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
 }
 
-func TestGrantLiftsSuppressionButNotFromImportsOrLegal(t *testing.T) {
+func TestStaffSuppressionsAndWhatLiftsThem(t *testing.T) {
 	b, ctx := setup(t)
 	id := b.contact(t, "+6591234567", contacts.Fields{})
-	_, added, err := b.consent.Suppress(ctx, "+6591234567", consent.ReasonManual, "key:abc")
+	b.grant(t, id)
+	list, added, err := b.consent.Suppress(ctx, "+6591234567", consent.ReasonManual, "key:abc")
 	require.NoError(t, err)
 	require.True(t, added)
+	require.Len(t, list, 2, "a staff suppression covers every purpose")
+	require.Equal(t, consent.SourceStaff, list[0].Source)
+	require.Equal(t, "key:abc", list[0].Actor)
 	require.Equal(t, []int64{id}, b.cancels.contacts, "suppressing cancels pending messages")
 
-	_, err = b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: consent.SourceImport, Evidence: map[string]any{"import_id": 1}})
-	require.NoError(t, err)
-	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id), "an import never lifts a suppression")
+	for _, src := range []consent.Source{consent.SourceImport, consent.SourceForm, consent.SourceAgent, consent.SourceAPI} {
+		r, err := b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: src, Evidence: formEvidence})
+		require.NoError(t, err)
+		require.False(t, r.LiftedSuppression, "a %s grant lifts no suppression", src)
+		require.NotNil(t, r.Suppression, "and says the number stays suppressed")
+		require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
+	}
 
-	e, err := b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: consent.SourceForm, Evidence: formEvidence})
-	require.NoError(t, err)
-	require.True(t, e.LiftedSuppression, "the ledger records the lift")
-	require.Equal(t, consent.Exclusion(""), b.eligible(t, id))
-
-	_, _, err = b.consent.Suppress(ctx, "+6591234567", consent.ReasonLegal, "key:abc")
-	require.NoError(t, err)
-	e, err = b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: consent.SourceAgent, Evidence: formEvidence})
-	require.NoError(t, err)
-	require.False(t, e.LiftedSuppression, "a legal suppression is only ever removed by hand")
-	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
+	// Compliance removes what staff added, and only that.
 	require.NoError(t, b.consent.Unsuppress(ctx, "+6591234567"))
 	require.Equal(t, consent.Exclusion(""), b.eligible(t, id))
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(b.consent.Unsuppress(ctx, "+6591234567")))
+
+	// A legal suppression is lifted by no grant, not even a compliance record.
+	_, _, err = b.consent.Suppress(ctx, "+6591234567", consent.ReasonLegal, "key:abc")
+	require.NoError(t, err)
+	r, err := b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: consent.SourceCompliance,
+		Evidence: complianceEvidence})
+	require.NoError(t, err)
+	require.False(t, r.LiftedSuppression, "a legal suppression is only ever removed by hand")
+	require.Equal(t, consent.ReasonLegal, r.Suppression.Reason)
+	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
+	require.NoError(t, b.consent.Unsuppress(ctx, "+6591234567"))
+	require.Equal(t, consent.Exclusion(""), b.eligible(t, id))
 }
+
+var complianceEvidence = map[string]any{"kind": "signed_form", "reference": "DOC-2026-114", "obtained_at": "2026-11-30T10:00:00Z"}
 
 func TestSuppressionListHoldsOnlyHashes(t *testing.T) {
 	b, ctx := setup(t)
@@ -168,23 +190,33 @@ func TestSuppressionListHoldsOnlyHashes(t *testing.T) {
 	_, added, err := b.consent.Suppress(ctx, "+6591234567", consent.ReasonManual, "t")
 	require.NoError(t, err)
 	require.False(t, added)
-	sup, err := b.consent.Suppressed(ctx, "+6591234567")
+	list, err := b.consent.Suppressed(ctx, "+6591234567")
 	require.NoError(t, err)
-	require.Equal(t, consent.ReasonComplaint, sup.Reason, "the first reason stays")
+	require.Equal(t, consent.ReasonComplaint, list[0].Reason, "the first reason stays")
+	_, added, err = b.consent.Suppress(ctx, "+6591234567", consent.ReasonLegal, "t")
+	require.NoError(t, err)
+	require.True(t, added, "a stronger reason replaces it")
+	list, err = b.consent.Suppressed(ctx, "+6591234567")
+	require.NoError(t, err)
+	require.Equal(t, consent.ReasonLegal, list[0].Reason)
 
-	page, next, err := b.consent.Suppressions(ctx, nil, 2)
+	// Three numbers, two purposes each: pages of four and two.
+	page, next, err := b.consent.Suppressions(ctx, nil, 4)
 	require.NoError(t, err)
-	require.Len(t, page, 2)
-	rest, next2, err := b.consent.Suppressions(ctx, next, 2)
+	require.Len(t, page, 4)
+	rest, next2, err := b.consent.Suppressions(ctx, next, 4)
 	require.NoError(t, err)
-	require.Len(t, rest, 1)
+	require.Len(t, rest, 2)
 	require.Nil(t, next2)
+	require.NotEqual(t, page[3], rest[0])
 
 	var text string
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT string_agg(encode(phone_hash, 'escape') || reason || source, '') FROM suppressions`).Scan(&text))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT string_agg(encode(phone_hash, 'escape') || reason || source || actor, '') FROM suppressions`).Scan(&text))
 	require.NotContains(t, text, "6591234567")
 	_, _, err = b.consent.Suppress(ctx, "+6591234567", "because", "t")
 	require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
+	_, _, err = b.consent.Suppress(ctx, "+6591234567", consent.ReasonOptOut, "t")
+	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "an opt-out is the customer's, recorded in the ledger")
 }
 
 func TestImportRecordsConsentColumnOnce(t *testing.T) {
@@ -217,7 +249,12 @@ func TestImportRecordsConsentColumnOnce(t *testing.T) {
 	require.EqualValues(t, 1, res.Consent["kept_withdrawn"])
 	list, _, err = b.contacts.List(ctx, contacts.ListParams{Phone: "+6591234568", Limit: 1})
 	require.NoError(t, err)
-	require.Equal(t, consent.ExcludedWithdrawn, b.eligible(t, list[0].ID))
+	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, list[0].ID), "the import's withdrawal suppressed the number")
+	sup, err := b.consent.Suppressed(ctx, "+6591234568")
+	require.NoError(t, err)
+	require.Len(t, sup, 1, "for marketing only")
+	require.Equal(t, consent.Marketing, sup[0].Purpose)
+	require.Equal(t, consent.SourceImport, sup[0].Source)
 }
 
 func inbound(provider, from, text string) consent.Inbound {
@@ -227,8 +264,7 @@ func inbound(provider, from, text string) consent.Inbound {
 func TestInboundStopWithdrawsSuppressesCancelsAndConfirmsOnce(t *testing.T) {
 	b, ctx := setup(t)
 	id := b.contact(t, "+6591234567", contacts.Fields{Locale: ptr("es-MX")})
-	_, err := b.consent.Record(ctx, consent.Change{ContactID: id, Status: consent.Granted, Source: consent.SourceForm, Evidence: formEvidence})
-	require.NoError(t, err)
+	b.grant(t, id)
 
 	out, err := b.consent.HandleInbound(ctx, inbound("wamid.1", "+6591234567", "Stop please 🙏"))
 	require.NoError(t, err)
@@ -236,21 +272,27 @@ func TestInboundStopWithdrawsSuppressesCancelsAndConfirmsOnce(t *testing.T) {
 	require.True(t, out.Changed)
 	require.Equal(t, id, out.ContactID)
 	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
+	require.Equal(t, consent.ExcludedSuppressed, b.eligibleFor(t, id, consent.Utility), "a STOP stops every purpose")
 	require.Equal(t, []int64{id}, b.cancels.contacts)
-	require.Len(t, b.replies.sent, 1)
-	require.Equal(t, "Ya no recibirás más mensajes de Acme. Responde START para volver a suscribirte.", b.replies.sent[0].Text, "in the contact's language")
-	require.Equal(t, "+6591234567", b.replies.sent[0].To)
-	require.Equal(t, int64(7), b.replies.sent[0].AccountID)
+	want := "Ya no recibirás más mensajes de Acme. Responde START para volver a suscribirte."
+	require.Equal(t, want, out.Reply, "in the contact's language")
+	r, ok, err := b.consent.PendingReply(ctx, out.InboundID)
+	require.NoError(t, err)
+	require.True(t, ok, "the confirmation is left pending for the workers")
+	require.Equal(t, consent.Reply{InboundID: out.InboundID, AccountID: 7, To: "+6591234567", Text: want}, r)
+	require.NoError(t, b.consent.ReplySent(ctx, out.InboundID))
+	require.Empty(t, b.reply(t, out.InboundID))
 
-	// The same message again (a redelivery) changes nothing and sends nothing.
+	// The same message again (a redelivery) changes nothing and makes nothing due.
 	out, err = b.consent.HandleInbound(ctx, inbound("wamid.1", "+6591234567", "Stop please 🙏"))
 	require.NoError(t, err)
 	require.True(t, out.Duplicate)
+	require.Empty(t, out.Reply)
 	// A second STOP is recorded, but not confirmed again.
 	out, err = b.consent.HandleInbound(ctx, inbound("wamid.2", "+6591234567", "STOP"))
 	require.NoError(t, err)
 	require.False(t, out.Changed)
-	require.Len(t, b.replies.sent, 1, "exactly one confirmation")
+	require.Empty(t, out.Reply, "exactly one confirmation")
 
 	entries, _, err := b.consent.History(ctx, id, 10)
 	require.NoError(t, err)
@@ -268,19 +310,18 @@ func TestInboundStopWithdrawsSuppressesCancelsAndConfirmsOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, out.Changed)
 	require.Equal(t, consent.Exclusion(""), b.eligible(t, id))
-	require.Len(t, b.replies.sent, 2)
-	require.Contains(t, b.replies.sent[1].Text, "Acme")
+	require.Contains(t, b.reply(t, out.InboundID), "Acme")
 
 	out, err = b.consent.HandleInbound(ctx, inbound("wamid.4", "+6591234567", "help"))
 	require.NoError(t, err)
 	require.Equal(t, consent.ClassHelp, out.Class)
-	require.Len(t, b.replies.sent, 3)
+	require.NotEmpty(t, b.reply(t, out.InboundID))
 
 	out, err = b.consent.HandleInbound(ctx, inbound("wamid.5", "+6591234567", "when does the sale stop?"))
 	require.NoError(t, err)
 	require.Equal(t, consent.ClassNone, out.Class)
 	require.Equal(t, consent.Exclusion(""), b.eligible(t, id), "a question about stopping is not an opt-out")
-	require.Len(t, b.replies.sent, 3)
+	require.Empty(t, b.reply(t, out.InboundID))
 }
 
 func TestInboundFromStrangersIsSuppressedAgainstLaterImports(t *testing.T) {
@@ -289,7 +330,7 @@ func TestInboundFromStrangersIsSuppressedAgainstLaterImports(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, out.ContactID)
 	require.True(t, out.Changed)
-	require.Len(t, b.replies.sent, 1)
+	require.NotEmpty(t, b.reply(t, out.InboundID))
 
 	_, err = b.contacts.Import(ctx, strings.NewReader("phone,consent\n+14155552671,yes\n"), contacts.ImportOptions{ConsentSource: "bought list"})
 	require.NoError(t, err)
@@ -298,20 +339,21 @@ func TestInboundFromStrangersIsSuppressedAgainstLaterImports(t *testing.T) {
 	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, list[0].ID), "a later import cannot message them")
 }
 
-func TestInboundReplyThatFailedIsRetried(t *testing.T) {
+func TestPendingReplyIsUnsettledUntilSent(t *testing.T) {
 	b, ctx := setup(t)
 	b.contact(t, "+6591234567", contacts.Fields{})
-	b.replies.fail = true
-	_, err := b.consent.HandleInbound(ctx, inbound("wamid.1", "+6591234567", "STOP"))
-	require.ErrorContains(t, err, "account not connected")
+	out, err := b.consent.HandleInbound(ctx, inbound("wamid.1", "+6591234567", "STOP"))
+	require.NoError(t, err)
 
 	ids, err := b.consent.Unsettled(ctx, -time.Minute, 10)
 	require.NoError(t, err)
-	require.Len(t, ids, 1)
-	out, err := b.consent.ProcessInbound(ctx, ids[0])
+	require.Equal(t, []int64{out.InboundID}, ids, "a reply still due")
+	again, err := b.consent.ProcessInbound(ctx, ids[0])
 	require.NoError(t, err)
-	require.True(t, out.Duplicate)
-	require.Len(t, b.replies.sent, 1, "the pending confirmation goes out once")
+	require.True(t, again.Duplicate)
+	require.Equal(t, out.Reply, again.Reply, "processing again answers the reply still due, and changes nothing")
+
+	require.NoError(t, b.consent.ReplySent(ctx, out.InboundID))
 	ids, err = b.consent.Unsettled(ctx, -time.Minute, 10)
 	require.NoError(t, err)
 	require.Empty(t, ids)
@@ -335,6 +377,7 @@ func TestUnprocessedInboundIsUnsettled(t *testing.T) {
 	out, err := b.consent.ProcessInbound(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, consent.ClassOptOut, out.Class)
+	require.NoError(t, b.consent.ReplySent(ctx, id))
 	ids, err = b.consent.Unsettled(ctx, -time.Minute, 10)
 	require.NoError(t, err)
 	require.Empty(t, ids, "processed, and its confirmation sent")

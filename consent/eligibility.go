@@ -22,8 +22,9 @@ const (
 
 // ExclusionSQL is the SQL that tells, for each contact of a query, whether it may be
 // messaged: add Joins after the contacts table in FROM, and Expr is NULL for a contact that
-// may be messaged and otherwise its Exclusion. Suppression wins over consent. It is joins
-// rather than subqueries so that a whole audience of a million is one hash join each.
+// may be messaged and otherwise its Exclusion. Suppression (of the number, for the
+// purpose) wins over consent. Each join finds at most one row, by a primary key. It is
+// joins rather than subqueries so that a whole audience of a million is one hash join each.
 type ExclusionSQL struct {
 	Joins string // LEFT JOINs of consent_state (as cs) and suppressions (as sup)
 	Expr  string // NULL, or 'suppressed', 'no_consent' or 'withdrawn'
@@ -35,7 +36,7 @@ func Exclusions(contact, channel, purpose string) ExclusionSQL {
 	return ExclusionSQL{
 		Joins: fmt.Sprintf(`
 			LEFT JOIN consent_state cs ON cs.contact_id = %[1]s.id AND cs.channel = %[2]s AND cs.purpose = %[3]s
-			LEFT JOIN suppressions sup ON sup.phone_hash = %[1]s.phone_hash`, contact, channel, purpose),
+			LEFT JOIN suppressions sup ON sup.phone_hash = %[1]s.phone_hash AND sup.purpose = %[3]s`, contact, channel, purpose),
 		Expr: `(CASE
 			WHEN sup.phone_hash IS NOT NULL THEN 'suppressed'
 			WHEN cs.status IS NULL THEN 'no_consent'

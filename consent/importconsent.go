@@ -16,9 +16,11 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 // evidence the import's consent_source, its id and the line. It writes nothing for a line
 // that would not change the contact's state, so importing a file again adds nothing.
 //
-// An import never turns a withdrawal back into a grant: only the person can (START, a
-// form, an agent on their behalf); such lines are counted as kept_withdrawn. Nor does an
-// import grant lift a suppression.
+// An import never turns a withdrawal back into a grant: only the person can (their START,
+// or a compliance record of their request); such lines are counted as kept_withdrawn. Nor
+// does an import grant lift a suppression. An import's withdrawal suppresses the number for
+// marketing, like every withdrawal, so that deleting and re-importing the contact cannot
+// make it eligible again.
 func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
 	numbers := make([]int64, len(lines))
 	phones := make([]string, len(lines))
@@ -33,7 +35,7 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			-- primary-key probe per line whatever the planner believes: inside an import
 			-- consent_state grows from nothing, and a join planned on stale statistics
 			-- compared every line with every state.
-			SELECT u.line, u.status, c.id AS contact_id,
+			SELECT u.line, u.status, c.id AS contact_id, c.phone_hash,
 			       (SELECT cs.status FROM consent_state cs
 			        WHERE cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing') AS current
 			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
@@ -44,9 +46,9 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			WHERE status IS DISTINCT FROM current
 			  AND NOT (status = 'granted' AND current IS NOT DISTINCT FROM 'withdrawn')
 		), entries AS (
-			INSERT INTO consent_ledger (contact_id, channel, purpose, status, source, evidence, actor, occurred_at)
+			INSERT INTO consent_ledger (contact_id, channel, purpose, status, source, evidence, actor, occurred_at, phone_hash)
 			SELECT contact_id, 'whatsapp', 'marketing', status, 'import',
-			       jsonb_build_object('consent_source', $4::text, 'import_id', $5::bigint, 'line', line), $6, now()
+			       jsonb_build_object('consent_source', $4::text, 'import_id', $5::bigint, 'line', line), $6, now(), phone_hash
 			FROM todo
 			RETURNING id, contact_id, status, recorded_at
 		), states AS (
@@ -63,6 +65,19 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn)
 	if err != nil {
 		return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+	}
+	// Every withdrawn line suppresses, also one whose state said so already: the number may
+	// not have been suppressed yet (a withdrawal recorded before migration 00011).
+	var hashes [][]byte
+	for _, l := range lines {
+		if l.Status == contacts.ConsentWithdrawn {
+			hashes = append(hashes, s.hasher.Sum(l.Phone))
+		}
+	}
+	if len(hashes) > 0 {
+		if _, err := suppress(ctx, tx, hashes, []Purpose{Marketing}, ReasonOptOut, SourceImport, actor); err != nil {
+			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+		}
 	}
 	return map[string]int64{"granted": granted, "withdrawn": withdrawn, "unchanged": unchanged, "kept_withdrawn": keptWithdrawn}, nil
 }

@@ -21,6 +21,10 @@ type Inbound struct {
 	Text       string
 	ProviderID string // the network's id of the message; a repeat of it changes nothing
 	ReceivedAt time.Time
+	// SimulatedBy names who simulated the message (the sandbox API's caller, "key:…"), and
+	// is empty for a real one. A simulated message is recorded with source sandbox and
+	// lifts only what the sandbox itself suppressed: it never speaks for a customer.
+	SimulatedBy string
 }
 
 // Outcome is what handling an inbound message did.
@@ -31,8 +35,9 @@ type Outcome struct {
 	// Changed says that consent or suppression changed (a first STOP, a START that
 	// resubscribed); a repeated STOP changes nothing and is not answered again.
 	Changed bool
-	// Reply is the text due back to the sender, if any: sent through the Replier, or left
-	// pending for RetryReplies when there is none or it failed.
+	// Reply is the text due back to the sender, if any. It is recorded as pending with the
+	// message, for the workers to send separately (PendingReply, ReplySent), so that an
+	// opt-out never waits for a send.
 	Reply string
 	// Duplicate says that this message had been handled before.
 	Duplicate bool
@@ -47,15 +52,8 @@ type Reply struct {
 	Text      string
 }
 
-// Replier sends replies. The worker that holds the account's connection implements it;
-// it must derive the message id from InboundID, so that a retried reply is the same
-// message.
-type Replier interface {
-	Reply(ctx context.Context, r Reply) error
-}
-
 // HandleInbound records an inbound message and acts on it: see RecordInbound and
-// ProcessInbound. It is what a transport's event handler calls.
+// ProcessInbound.
 func (s *Service) HandleInbound(ctx context.Context, in Inbound) (Outcome, error) {
 	id, _, err := s.RecordInbound(ctx, in)
 	if err != nil {
@@ -80,10 +78,10 @@ func (s *Service) RecordInbound(ctx context.Context, in Inbound) (int64, bool, e
 	}
 	var id int64
 	err = s.pool.QueryRow(ctx, `
-		INSERT INTO inbound_messages (account_id, provider_id, from_phone, phone_hash, text, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO inbound_messages (account_id, provider_id, from_phone, phone_hash, text, received_at, simulated_by)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''))
 		ON CONFLICT (account_id, provider_id) DO NOTHING
-		RETURNING id`, in.AccountID, in.ProviderID, from, s.hasher.Sum(from), in.Text, in.ReceivedAt).Scan(&id)
+		RETURNING id`, in.AccountID, in.ProviderID, from, s.hasher.Sum(from), in.Text, in.ReceivedAt, in.SimulatedBy).Scan(&id)
 	if err == nil {
 		return id, true, nil
 	}
@@ -100,46 +98,51 @@ func (s *Service) RecordInbound(ctx context.Context, in Inbound) (int64, bool, e
 
 // ProcessInbound classifies a recorded message and acts on it, once:
 //
-//   - opt-out: withdraw marketing consent and suppress the number (also for a sender who
-//     is not a contact, so that a later import cannot message them), cancel the contact's
-//     pending messages, and reply exactly one confirmation — only when something changed,
-//     so a second STOP gets no second confirmation;
-//   - opt-in: grant marketing consent with the message as evidence, which lifts a
-//     suppression, and confirm when that changed anything;
-//   - help: reply the help text.
+//   - opt-out: withdraw marketing consent and suppress the number for every purpose (also
+//     for a sender who is not a contact, so that a later import cannot message them),
+//     cancel the contact's pending messages, and make one confirmation due — only when
+//     something changed, so a second STOP gets no second confirmation;
+//   - opt-in: grant marketing consent with the message as evidence, which lifts the
+//     number's suppressions (not a legal one), and confirm when the number may be
+//     messaged again;
+//   - help: make the help text due.
+//
+// A simulated message (Inbound.SimulatedBy) is recorded with source sandbox: its STOP
+// suppresses like any other, but its START lifts only what the sandbox suppressed.
 //
 // The consent change, the suppression, the audit entries and the reply due are written in
-// one transaction; the reply is sent after it. Processing a message again changes nothing
-// but retries a reply that is still pending.
+// one transaction, and the pending messages are cancelled right after it: nothing here
+// waits for an account, a rate limit or a send. The reply is left pending for the workers
+// (PendingReply, ReplySent). Processing a message again changes nothing and answers
+// Duplicate, with the reply if it is still due.
 func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error) {
 	out := Outcome{InboundID: id}
-	var reply Reply
 	var cancelContact int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var from, text *string
+		var accountID int64
+		var from, text, simulatedBy *string
 		var hash []byte
 		var processed *time.Time
 		var class, replyText *string
 		var replyStatus string
 		var contactID *int64
 		err := tx.QueryRow(ctx, `
-			SELECT account_id, from_phone, phone_hash, text, processed_at, class, reply_text, reply_status, contact_id
+			SELECT account_id, from_phone, phone_hash, text, processed_at, class, reply_text, reply_status, contact_id, simulated_by
 			FROM inbound_messages WHERE id = $1 FOR UPDATE`, id).
-			Scan(&reply.AccountID, &from, &hash, &text, &processed, &class, &replyText, &replyStatus, &contactID)
+			Scan(&accountID, &from, &hash, &text, &processed, &class, &replyText, &replyStatus, &contactID, &simulatedBy)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.NotFoundf("inbound message %d not found", id)
 		}
 		if err != nil {
 			return err
 		}
-		if processed != nil { // handled before: only a pending reply remains to do
+		if processed != nil { // handled before: only a pending reply may remain to do
 			out.Duplicate, out.Class = true, Class(deref(class))
 			if contactID != nil {
 				out.ContactID = *contactID
 			}
 			if replyStatus == "pending" && from != nil {
 				out.Reply = deref(replyText)
-				reply.To, reply.Text = *from, out.Reply
 			}
 			return nil
 		}
@@ -152,47 +155,60 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 		cl := s.classifier.Explain(deref(text))
 		out.Class = cl.Class
 		texts := s.replies.For(locale)
-		evidence := map[string]any{"inbound_message_id": id, "account_id": reply.AccountID, "match": string(cl.Match)}
-		actor := "inbound:account:" + strconv.FormatInt(reply.AccountID, 10)
+		evidence := map[string]any{"inbound_message_id": id, "account_id": accountID, "match": string(cl.Match)}
+		source, actor := SourceKeyword, "inbound:account:"+strconv.FormatInt(accountID, 10)
+		if simulatedBy != nil {
+			source, actor = SourceSandbox, "sandbox:"+*simulatedBy
+			evidence["simulated_by"] = *simulatedBy
+		}
 
 		switch cl.Class {
 		case ClassOptOut:
-			if out.ContactID != 0 {
-				changed, err := s.recordIfChanged(ctx, tx, out.ContactID, Withdrawn, evidence, actor)
-				if err != nil {
-					return err
-				}
-				out.Changed = changed
-				cancelContact = out.ContactID
-			}
-			_, added, err := suppress(ctx, tx, hash, ReasonOptOut, "keyword")
+			// The number first, also for a sender who is no contact, and also when the
+			// state said withdrawn already (the number may not be suppressed yet).
+			added, err := suppress(ctx, tx, [][]byte{hash}, Purposes, ReasonOptOut, source, actor)
 			if err != nil {
 				return err
 			}
 			if added {
 				out.Changed = true
-				if err := s.audit(ctx, tx, actor, "suppression.add", "suppression", hashKey(hash), map[string]any{"reason": ReasonOptOut, "inbound_message_id": id}); err != nil {
+				if err := s.audit(ctx, tx, actor, "suppression.add", "suppression", hashKey(hash),
+					map[string]any{"reason": ReasonOptOut, "source": source, "inbound_message_id": id}); err != nil {
 					return err
 				}
+			}
+			if out.ContactID != 0 {
+				changed, err := s.recordIfChanged(ctx, tx, out.ContactID, Withdrawn, source, evidence, actor)
+				if err != nil {
+					return err
+				}
+				out.Changed = out.Changed || changed
+				cancelContact = out.ContactID
 			}
 			if out.Changed {
 				out.Reply = texts.OptOut
 			}
 		case ClassOptIn:
 			if out.ContactID != 0 {
-				changed, err := s.recordIfChanged(ctx, tx, out.ContactID, Granted, evidence, actor)
+				changed, err := s.recordIfChanged(ctx, tx, out.ContactID, Granted, source, evidence, actor)
 				if err != nil {
 					return err
 				}
 				out.Changed = changed
 			} else {
-				tag, err := tx.Exec(ctx, liftSQL, hash)
+				tag, err := tx.Exec(ctx, liftSQL, hash, nil, source.liftCeiling())
 				if err != nil {
 					return err
 				}
 				out.Changed = tag.RowsAffected() > 0
 			}
-			if out.Changed {
+			// Confirm only what is true: a number still suppressed (a legal reason, or a
+			// real opt-out that a simulated START cannot lift) is not subscribed again.
+			still, err := suppressionOf(ctx, tx, hash, Marketing)
+			if err != nil {
+				return err
+			}
+			if out.Changed && still == nil {
 				out.Reply = texts.OptIn
 			}
 		case ClassHelp:
@@ -202,10 +218,11 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 		status := "none"
 		if out.Reply != "" {
 			status = "pending"
-			reply.To, reply.Text = deref(from), out.Reply
 		}
+		// processed_at is the clock's time, not the transaction's start: the last statement
+		// before the commit, so that received_at → processed_at is the opt-out's latency.
 		_, err = tx.Exec(ctx, `
-			UPDATE inbound_messages SET class = $2, contact_id = nullif($3, 0), processed_at = now(),
+			UPDATE inbound_messages SET class = $2, contact_id = nullif($3, 0), processed_at = clock_timestamp(),
 				reply_text = nullif($4, ''), reply_status = $5
 			WHERE id = $1`, id, out.Class, out.ContactID, out.Reply, status)
 		return err
@@ -213,38 +230,78 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("consent: process inbound %d: %w", id, err)
 	}
-	if cancelContact != 0 && s.opts.Canceller != nil {
-		if _, err := s.opts.Canceller.CancelPending(ctx, cancelContact, "opted_out"); err != nil {
-			// The send path checks consent again before every message; log and go on.
-			s.opts.Logger.ErrorContext(ctx, "cancel pending messages", "contact_id", cancelContact, "error", err)
-		}
-	}
-	if reply.Text != "" {
-		reply.InboundID = id
-		if err := s.sendReply(ctx, reply); err != nil {
-			return out, err
-		}
+	if cancelContact != 0 {
+		s.cancelPending(ctx, cancelContact, "opted_out")
 	}
 	return out, nil
 }
 
-// recordIfChanged records a keyword decision for a contact unless it changes nothing: the
-// state already says so and, for a grant, the number is not suppressed.
-func (s *Service) recordIfChanged(ctx context.Context, tx pgx.Tx, contactID int64, status Status, evidence map[string]any, actor string) (bool, error) {
+// ChannelOptOut records the network's own signal that the person with this number stopped
+// marketing messages from the business (source channel): it withdraws their marketing
+// consent, suppresses the number for marketing, and cancels their pending messages. No
+// confirmation is due: the network told the person already. It reports whether anything
+// changed; the same signal again changes nothing.
+func (s *Service) ChannelOptOut(ctx context.Context, accountID int64, phone string, at time.Time) (bool, error) {
+	e164, _, err := contacts.NormalizePhone(phone, "")
+	if err != nil {
+		return false, apperr.Field("from", "%s", err)
+	}
+	hash := s.hasher.Sum(e164)
+	actor := "channel:account:" + strconv.FormatInt(accountID, 10)
+	var changed bool
+	var contactID int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT id FROM contacts WHERE phone = $1`, e164).Scan(&contactID)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		added, err := suppress(ctx, tx, [][]byte{hash}, []Purpose{Marketing}, ReasonOptOut, SourceChannel, actor)
+		if err != nil {
+			return err
+		}
+		if added {
+			changed = true
+			if err := s.audit(ctx, tx, actor, "suppression.add", "suppression", hashKey(hash),
+				map[string]any{"reason": ReasonOptOut, "source": SourceChannel, "purpose": Marketing}); err != nil {
+				return err
+			}
+		}
+		if contactID != 0 {
+			evidence := map[string]any{"account_id": accountID, "signal": "opt_out", "at": at.UTC().Format(time.RFC3339)}
+			recorded, err := s.recordIfChanged(ctx, tx, contactID, Withdrawn, SourceChannel, evidence, actor)
+			changed = changed || recorded
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("consent: the network's opt-out on account %d: %w", accountID, err)
+	}
+	if contactID != 0 {
+		s.cancelPending(ctx, contactID, "opted_out")
+	}
+	return changed, nil
+}
+
+// recordIfChanged records a customer's marketing decision (a keyword, a simulated keyword,
+// the network's signal) for a contact unless it changes nothing: the state already says so
+// and, for a grant, nothing the source may lift is suppressed.
+func (s *Service) recordIfChanged(ctx context.Context, tx pgx.Tx, contactID int64, status Status, source Source,
+	evidence map[string]any, actor string) (bool, error) {
 	var current *string
-	var suppressed bool
+	var liftable bool
 	err := tx.QueryRow(ctx, `
 		SELECT (SELECT status FROM consent_state WHERE contact_id = c.id AND channel = 'whatsapp' AND purpose = 'marketing'),
-		       EXISTS (SELECT 1 FROM suppressions WHERE phone_hash = c.phone_hash AND reason <> 'legal')
-		FROM contacts c WHERE c.id = $1`, contactID).Scan(&current, &suppressed)
+		       EXISTS (SELECT 1 FROM suppressions WHERE phone_hash = c.phone_hash AND suppression_strength(reason, source) <= $2)
+		FROM contacts c WHERE c.id = $1`, contactID, source.liftCeiling()).Scan(&current, &liftable)
 	if err != nil {
 		return false, err
 	}
-	if current != nil && Status(*current) == status && !(status == Granted && suppressed) {
+	if current != nil && Status(*current) == status && !(status == Granted && liftable) {
 		return false, nil
 	}
-	e, err := s.record(ctx, tx, Change{ContactID: contactID, Channel: WhatsApp, Purpose: Marketing, Status: status,
-		Source: SourceKeyword, Evidence: evidence, Actor: actor, OccurredAt: s.now()})
+	r, err := s.record(ctx, tx, Change{ContactID: contactID, Channel: WhatsApp, Purpose: Marketing, Status: status,
+		Source: source, Evidence: evidence, Actor: actor, OccurredAt: s.now()})
 	if err != nil {
 		return false, err
 	}
@@ -253,20 +310,30 @@ func (s *Service) recordIfChanged(ctx context.Context, tx pgx.Tx, contactID int6
 		action = "consent.grant"
 	}
 	return true, s.audit(ctx, tx, actor, action, "contact", strconv.FormatInt(contactID, 10),
-		map[string]any{"ledger_id": e.ID, "source": SourceKeyword, "lifted_suppression": e.LiftedSuppression})
+		map[string]any{"ledger_id": r.ID, "source": source, "lifted_suppression": r.LiftedSuppression})
 }
 
-// sendReply hands a due reply to the Replier and marks it sent. Without a Replier, or when
-// it fails, the reply stays pending for RetryReplies.
-func (s *Service) sendReply(ctx context.Context, r Reply) error {
-	if s.opts.Replier == nil {
-		return nil
+// PendingReply returns the reply still due for an inbound message, if there is one: its
+// text, the account that received the message and the sender's number.
+func (s *Service) PendingReply(ctx context.Context, inboundID int64) (Reply, bool, error) {
+	r := Reply{InboundID: inboundID}
+	err := s.pool.QueryRow(ctx, `
+		SELECT account_id, from_phone, reply_text FROM inbound_messages
+		WHERE id = $1 AND reply_status = 'pending' AND from_phone IS NOT NULL AND reply_text IS NOT NULL`, inboundID).
+		Scan(&r.AccountID, &r.To, &r.Text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Reply{}, false, nil
 	}
-	if err := s.opts.Replier.Reply(ctx, r); err != nil {
-		return fmt.Errorf("consent: reply to inbound %d: %w", r.InboundID, err)
+	if err != nil {
+		return Reply{}, false, fmt.Errorf("consent: pending reply to inbound %d: %w", inboundID, err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE inbound_messages SET reply_status = 'sent' WHERE id = $1`, r.InboundID); err != nil {
-		return fmt.Errorf("consent: reply to inbound %d: %w", r.InboundID, err)
+	return r, true, nil
+}
+
+// ReplySent records that the reply to an inbound message went out.
+func (s *Service) ReplySent(ctx context.Context, inboundID int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE inbound_messages SET reply_status = 'sent' WHERE id = $1 AND reply_status = 'pending'`, inboundID); err != nil {
+		return fmt.Errorf("consent: reply to inbound %d sent: %w", inboundID, err)
 	}
 	return nil
 }

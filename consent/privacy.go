@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,9 +11,10 @@ import (
 )
 
 // PrivacyHolder exports and erases the consent ledger, the inbound messages and the
-// suppression of a contact. Erasure keeps the inbound rows without number, text or
-// provider id (a digest of it remains), and adds the number's hash to the suppression
-// list.
+// suppressions of a contact. Erasure pseudonymises the ledger (its evidence, which may hold
+// an email or an IP address, becomes {"erased": true}: the append-only ledger allows that
+// and nothing else), keeps the inbound rows without number, text or provider id (a digest
+// of it remains), and suppresses the number's hash for every purpose.
 func (s *Service) PrivacyHolder() privacy.Holder { return consentHolder{} }
 
 type consentHolder struct{}
@@ -33,7 +33,7 @@ type inboundExport struct {
 type consentExport struct {
 	Current    []State          `json:"current"`
 	Ledger     []map[string]any `json:"ledger"`
-	Suppressed *Suppression     `json:"suppression"`
+	Suppressed []Suppression    `json:"suppressions"`
 	Inbound    []inboundExport  `json:"inbound_messages"`
 }
 
@@ -48,19 +48,14 @@ func (consentHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject
 	}
 	rows, err = tx.Query(ctx, `
 		SELECT id, channel, purpose, status, source, evidence, actor, occurred_at, recorded_at, lifted_suppression
-		FROM consent_ledger WHERE contact_id = $1 ORDER BY id`, subj.ContactID)
+		FROM consent_ledger WHERE contact_id = $1 OR phone_hash = $2 ORDER BY id`, subj.ContactID, subj.PhoneHash)
 	if err != nil {
 		return nil, err
 	}
 	if out.Ledger, err = pgx.CollectRows(rows, pgx.RowToMap); err != nil {
 		return nil, err
 	}
-	var sup Suppression
-	err = tx.QueryRow(ctx, `SELECT phone_hash, reason, source, created_at FROM suppressions WHERE phone_hash = $1`, subj.PhoneHash).
-		Scan(&sup.PhoneHash, &sup.Reason, &sup.Source, &sup.CreatedAt)
-	if err == nil {
-		out.Suppressed = &sup
-	} else if !errors.Is(err, pgx.ErrNoRows) {
+	if out.Suppressed, err = suppressionsOf(ctx, tx, subj.PhoneHash); err != nil {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `
@@ -78,16 +73,20 @@ func (consentHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject
 func (consentHolder) Erase(ctx context.Context, tx pgx.Tx, subj privacy.Subject) error {
 	_, err := tx.Exec(ctx, `
 		WITH state AS (DELETE FROM consent_state WHERE contact_id = $1),
-		     ledger AS (DELETE FROM consent_ledger WHERE contact_id = $1),
+		     ledger AS (
+		         UPDATE consent_ledger SET evidence = '{"erased": true}'
+		         WHERE (contact_id = $1 OR phone_hash = $2) AND evidence <> '{"erased": true}'),
 		     inbound AS (
 		         -- provider ids are opaque strings from outside (a sandbox client may put
 		         -- anything there): keep a digest, which still tells messages apart
 		         UPDATE inbound_messages SET from_phone = NULL, text = NULL, contact_id = NULL,
 		             provider_id = 'erased:' || md5(provider_id)
 		         WHERE (contact_id = $1 OR phone_hash = $2) AND from_phone IS NOT NULL)
-		INSERT INTO suppressions (phone_hash, reason, source) VALUES ($2, 'erasure', 'erasure')
-		ON CONFLICT (phone_hash) DO NOTHING`, subj.ContactID, subj.PhoneHash)
+		SELECT 1`, subj.ContactID, subj.PhoneHash)
 	if err != nil {
+		return fmt.Errorf("consent: erase contact %d: %w", subj.ContactID, err)
+	}
+	if _, err := suppress(ctx, tx, [][]byte{subj.PhoneHash}, Purposes, ReasonErasure, SourceErasure, "erasure"); err != nil {
 		return fmt.Errorf("consent: erase contact %d: %w", subj.ContactID, err)
 	}
 	return nil

@@ -26,12 +26,11 @@ type Options struct {
 	Replies map[string]Replies
 	// Keywords are the STOP/START/HELP words; default DefaultKeywords().
 	Keywords *Keywords
-	// Canceller cancels an opting-out contact's pending messages; nil until campaigns exist.
+	// Canceller cancels the pending messages of a contact whose consent is withdrawn or
+	// whose number is suppressed; nil cancels nothing (the send path checks again anyway).
 	Canceller PendingCanceller
-	// Replier sends confirmation and help replies; without one they wait as pending.
-	Replier Replier
-	Now     func() time.Time
-	Logger  *slog.Logger
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Service is the consent ledger, the suppression list and inbound handling.
@@ -64,11 +63,5 @@ func New(pool *pgxpool.Pool, hasher *phonehash.Hasher, opts Options) (*Service, 
 	}
 	return &Service{pool: pool, hasher: hasher, classifier: cl, replies: newReplyBook(opts.Brand, opts.Replies), opts: opts}, nil
 }
-
-// SetCanceller connects the campaigns' canceller once it exists (wiring order).
-func (s *Service) SetCanceller(c PendingCanceller) { s.opts.Canceller = c }
-
-// SetReplier connects the sender of replies once it exists (wiring order).
-func (s *Service) SetReplier(r Replier) { s.opts.Replier = r }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }

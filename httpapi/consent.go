@@ -2,10 +2,14 @@ package httpapi
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
@@ -39,6 +43,15 @@ func ledgerOut(e consent.Entry) ledgerJSON {
 		LiftedSuppression: e.LiftedSuppression}
 }
 
+// recordedJSON is a new ledger entry, and the suppression that keeps the number from
+// messages of its purpose afterwards: null, the one a withdrawal added, or the one a grant
+// could not lift, with a notice that says so and what would lift it.
+type recordedJSON struct {
+	ledgerJSON
+	Suppression *suppressionJSON `json:"suppression"`
+	Notice      string           `json:"notice,omitempty"`
+}
+
 type stateJSON struct {
 	Channel   consent.Channel `json:"channel"`
 	Purpose   consent.Purpose `json:"purpose"`
@@ -48,7 +61,10 @@ type stateJSON struct {
 }
 
 // consentRecord appends a consent decision taken outside Crier: a form, an agent on the
-// customer's behalf, another system. Keyword and import entries are Crier's own.
+// customer's behalf, another system, or a compliance officer with typed evidence.
+// Keyword, sandbox, channel and import entries are Crier's own. Who may record what is the
+// permission table's: a withdrawal needs consent:withdraw (the route's), a grant
+// consent:write, a compliance record consent:lift.
 func (s *Server) consentRecord(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "contact")
 	if err != nil {
@@ -58,22 +74,47 @@ func (s *Server) consentRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Source == consent.SourceKeyword || req.Source == consent.SourceImport {
-		return apperr.Field("source", "must be form, agent or api: %s entries are made by Crier itself", req.Source)
+	if !slices.Contains(consent.APISources, req.Source) {
+		return apperr.Field("source", "must be form, agent, api or compliance: %s entries are made by Crier itself", req.Source)
+	}
+	role := caller(r).Role
+	for _, need := range []struct {
+		when bool
+		perm auth.Permission
+		what string
+	}{
+		{req.Status == consent.Granted, auth.ConsentWrite, "record a grant"},
+		{req.Source == consent.SourceCompliance, auth.ConsentLift, "record a compliance entry, which lifts an opt-out"},
+	} {
+		if need.when && !role.Can(need.perm) {
+			return errStatus(http.StatusForbidden, "forbidden",
+				fmt.Sprintf("the %s role may not %s (it needs the %s permission)", role, need.what, need.perm))
+		}
 	}
 	c := consent.Change{ContactID: id, Channel: req.Channel, Purpose: req.Purpose, Status: req.Status, Source: req.Source,
 		Evidence: req.Evidence, Actor: "key:" + caller(r).ID}
 	if req.OccurredAt != nil {
 		c.OccurredAt = *req.OccurredAt
 	}
-	e, err := s.Consent.Record(r.Context(), c)
+	rec, err := s.Consent.Record(r.Context(), c)
 	if err != nil {
 		return err
 	}
-	addDetail(r, "ledger_id", e.ID)
-	addDetail(r, "status", e.Status)
-	addDetail(r, "lifted_suppression", e.LiftedSuppression)
-	return writeJSON(w, http.StatusCreated, ledgerOut(e))
+	addDetail(r, "ledger_id", rec.ID)
+	addDetail(r, "status", rec.Status)
+	addDetail(r, "source", rec.Source)
+	addDetail(r, "lifted_suppression", rec.LiftedSuppression)
+	out := recordedJSON{ledgerJSON: ledgerOut(rec.Entry)}
+	if sup := rec.Suppression; sup != nil {
+		j := suppressionOut(*sup, "")
+		out.Suppression = &j
+		addDetail(r, "still_suppressed", rec.Status == consent.Granted)
+		if rec.Status == consent.Granted {
+			out.Notice = fmt.Sprintf("the grant is recorded, but the number stays suppressed for %s (%s, from %s) and gets no such messages; what lifts it: %s",
+				sup.Purpose, sup.Reason, sup.Source, sup.LiftedBy())
+		}
+	}
+	return writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
@@ -101,17 +142,29 @@ func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 type suppressionJSON struct {
 	PhoneHash string                    `json:"phone_hash"`
 	Phone     string                    `json:"phone,omitempty"` // only when looked up by phone
+	Purpose   consent.Purpose           `json:"purpose"`
 	Reason    consent.SuppressionReason `json:"reason"`
-	Source    string                    `json:"source"`
+	Source    consent.Source            `json:"source"`
+	Actor     string                    `json:"actor"`
+	LiftedBy  string                    `json:"lifted_by"`
 	CreatedAt time.Time                 `json:"created_at"`
 }
 
 func suppressionOut(sup consent.Suppression, phone string) suppressionJSON {
-	return suppressionJSON{PhoneHash: sup.HashHex(), Phone: phone, Reason: sup.Reason, Source: sup.Source, CreatedAt: sup.CreatedAt.UTC()}
+	return suppressionJSON{PhoneHash: sup.HashHex(), Phone: phone, Purpose: sup.Purpose, Reason: sup.Reason, Source: sup.Source,
+		Actor: sup.Actor, LiftedBy: sup.LiftedBy(), CreatedAt: sup.CreatedAt.UTC()}
 }
 
-// suppressionList pages through the do-not-contact list (hashes only), or looks one
-// number up with ?phone=.
+func suppressionsOut(list []consent.Suppression, phone string) []suppressionJSON {
+	out := make([]suppressionJSON, len(list))
+	for i, sup := range list {
+		out[i] = suppressionOut(sup, phone)
+	}
+	return out
+}
+
+// suppressionList pages through the do-not-contact list (hashes only, one entry per
+// number and purpose), or looks one number up with ?phone=.
 func (s *Server) suppressionList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if phone := q.Get("phone"); phone != "" {
@@ -119,14 +172,14 @@ func (s *Server) suppressionList(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return apperr.Field("phone", "%s", err)
 		}
-		sup, err := s.Consent.Suppressed(r.Context(), e164)
+		list, err := s.Consent.Suppressed(r.Context(), e164)
 		if apperr.CodeOf(err) == apperr.NotFound {
 			return writeJSON(w, http.StatusOK, listResponse[suppressionJSON]{Data: []suppressionJSON{}})
 		}
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, listResponse[suppressionJSON]{Data: []suppressionJSON{suppressionOut(sup, e164)}})
+		return writeJSON(w, http.StatusOK, listResponse[suppressionJSON]{Data: suppressionsOut(list, e164)})
 	}
 	limit := 50
 	if v := q.Get("limit"); v != "" {
@@ -136,24 +189,22 @@ func (s *Server) suppressionList(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	var after []byte
+	var after *consent.SuppressionCursor
 	if c := q.Get("cursor"); c != "" {
-		b, err := hex.DecodeString(c)
-		if err != nil || len(b) != 32 {
+		h, p, _ := strings.Cut(c, ".")
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 || !slices.Contains(consent.Purposes, consent.Purpose(p)) {
 			return apperr.Field("cursor", "is not a cursor this API returned")
 		}
-		after = b
+		after = &consent.SuppressionCursor{PhoneHash: b, Purpose: consent.Purpose(p)}
 	}
 	list, next, err := s.Consent.Suppressions(r.Context(), after, limit)
 	if err != nil {
 		return err
 	}
-	out := listResponse[suppressionJSON]{Data: make([]suppressionJSON, len(list))}
-	for i, sup := range list {
-		out.Data[i] = suppressionOut(sup, "")
-	}
+	out := listResponse[suppressionJSON]{Data: suppressionsOut(list, "")}
 	if next != nil {
-		c := hex.EncodeToString(next)
+		c := hex.EncodeToString(next.PhoneHash) + "." + string(next.Purpose)
 		out.NextCursor = &c
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -164,6 +215,7 @@ type suppressionRequest struct {
 	Reason string `json:"reason" validate:"omitempty,oneof=manual complaint legal"`
 }
 
+// suppressionAdd puts a number on the list for every purpose, as staff.
 func (s *Server) suppressionAdd(w http.ResponseWriter, r *http.Request) error {
 	var req suppressionRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -177,20 +229,22 @@ func (s *Server) suppressionAdd(w http.ResponseWriter, r *http.Request) error {
 	if reason == "" {
 		reason = consent.ReasonManual
 	}
-	sup, added, err := s.Consent.Suppress(r.Context(), e164, reason, "key:"+caller(r).ID)
+	list, added, err := s.Consent.Suppress(r.Context(), e164, reason, "key:"+caller(r).ID)
 	if err != nil {
 		return err
 	}
-	setTarget(r, "suppression", sup.HashHex()[:16])
-	addDetail(r, "reason", sup.Reason)
+	setTarget(r, "suppression", hex.EncodeToString(s.Consent.PhoneHash(e164))[:16])
+	addDetail(r, "reason", reason)
 	addDetail(r, "added", added)
 	status := http.StatusOK
 	if added {
 		status = http.StatusCreated
 	}
-	return writeJSON(w, status, suppressionOut(sup, e164))
+	return writeJSON(w, status, listResponse[suppressionJSON]{Data: suppressionsOut(list, e164)})
 }
 
+// suppressionRemove takes off the list what staff put there; a customer's opt-out or
+// erasure is refused (409), as only the customer lifts it.
 func (s *Server) suppressionRemove(w http.ResponseWriter, r *http.Request) error {
 	e164, _, err := contacts.NormalizePhone(r.PathValue("phone"), r.URL.Query().Get("default_country"))
 	if err != nil {

@@ -13,6 +13,7 @@ type route struct {
 	action  string          // the audit action; "" when the route changes nothing
 	target  string          // the audit target type named by the {id} path parameter
 	browser bool            // a page for browsers: a 401 offers HTTP Basic (the key as the password)
+	sandbox bool            // a sandbox route: 404 when Options.SandboxOff
 	handle  func(http.ResponseWriter, *http.Request) error
 }
 
@@ -37,7 +38,9 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/contacts/{id}/tags", perm: auth.ContactsWrite, action: "contact.tag", target: "contact", handle: s.contactTag},
 		{pattern: "DELETE /v1/contacts/{id}/tags/{tag}", perm: auth.ContactsWrite, action: "contact.untag", target: "contact", handle: s.contactUntag},
 
-		{pattern: "POST /v1/contacts/{id}/consent", perm: auth.ConsentWrite, action: "consent.record", target: "contact", handle: s.consentRecord},
+		// A withdrawal needs consent:withdraw; a grant also consent:write, and a compliance
+		// grant consent:lift (consentRecord asks the same table).
+		{pattern: "POST /v1/contacts/{id}/consent", perm: auth.ConsentWithdraw, action: "consent.record", target: "contact", handle: s.consentRecord},
 		{pattern: "GET /v1/contacts/{id}/consent", perm: auth.ConsentRead, handle: s.consentHistory},
 		{pattern: "GET /v1/contacts/{id}/export", perm: auth.PrivacyExport, action: "contact.export", target: "contact", handle: s.contactExport},
 		{pattern: "POST /v1/contacts/{id}/erase", perm: auth.PrivacyErase, action: "contact.erase", target: "contact", handle: s.contactErase},
@@ -59,8 +62,8 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/accounts/{id}/pause", perm: auth.AccountsWrite, action: "account.pause", target: "account", handle: s.accountPause},
 		{pattern: "POST /v1/accounts/{id}/resume", perm: auth.AccountsWrite, action: "account.resume", target: "account", handle: s.accountResume},
 
-		{pattern: "POST /v1/sandbox/inbound", perm: auth.Sandbox, action: "sandbox.inbound", handle: s.sandboxInbound},
-		{pattern: "GET /v1/sandbox/messages", perm: auth.Sandbox, handle: s.sandboxMessages},
+		{pattern: "POST /v1/sandbox/inbound", perm: auth.SandboxInbound, action: "sandbox.inbound", sandbox: true, handle: s.sandboxInbound},
+		{pattern: "GET /v1/sandbox/messages", perm: auth.Sandbox, sandbox: true, handle: s.sandboxMessages},
 
 		{pattern: "POST /v1/campaigns", perm: auth.CampaignsWrite, action: "campaign.create", handle: s.campaignCreate},
 		{pattern: "GET /v1/campaigns", perm: auth.CampaignsRead, handle: s.campaignList},

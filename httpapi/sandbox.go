@@ -34,7 +34,10 @@ type sandboxInboundJSON struct {
 	Reply     string `json:"reply,omitempty"` // the confirmation or help text due back
 }
 
-// sandboxInbound simulates a customer writing to a sandbox account, e.g. "STOP".
+// sandboxInbound simulates a customer writing to a sandbox account, e.g. "STOP". It is for
+// admins only (it speaks for a customer), and the message is recorded as simulated, by the
+// caller: its STOP suppresses like any other, but its START lifts only what the sandbox
+// itself suppressed.
 func (s *Server) sandboxInbound(w http.ResponseWriter, r *http.Request) error {
 	var req sandboxInboundRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -56,7 +59,7 @@ func (s *Server) sandboxInbound(w http.ResponseWriter, r *http.Request) error {
 	var raw [8]byte
 	_, _ = rand.Read(raw[:])
 	in := consent.Inbound{AccountID: a.ID, From: req.From, Text: req.Text,
-		ProviderID: "sbx-in-" + hex.EncodeToString(raw[:]), ReceivedAt: time.Now().UTC()}
+		ProviderID: "sbx-in-" + hex.EncodeToString(raw[:]), ReceivedAt: time.Now().UTC(), SimulatedBy: "key:" + caller(r).ID}
 	out, err := s.Inbound(r.Context(), in)
 	if err != nil {
 		return err

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/sender"
 )
 
@@ -21,7 +24,7 @@ func TestSandboxInboundStop(t *testing.T) {
 	acct := b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{"name": "Sandbox", "channel": "sandbox"}).json(t)
 	wa := b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{"name": "WA", "channel": "whatsapp"}).json(t)
 
-	res := b.do(t, auth.Marketer, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": acct["id"], "from": "+65 9123 4567", "text": "Stop please"})
+	res := b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": acct["id"], "from": "+65 9123 4567", "text": "Stop please"})
 	require.Equal(t, 202, res.status, "%s", res.body)
 	out := res.json(t)
 	require.Equal(t, "opt_out", out["class"])
@@ -29,16 +32,62 @@ func TestSandboxInboundStop(t *testing.T) {
 
 	state := b.do(t, auth.Admin, "GET", fmt.Sprintf("/v1/contacts/%d/consent", contact), nil).json(t)
 	require.Contains(t, fmt.Sprint(state["current"]), "withdrawn", "%v", state)
+	latest := state["ledger"].([]any)[0].(map[string]any)
+	require.Equal(t, "sandbox", latest["source"], "recorded as simulated, never as the customer's own keyword")
+	require.Equal(t, "sandbox:key:"+b.keyIDs[auth.Admin], latest["actor"])
 
-	res = b.do(t, auth.Marketer, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": wa["id"], "from": "+6591234567", "text": "STOP"})
+	res = b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": wa["id"], "from": "+6591234567", "text": "STOP"})
 	require.Equal(t, 422, res.status)
 	require.Contains(t, res.fieldErrors(t)["account_id"], "only sandbox accounts")
-	res = b.do(t, auth.Marketer, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 999, "from": "not a phone", "text": ""})
+	res = b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 999, "from": "not a phone", "text": ""})
 	require.Equal(t, 422, res.status)
 	require.Contains(t, res.fieldErrors(t), "text")
-	res = b.do(t, auth.Marketer, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 999, "from": "+6591234567", "text": "hi"})
+	res = b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 999, "from": "+6591234567", "text": "hi"})
 	require.Contains(t, res.fieldErrors(t)["account_id"], "no account 999")
-	require.Equal(t, 403, b.do(t, auth.Compliance, "POST", "/v1/sandbox/inbound", map[string]any{}).status)
+}
+
+// TestSandboxCannotSpeakForCustomers is issue 15's first reproduction: a marketer or ops key
+// forged a customer's START through the demo's sandbox account and lifted their opt-out,
+// even an erasure's.
+func TestSandboxCannotSpeakForCustomers(t *testing.T) {
+	b := setup(t)
+	acct := b.do(t, auth.Admin, "POST", "/v1/accounts", map[string]any{"name": "Sandbox", "channel": "sandbox"}).json(t)
+	contact := b.createContact(t, "+6591234567")
+	require.Equal(t, 201, b.do(t, auth.Admin, "POST", fmt.Sprintf("/v1/contacts/%d/consent", contact), map[string]any{
+		"status": "granted", "source": "form", "evidence": map[string]any{"url": "https://shop.example/signup"}}).status)
+	_, err := b.consent.HandleInbound(context.Background(), consent.Inbound{AccountID: 77, From: "+6591234567", Text: "STOP",
+		ProviderID: "wamid.real", ReceivedAt: time.Now()})
+	require.NoError(t, err)
+	erased := b.createContact(t, "+6591234568")
+	require.Equal(t, 200, b.do(t, auth.Compliance, "POST", fmt.Sprintf("/v1/contacts/%d/erase", erased), nil).status)
+
+	for _, role := range []auth.Role{auth.Marketer, auth.Ops, auth.Agent, auth.Compliance} {
+		for _, text := range []string{"START", "STOP"} {
+			res := b.do(t, role, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": acct["id"], "from": "+6591234567", "text": text})
+			require.Equal(t, 403, res.status, "%s may not simulate a customer's %s", role, text)
+		}
+	}
+	for _, phone := range []string{"+6591234567", "+6591234568"} {
+		res := b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": acct["id"], "from": phone, "text": "START"})
+		require.Equal(t, 202, res.status, "%s", res.body)
+		require.Empty(t, res.json(t)["reply"], "no confirmation of a resubscription that did not happen")
+		sup := b.do(t, auth.Compliance, "GET", "/v1/suppressions?phone="+url.QueryEscape(phone), nil).json(t)
+		require.Len(t, sup["data"], 2, "a simulated START lifts neither a real STOP nor an erasure (%s)", phone)
+	}
+	ex, err := b.consent.Eligibility(context.Background(), contact, consent.WhatsApp, consent.Marketing)
+	require.NoError(t, err)
+	require.Equal(t, consent.ExcludedSuppressed, ex)
+}
+
+func TestSandboxOff(t *testing.T) {
+	b := setup(t, httpapi.Options{SandboxOff: true})
+	res := b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 1, "from": "+6591234567", "text": "STOP"})
+	require.Equal(t, 404, res.status)
+	require.Contains(t, string(res.body), "CRIER_SANDBOX=off")
+	require.Equal(t, 404, b.do(t, auth.Admin, "GET", "/v1/sandbox/messages", nil).status)
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM inbound_messages`).Scan(&n))
+	require.Zero(t, n)
 }
 
 func TestSandboxMessages(t *testing.T) {

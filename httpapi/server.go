@@ -54,6 +54,8 @@ type Deps struct {
 type Options struct {
 	MaxBodyBytes   int64 // JSON bodies; default 1 MiB
 	MaxImportBytes int64 // CSV imports; default 1 GiB
+	// SandboxOff turns the sandbox routes off (CRIER_SANDBOX=off): they answer 404.
+	SandboxOff bool
 }
 
 // Server is the HTTP API.
@@ -190,6 +192,10 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := requestState(r)
 		sw := w.(*statusWriter)
+		if rt.sandbox && s.opts.SandboxOff {
+			s.writeError(w, r, errStatus(http.StatusNotFound, "not-found", "the sandbox is off on this server (CRIER_SANDBOX=off)"))
+			return
+		}
 		if rt.perm != "" {
 			key, err := s.authenticate(r)
 			if err != nil {

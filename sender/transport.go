@@ -107,11 +107,13 @@ const (
 	EventRead      EventKind = "read"      // the customer read it
 	EventFailed    EventKind = "failed"    // the network gave up on a message
 	EventInbound   EventKind = "inbound"   // a customer wrote to the account
+	EventOptOut    EventKind = "opt_out"   // the network says the customer (From) stopped marketing messages from the business
 	EventStatus    EventKind = "status"    // the account's connection status changed
 )
 
 // Event is something the network told an account. Receipts carry MessageID; inbound
-// messages carry From, Text and ProviderID; status changes carry Status and Reason.
+// messages carry From, Text and ProviderID; opt-outs carry From; status changes carry Status
+// and Reason.
 type Event struct {
 	Kind      EventKind
 	AccountID int64
@@ -120,7 +122,7 @@ type Event struct {
 	MessageID string // receipts: our id of the message (Message.ID)
 	Error     string // failed receipts: why
 
-	From       string // inbound: the sender's E.164 number
+	From       string // inbound and opt-out: the customer's E.164 number
 	Text       string // inbound: the text
 	ProviderID string // inbound: the network's id of the inbound message, for de-duplication
 

@@ -26,7 +26,8 @@ import (
 // transaction) per receipt would cost as much as the send. OnEvent does not wait for that;
 // Close does. An inbound message is stored in Postgres first and its task carries the row
 // id, never the number or the text; OnEvent returns once it is queued. When Redis refuses
-// a task the events are handled at once, in-process.
+// a task the events are handled at once, in-process. A network's own opt-out signal is
+// recorded at once: it is one small transaction, and nothing may be sent in between.
 func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 	ctx = context.WithoutCancel(ctx)
 	switch e.Kind {
@@ -34,22 +35,28 @@ func (h *Handlers) OnEvent(ctx context.Context, e sender.Event) {
 		p := ReceiptPayload{AccountID: e.AccountID, MessageID: e.MessageID, Status: string(e.Kind), At: e.At.UTC()}
 		h.receipts.Go(receiptEvent{ReceiptPayload: p, detail: e.Error})
 	case sender.EventInbound:
-		id, fresh, err := h.deps.Consent.RecordInbound(ctx, consent.Inbound{
-			AccountID: e.AccountID, From: e.From, Text: e.Text, ProviderID: e.ProviderID, ReceivedAt: e.At})
-		if err != nil {
+		in := consent.Inbound{AccountID: e.AccountID, From: e.From, Text: e.Text, ProviderID: e.ProviderID, ReceivedAt: e.At}
+		if h.simulated(e.AccountID) {
+			in.SimulatedBy = "account:" + itoa(e.AccountID)
+		}
+		if _, err := h.Inbound(ctx, in); err != nil {
 			h.log.ErrorContext(ctx, "record inbound message", "account_id", e.AccountID, "error", err)
-			return
 		}
-		if !fresh {
-			return
-		}
-		if _, err := h.enqueue(ctx, NewInboundTask(id, e.At)); err != nil {
-			h.log.WarnContext(ctx, "enqueue inbound; handling it now", "inbound_id", id, "error", err)
-			if err := h.processInbound(ctx, InboundPayload{InboundID: id, At: e.At}); err != nil {
-				h.log.ErrorContext(ctx, "handle inbound", "inbound_id", id, "error", err)
-			}
+	case sender.EventOptOut:
+		if _, err := h.deps.Consent.ChannelOptOut(ctx, e.AccountID, e.From, e.At); err != nil {
+			h.log.ErrorContext(ctx, "record the network's opt-out", "account_id", e.AccountID, "error", err)
 		}
 	}
+}
+
+// simulated reports whether an account is the sandbox's: its inbound messages are simulated
+// and must never speak for a customer.
+func (h *Handlers) simulated(accountID int64) bool {
+	if h.deps.Manager == nil {
+		return false
+	}
+	_, a, _, ok := h.deps.Manager.Held(accountID)
+	return ok && a.Channel == sender.Sandbox
 }
 
 // maxReceiptsPerTask caps an event:receipts batch: a receipt is about 130 bytes of payload.
@@ -207,7 +214,7 @@ func (h *Handlers) processInbound(ctx context.Context, p InboundPayload) error {
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return nil // erased since
 	}
-	if err != nil && out.InboundID == 0 {
+	if err != nil {
 		return err
 	}
 	if !out.Duplicate && out.ContactID != 0 {
@@ -216,9 +223,9 @@ func (h *Handlers) processInbound(ctx context.Context, p InboundPayload) error {
 			at = h.now()
 		}
 		optOut := out.Class == consent.ClassOptOut
-		r, ok, rerr := h.deps.Sends.RecordReply(ctx, out.ContactID, at, h.opts.ReplyWindow, optOut)
-		if rerr != nil {
-			return errors.Join(err, rerr)
+		r, ok, err := h.deps.Sends.RecordReply(ctx, out.ContactID, at, h.opts.ReplyWindow, optOut)
+		if err != nil {
+			return err
 		}
 		if ok && r.First {
 			campaign, account := itoa(r.CampaignID), itoa(r.AccountID)
@@ -228,13 +235,35 @@ func (h *Handlers) processInbound(ctx context.Context, p InboundPayload) error {
 			}
 		}
 	}
-	if err != nil {
-		// The reply could not go out (no account held here, or a send failure): it stays
-		// pending in Postgres and this task comes back; the reconciler retries pending
-		// replies too.
-		return later(5*time.Second, "confirmation reply pending: "+err.Error())
+	if out.Reply != "" {
+		// The reply waits for a rate token on servers of its own. If Redis refuses it, it
+		// stays pending in Postgres, and the reconciler queues it again.
+		if _, err := h.enqueue(ctx, NewReplyTask(p.InboundID)); err != nil {
+			h.log.WarnContext(ctx, "enqueue reply; the reconciler will retry", "inbound_id", p.InboundID, "error", err)
+		}
 	}
 	return nil
+}
+
+// handleReply sends the confirmation or help reply due to an inbound message, once: a reply
+// already sent (or erased) is not sent again, and a retried send is the same message
+// (ReplyMessageID). No account able to send it now means later, not a failure.
+func (h *Handlers) handleReply(ctx context.Context, t *asynq.Task) error {
+	var p ReplyPayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	r, ok, err := h.deps.Consent.PendingReply(ctx, p.InboundID)
+	if err != nil || !ok {
+		return err
+	}
+	if err := h.Replier().Reply(ctx, r); err != nil {
+		if errors.Is(err, ErrNoReplyAccount) {
+			return later(5*time.Second, "no account held here can send the reply now")
+		}
+		return err
+	}
+	return h.deps.Consent.ReplySent(context.WithoutCancel(ctx), p.InboundID)
 }
 
 // Replier sends consent's confirmation and help replies through an account this process
@@ -243,9 +272,7 @@ func (h *Handlers) processInbound(ctx context.Context, p InboundPayload) error {
 // account's rate and daily cap too.
 type Replier struct{ h *Handlers }
 
-var _ consent.Replier = Replier{}
-
-// Replier returns the consent.Replier of this process.
+// Replier returns the Replier of this process.
 func (h *Handlers) Replier() Replier { return Replier{h: h} }
 
 // ErrNoReplyAccount means no account that could send the reply is held by this process.
@@ -310,10 +337,10 @@ func ReplyMessageID(inboundID int64) string {
 	return "3EB0" + strings.ToUpper(hex.EncodeToString(sum[:9]))
 }
 
-// Inbound takes a customer's message the way a transport event does, for the sandbox API: it
-// stores the message and queues its event:inbound task, or handles it at once when Redis
-// refuses the task. The outcome's InboundID is always set; its Class only when it was
-// handled at once.
+// Inbound takes a customer's message the way a transport event does (OnEvent, and the
+// sandbox API): it stores the message and queues its event:inbound task, or handles it at
+// once when Redis refuses the task. The outcome's InboundID is always set; its Class only
+// when it was handled at once.
 func (h *Handlers) Inbound(ctx context.Context, in consent.Inbound) (consent.Outcome, error) {
 	id, fresh, err := h.deps.Consent.RecordInbound(ctx, in)
 	if err != nil {

@@ -228,6 +228,7 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeEventReceipts, h.handleReceipts)
 	mux.HandleFunc(TypeEventReceipt, h.handleReceipt)
 	mux.HandleFunc(TypeEventInbound, h.handleInbound)
+	mux.HandleFunc(TypeReplySend, h.handleReply)
 	mux.HandleFunc(TypeMaintenanceReconcile, h.handleReconcile)
 	mux.HandleFunc(TypeMaintenanceRetention, h.handleRetention)
 	return mux
@@ -237,13 +238,17 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 // Redis one at a time, a round trip each (and one per empty queue it tries first), so a
 // single server with every queue spends most of its time waiting for Redis and keeps only a
 // fraction of its concurrency busy. A worker therefore runs one server for the events,
-// campaign and maintenance queues (with their priorities) and sendServers servers for the
-// send queue alone, which share the concurrency and take sends in parallel.
+// campaign and maintenance queues (with their priorities), one for the replies, and
+// sendServers servers for the send queue alone, which share the concurrency and take sends
+// in parallel.
 func (h *Handlers) ServerConfigs(shutdownTimeout time.Duration) []asynq.Config {
 	sends := sendServers(h.opts.Concurrency)
 	events := h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/4), map[string]int{
 		QueueEvents: Queues()[QueueEvents], QueueCampaigns: Queues()[QueueCampaigns], QueueMaintenance: Queues()[QueueMaintenance]})
-	configs := []asynq.Config{events}
+	// Replies wait for their accounts' rate tokens: on servers of their own, a burst of them
+	// never holds the events' slots (an opt-out takes effect at once) nor the sends'.
+	replies := h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/16), map[string]int{QueueReplies: 1})
+	configs := []asynq.Config{events, replies}
 	for i := range sends {
 		// Split the concurrency: the first servers take the remainder.
 		n := h.opts.Concurrency / sends
@@ -313,6 +318,8 @@ func queueOf(t *asynq.Task) string {
 		return QueueSend
 	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound:
 		return QueueEvents
+	case TypeReplySend:
+		return QueueReplies
 	case TypeMaintenanceReconcile, TypeMaintenanceRetention:
 		return QueueMaintenance
 	default:
@@ -339,6 +346,8 @@ func taskIDOf(t *asynq.Task) string {
 		return receiptsTaskID(t.Payload())
 	case TypeEventInbound:
 		return inboundTaskID(p.InboundID)
+	case TypeReplySend:
+		return replyTaskID(p.InboundID)
 	case TypeMaintenanceReconcile:
 		return "reconcile"
 	default:

@@ -55,9 +55,6 @@ func setup(t *testing.T, opts Options) *bundle {
 		b.log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	b.contacts = contacts.NewService(pool, hasher)
-	b.consent, err = consent.New(pool, hasher, consent.Options{Brand: "Acme", Logger: b.log})
-	require.NoError(t, err)
-	b.contacts.ImportConsent = b.consent
 	b.engine, err = templates.New(templates.Options{})
 	require.NoError(t, err)
 	b.templates = templates.NewStore(pool, b.engine)
@@ -66,7 +63,9 @@ func setup(t *testing.T, opts Options) *bundle {
 	b.network = sandbox.New(pool, sandbox.Options{Logger: b.log})
 	t.Cleanup(b.network.Close)
 	b.campaigns = campaigns.New(pool, campaigns.Options{Templates: b.templates, Engine: b.engine, Logger: b.log})
-	b.consent.SetCanceller(b.campaigns)
+	b.consent, err = consent.New(pool, hasher, consent.Options{Brand: "Acme", Logger: b.log, Canceller: b.campaigns})
+	require.NoError(t, err)
+	b.contacts.ImportConsent = b.consent
 	b.sends = campaigns.NewSends(pool, campaigns.SendsOptions{})
 	return b
 }
@@ -100,7 +99,6 @@ func (b *bundle) startWorker(holdAccounts bool) *worker {
 		deps.Manager = mgr
 	}
 	w.h = New(deps, b.opts)
-	b.consent.SetReplier(w.h.Replier())
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	go func() { w.done <- w.h.RunWorker(ctx, 2*time.Second) }()

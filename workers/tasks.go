@@ -19,14 +19,17 @@ const (
 	TypeEventReceipts        = "event:receipts"        // a batch of delivered/read/failed receipts
 	TypeEventReceipt         = "event:receipt"         // one receipt: what was queued before receipts were batched
 	TypeEventInbound         = "event:inbound"         // a customer's message, stored in inbound_messages
+	TypeReplySend            = "reply:send"            // the confirmation or help reply due to an inbound message
 	TypeMaintenanceReconcile = "maintenance:reconcile" // repair what a crash or a Redis loss left behind
 	TypeMaintenanceRetention = "maintenance:retention" // purge message text past retention
 )
 
 // The queues, with their priorities (Queues). Events go first: an opt-out must take effect
-// while a campaign is sending. Maintenance goes last.
+// while a campaign is sending. Maintenance goes last. Replies wait for rate tokens like sends,
+// on servers of their own (ServerConfigs), so that neither holds up the other or the events.
 const (
 	QueueEvents      = "events"
+	QueueReplies     = "replies"
 	QueueSend        = "send"
 	QueueCampaigns   = "campaigns"
 	QueueMaintenance = "maintenance"
@@ -34,7 +37,7 @@ const (
 
 // Queues are the queues a worker serves and their weights.
 func Queues() map[string]int {
-	return map[string]int{QueueEvents: 6, QueueCampaigns: 3, QueueSend: 3, QueueMaintenance: 1}
+	return map[string]int{QueueEvents: 6, QueueReplies: 4, QueueCampaigns: 3, QueueSend: 3, QueueMaintenance: 1}
 }
 
 // Payloads carry ids, times and statuses only: never a phone number, a name or message text
@@ -80,6 +83,11 @@ type InboundPayload struct {
 	At        time.Time `json:"at"`
 }
 
+// ReplyPayload is the payload of reply:send: the inbound message whose reply is due.
+type ReplyPayload struct {
+	InboundID int64 `json:"inbound_id"`
+}
+
 // NewLaunchTask launches a campaign run. Its TaskID is the run's, so a run is launched by one
 // task at a time however many schedulers enqueue it (and Launch is idempotent besides).
 func NewLaunchTask(campaignID int64, runAt time.Time) *asynq.Task {
@@ -111,6 +119,8 @@ func receiptsTaskID(payload []byte) string {
 
 func inboundTaskID(inboundID int64) string { return "inbound:" + strconv.FormatInt(inboundID, 10) }
 
+func replyTaskID(inboundID int64) string { return "reply:" + strconv.FormatInt(inboundID, 10) }
+
 // SendTaskID is the TaskID of a delivery's message:send task.
 func SendTaskID(deliveryID int64) string { return "send:" + strconv.FormatInt(deliveryID, 10) }
 
@@ -140,6 +150,15 @@ func NewInboundTask(inboundID int64, at time.Time) *asynq.Task {
 	return newTask(TypeEventInbound, InboundPayload{InboundID: inboundID, At: at.UTC()},
 		asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute),
 		asynq.TaskID(inboundTaskID(inboundID)))
+}
+
+// NewReplyTask sends the reply due to one inbound message. Its TaskID is the message's, so a
+// reply has at most one task; the reply's message id is the message's too
+// (ReplyMessageID), so a send retried after a crash is the same message.
+func NewReplyTask(inboundID int64) *asynq.Task {
+	return newTask(TypeReplySend, ReplyPayload{InboundID: inboundID},
+		asynq.Queue(QueueReplies), asynq.MaxRetry(25), asynq.Timeout(time.Minute),
+		asynq.TaskID(replyTaskID(inboundID)))
 }
 
 // NewReconcileTask runs the reconciler once; one is queued at a time.

@@ -27,6 +27,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/migrations"
 	"github.com/crierhq/crier/sender"
@@ -70,6 +71,7 @@ func settledCounter(m *workers.Metrics, campaignID int64) (func() int64, error) 
 // benchOptions are crier bench's flags.
 type benchOptions struct {
 	Contacts    int
+	Stops       int
 	Accounts    int
 	Concurrency int
 	RedisDB     int
@@ -86,6 +88,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.IntVar(&o.Contacts, "contacts", 1_000_000, "contacts to generate, import and message")
 	quick := fs.Bool("quick", false, "50 000 contacts: a run of a minute or two")
 	fs.IntVar(&o.Accounts, "accounts", 4, "sandbox accounts the campaign sends through (no rate limit)")
+	fs.IntVar(&o.Stops, "stops", 1000, "customers of the campaign who reply STOP while it sends (0: none; at most a tenth of --contacts)")
 	fs.IntVar(&o.Concurrency, "concurrency", 1000, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
 	fs.IntVar(&o.RedisDB, "redis-db", 15, "Redis logical database to use (and flush) for the run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
@@ -109,6 +112,8 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 		return o, fmt.Errorf("%w: --concurrency must be from 1 to 10000 (as CRIER_WORKER_CONCURRENCY)", errUsage)
 	case o.RedisDB < 0 || o.RedisDB > 15:
 		return o, fmt.Errorf("%w: --redis-db must be from 0 to 15", errUsage)
+	case o.Stops < 0 || o.Stops > o.Contacts/10:
+		return o, fmt.Errorf("%w: --stops must be from 0 to a tenth of --contacts (%d)", errUsage, o.Contacts/10)
 	}
 	return o, nil
 }
@@ -505,14 +510,20 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	var sent, pending int64
 	var lastCheck time.Time
 	lastMove, last := time.Now(), int64(-1)
+	stops := benchStops{n: o.Stops}
 	for {
 		n := settled()
 		bar.Set64(min(n, run.Eligible))
 		if n != last {
 			last, lastMove = n, time.Now()
 		}
+		if n >= run.Eligible/20 {
+			stops.start(ctx, pipe.handlers, accountIDs, o.Contacts)
+		}
 		looked := time.Since(lastCheck)
-		if (n >= run.Eligible && looked > 250*time.Millisecond) || (time.Since(lastMove) > 2*time.Second && looked > 2*time.Second) {
+		// A customer who replied STOP before their message was sent gets none: up to
+		// stops.n deliveries are cancelled, which the worker's counters do not see.
+		if (n >= run.Eligible-int64(stops.n) && looked > 250*time.Millisecond) || (time.Since(lastMove) > 2*time.Second && looked > 2*time.Second) {
 			lastCheck = time.Now()
 			err := a.pool.QueryRow(ctx, `
 				SELECT count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')),
@@ -539,13 +550,23 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	}
 	bar.Finish()
 	redisMax, rssMax := redisPeak.Stop(), rssPeak.Stop()
+	if err := stops.wait(ctx, a); err != nil {
+		return nil, err
+	}
 	stop()
 	<-workerDone
 	if workerErr != nil {
 		return nil, workerErr
 	}
-	if sent != run.Eligible {
-		return nil, fmt.Errorf("sent %d of %d eligible deliveries", sent, run.Eligible)
+	var optedOut, replies int64
+	err = a.pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM deliveries WHERE run_id = $1 AND status IN ('cancelled', 'skipped')),
+		       (SELECT count(*) FROM inbound_messages WHERE reply_status = 'sent')`, run.ID).Scan(&optedOut, &replies)
+	if err != nil {
+		return nil, err
+	}
+	if sent+optedOut != run.Eligible {
+		return nil, fmt.Errorf("sent %d of %d eligible deliveries (%d cancelled or skipped after a STOP)", sent, run.Eligible, optedOut)
 	}
 	var dispatchRate, p50, p99 float64
 	err = a.pool.QueryRow(ctx, `
@@ -560,13 +581,22 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM sandbox_messages`).Scan(&messages); err != nil {
 		return nil, err
 	}
-	if messages != sent {
-		return nil, fmt.Errorf("the sandbox holds %d messages for %d sent deliveries", messages, sent)
+	if messages != sent+replies {
+		return nil, fmt.Errorf("the sandbox holds %d messages for %d sent deliveries and %d confirmations", messages, sent, replies)
 	}
 	sendRate := float64(sent) / elapsed.Seconds()
 	res.add("Dispatch", perSecond(dispatchRate)+" deliveries", "handed to Asynq, first to last enqueue")
 	res.add("End-to-end send", perSecond(sendRate)+" messages", fmt.Sprintf("%d messages in %s: dispatch, consent re-check, account, render, sandbox send, record%s", sent, elapsed.Round(time.Millisecond), perUnit(cpu, sent)))
 	res.add("Send latency p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", p50*1000, p99*1000), "enqueued → sent recorded")
+	if stops.n > 0 {
+		p50, p99, worst, err := stops.latency(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		res.add("Opt-out latency p50 / p99 (max)", fmt.Sprintf("%.0f ms / %.0f ms (%.0f ms)", p50*1000, p99*1000, worst*1000),
+			fmt.Sprintf("%d STOPs at %d/s while sending: inbound stored → consent withdrawn and number suppressed; goal p99 ≤ 1 s; %d messages not sent after a STOP, %d confirmations sent",
+				stops.n, benchStopsPerSecond, optedOut, replies))
+	}
 	res.add("Peak process RSS", mib(max(rssMax, rssBefore)), "this process runs the worker (and the import before it)")
 	res.add("Peak Redis used_memory", mib(redisMax), "sampled every 100 ms while sending")
 
@@ -578,4 +608,90 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	res.add("Raw Asynq no-op", perSecond(raw)+" tasks", fmt.Sprintf("%d no-op tasks, same Redis, concurrency %d, enqueued while processed%s", rawN, o.Concurrency, perUnit(rawCPU, int64(rawN))))
 	res.add("Send ÷ raw Asynq", fmt.Sprintf("%.0f %%", 100*sendRate/raw), "goal ≥ 50 %")
 	return res, nil
+}
+
+// benchStopsPerSecond is the pace at which the bench's customers reply STOP.
+const benchStopsPerSecond = 500
+
+// benchStops are the bench's customers who reply STOP while the campaign sends: every
+// (contacts/n)th contact, through the accounts in turn, as a transport's inbound event.
+type benchStops struct {
+	n       int
+	started bool
+	done    chan error
+}
+
+// start sends the STOPs from a goroutine, once.
+func (b *benchStops) start(ctx context.Context, h *workers.Handlers, accounts []int64, contacts int) {
+	if b.n == 0 || b.started {
+		return
+	}
+	b.started, b.done = true, make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(time.Second / benchStopsPerSecond)
+		defer tick.Stop()
+		step := contacts / b.n
+		for i := range b.n {
+			phone := "+65" + strconv.Itoa(90000000+i*step+step/2)
+			_, err := h.Inbound(ctx, consent.Inbound{AccountID: accounts[i%len(accounts)], From: phone, Text: "STOP",
+				ProviderID: "bench-stop-" + strconv.Itoa(i), ReceivedAt: time.Now()})
+			if err != nil {
+				b.done <- fmt.Errorf("bench STOP %d: %w", i, err)
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				b.done <- ctx.Err()
+				return
+			}
+		}
+		b.done <- nil
+	}()
+}
+
+// wait waits for every STOP to be sent and processed.
+func (b *benchStops) wait(ctx context.Context, a *app) error {
+	if b.n == 0 {
+		return nil
+	}
+	if !b.started {
+		return errors.New("bench: the campaign finished before the STOPs began")
+	}
+	if err := <-b.done; err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var processed int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM inbound_messages WHERE processed_at IS NOT NULL`).Scan(&processed); err != nil {
+			return err
+		}
+		if processed == b.n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %d of %d STOPs processed after a minute", processed, b.n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// latency is how long the STOPs took from being stored (accepted from the network) to the
+// commit of their withdrawal and suppression (processed_at is the clock's time at the end
+// of that transaction), in seconds.
+func (b *benchStops) latency(ctx context.Context, a *app) (p50, p99, worst float64, err error) {
+	err = a.pool.QueryRow(ctx, `
+		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - recorded_at)),
+		       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - recorded_at)),
+		       max(extract(epoch FROM processed_at - recorded_at))
+		FROM inbound_messages WHERE class = 'opt_out'`).Scan(&p50, &p99, &worst)
+	if err == nil {
+		var withdrawn int
+		err = a.pool.QueryRow(ctx, `SELECT count(*) FROM inbound_messages WHERE class = 'opt_out'`).Scan(&withdrawn)
+		if err == nil && withdrawn != b.n {
+			err = fmt.Errorf("bench: %d of %d STOPs were taken as opt-outs", withdrawn, b.n)
+		}
+	}
+	return p50, p99, worst, err
 }

@@ -39,6 +39,7 @@ type Config struct {
 	FrequencyCap    campaigns.FrequencyCap // CRIER_FREQUENCY_CAP: marketing messages per contact per window
 	Concurrency     int                    // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
 	MetricsAddr     string                 // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
+	SandboxOff      bool                   // CRIER_SANDBOX=off: the sandbox API routes answer 404
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -72,6 +73,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "1000", "tasks one worker process runs at once"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
+	{"CRIER_SANDBOX", "on", "on or off: off turns the sandbox API off (simulated customer messages, what the sandbox delivered)"},
 }
 
 // loadConfig reads the environment through getenv and reports every problem at once,
@@ -119,6 +121,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_HASH_KEY", "%v", err)
 		}
 		c.HashKey = k
+	}
+
+	switch v := strings.ToLower(strings.TrimSpace(or(getenv("CRIER_SANDBOX"), "on"))); v {
+	case "on":
+	case "off":
+		c.SandboxOff = true
+	default:
+		bad("CRIER_SANDBOX", "must be on or off, got %q", v)
 	}
 
 	switch lvl := strings.ToLower(or(getenv("CRIER_LOG_LEVEL"), "info")); lvl {

@@ -95,7 +95,8 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
 		},
-	}, httpapi.Options{MaxBodyBytes: a.cfg.MaxBodyBytes, MaxImportBytes: a.cfg.MaxImportBytes})
+	}, httpapi.Options{MaxBodyBytes: a.cfg.MaxBodyBytes, MaxImportBytes: a.cfg.MaxImportBytes,
+		SandboxOff: a.cfg.SandboxOff})
 
 	srv := &http.Server{
 		Handler:           api,

@@ -47,10 +47,6 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		keys:     auth.NewKeys(a.pool),
 		audit:    audit.NewLog(a.pool),
 	}
-	if s.consent, err = consent.New(a.pool, hasher, consent.Options{Brand: a.cfg.Brand, Logger: a.logger}); err != nil {
-		return nil, fmt.Errorf("consent: %w", err)
-	}
-	s.contacts.ImportConsent = s.consent
 	if s.engine, err = templates.New(templates.Options{}); err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
@@ -63,8 +59,11 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	s.sandbox = sandbox.New(a.pool, sandbox.Options{})
 	s.campaigns = campaigns.New(a.pool, campaigns.Options{QuietHours: a.cfg.QuietHours, FrequencyCap: a.cfg.FrequencyCap,
 		Templates: s.templates, Engine: s.engine, Logger: a.logger})
-	// An opt-out cancels the contact's queued deliveries at once.
-	s.consent.SetCanceller(s.campaigns)
+	// A withdrawal or a suppression cancels the contact's queued deliveries at once.
+	if s.consent, err = consent.New(a.pool, hasher, consent.Options{Brand: a.cfg.Brand, Logger: a.logger, Canceller: s.campaigns}); err != nil {
+		return nil, fmt.Errorf("consent: %w", err)
+	}
+	s.contacts.ImportConsent = s.consent
 	// Every package that keeps personal data, in erasure order: the contact itself last.
 	s.privacy = privacy.New(a.pool,
 		[]privacy.Holder{

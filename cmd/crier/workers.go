@@ -74,10 +74,6 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		Concurrency:  a.cfg.Concurrency,
 		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
 	})
-	if holdAccounts {
-		// Confirmation replies go out through the accounts this process holds.
-		svc.consent.SetReplier(p.handlers.Replier())
-	}
 	err := errors.Join(
 		metrics.Register(p.registry),
 		p.registry.Register(collectors.NewGoCollector()),
