@@ -303,11 +303,15 @@ func (r Replier) Reply(ctx context.Context, reply consent.Reply) error {
 		if !ok {
 			continue
 		}
-		// A confirmation is due now (an opt-out's within minutes, by law in places): while
-		// it waits, campaign sends leave this account's tokens to it.
-		h.replyWaiting(id, +1)
-		dec, err := h.deps.Limiter.Wait(ctx, id, a.Limits(), 30*time.Second)
-		h.replyWaiting(id, -1)
+		// A confirmation is due now (an opt-out's within minutes, by law in places): if
+		// there is no token at once, campaign sends leave this account's tokens to it while
+		// it waits. One that has its token at once holds no send back.
+		dec, err := h.deps.Limiter.Take(ctx, id, a.Limits())
+		if err == nil && !dec.Allowed {
+			h.replyWaiting(id, +1)
+			dec, err = h.deps.Limiter.Wait(ctx, id, a.Limits(), 30*time.Second)
+			h.replyWaiting(id, -1)
+		}
 		if err != nil {
 			return err
 		}
