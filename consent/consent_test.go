@@ -224,7 +224,7 @@ func TestImportRecordsConsentColumnOnce(t *testing.T) {
 	file := "phone,consent\n+6591234567,yes\n+6591234568,no\n+6591234569,\n"
 	res, err := b.contacts.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ConsentSource: "spring signup form", Actor: "key:abc"})
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"granted": 1, "withdrawn": 1, "unchanged": 0, "kept_withdrawn": 0}, res.Consent)
+	require.Equal(t, map[string]int64{"granted": 1, "withdrawn": 1, "unchanged": 0, "kept_withdrawn": 0, "suppressed": 0}, res.Consent)
 
 	list, _, err := b.contacts.List(ctx, contacts.ListParams{Phone: "+6591234567", Limit: 1})
 	require.NoError(t, err)
@@ -241,7 +241,7 @@ func TestImportRecordsConsentColumnOnce(t *testing.T) {
 	// Again: nothing new in the ledger.
 	res, err = b.contacts.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ConsentSource: "spring signup form"})
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"granted": 0, "withdrawn": 0, "unchanged": 2, "kept_withdrawn": 0}, res.Consent)
+	require.Equal(t, map[string]int64{"granted": 0, "withdrawn": 0, "unchanged": 2, "kept_withdrawn": 0, "suppressed": 0}, res.Consent)
 
 	// An import cannot turn a withdrawal back into a grant.
 	res, err = b.contacts.Import(ctx, strings.NewReader("phone,consent\n+6591234568,yes\n"), contacts.ImportOptions{ConsentSource: "old list"})

@@ -18,7 +18,8 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 //
 // An import never turns a withdrawal back into a grant: only the person can (their START,
 // or a compliance record of their request); such lines are counted as kept_withdrawn. Nor
-// does an import grant lift a suppression. An import's withdrawal suppresses the number for
+// does an import grant lift a suppression: the other granting lines whose number stays
+// suppressed are counted as suppressed, so that the answer says they get no message. An import's withdrawal suppresses the number for
 // marketing, like every withdrawal, so that deleting and re-importing the contact cannot
 // make it eligible again.
 func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
@@ -28,7 +29,7 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 	for i, l := range lines {
 		numbers[i], phones[i], statuses[i] = l.Line, l.Phone, string(l.Status)
 	}
-	var granted, withdrawn, unchanged, keptWithdrawn int64
+	var granted, withdrawn, unchanged, keptWithdrawn, suppressed int64
 	err := tx.QueryRow(ctx, `
 		WITH lines AS (
 			-- The current state is a scalar subquery, not a join, so that it is one
@@ -61,8 +62,11 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			(SELECT count(*) FROM entries WHERE status = 'granted'),
 			(SELECT count(*) FROM entries WHERE status = 'withdrawn'),
 			(SELECT count(*) FROM lines WHERE status = current),
-			(SELECT count(*) FROM lines WHERE status = 'granted' AND current = 'withdrawn')`,
-		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn)
+			(SELECT count(*) FROM lines WHERE status = 'granted' AND current = 'withdrawn'),
+			(SELECT count(*) FROM lines l
+			 WHERE l.status = 'granted' AND l.current IS DISTINCT FROM 'withdrawn'
+			   AND EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_hash = l.phone_hash AND s.purpose = 'marketing'))`,
+		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn, &suppressed)
 	if err != nil {
 		return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
 	}
@@ -79,5 +83,6 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
 		}
 	}
-	return map[string]int64{"granted": granted, "withdrawn": withdrawn, "unchanged": unchanged, "kept_withdrawn": keptWithdrawn}, nil
+	return map[string]int64{"granted": granted, "withdrawn": withdrawn, "unchanged": unchanged, "kept_withdrawn": keptWithdrawn,
+		"suppressed": suppressed}, nil
 }

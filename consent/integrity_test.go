@@ -106,6 +106,7 @@ func TestDeleteThenReimportKeepsTheOptOut(t *testing.T) {
 	res, err := b.contacts.Import(ctx, strings.NewReader("phone,consent\n+6591234567,yes\n"), contacts.ImportOptions{ConsentSource: "old list"})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, res.Created)
+	require.EqualValues(t, 1, res.Consent["suppressed"], "the import says the grant leaves the number suppressed")
 	list, _, err := b.contacts.List(ctx, contacts.ListParams{Phone: "+6591234567", Limit: 1})
 	require.NoError(t, err)
 	require.NotEqual(t, id, list[0].ID)
