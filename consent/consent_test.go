@@ -425,3 +425,20 @@ func TestRetentionPurgesOldInboundText(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// TestInboundTextFromTheNetworkIsStoredWhateverItsBytes: a STOP with a NUL character (and
+// invalid UTF-8) from a channel was lost, as PostgreSQL's text refuses NUL; it is stored
+// without it, and honoured.
+func TestInboundTextFromTheNetworkIsStoredWhateverItsBytes(t *testing.T) {
+	b, ctx := setup(t)
+	id := b.contact(t, "+6591234567", contacts.Fields{})
+	b.grant(t, id)
+	out, err := b.consent.HandleInbound(ctx, inbound("wamid.\x00nul", "+6591234567", "STOP\x00\xff"))
+	require.NoError(t, err)
+	require.Equal(t, consent.ClassOptOut, out.Class)
+	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
+	var text, provider string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT text, provider_id FROM inbound_messages WHERE id = $1`, out.InboundID).Scan(&text, &provider))
+	require.Equal(t, "STOP\uFFFD", text)
+	require.Equal(t, "wamid.nul", provider)
+}

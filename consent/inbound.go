@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +71,9 @@ func (s *Service) RecordInbound(ctx context.Context, in Inbound) (int64, bool, e
 	if err != nil {
 		return 0, false, apperr.Field("from", "%s", err)
 	}
+	// What a network sends is stored and classified whatever its bytes: a NUL character,
+	// which PostgreSQL's text refuses, must not make a STOP disappear.
+	in.Text, in.ProviderID = storableText(in.Text), storableText(in.ProviderID)
 	if in.ProviderID == "" {
 		return 0, false, apperr.Field("provider_id", "is required")
 	}
@@ -369,6 +373,12 @@ func (s *Service) audit(ctx context.Context, tx pgx.Tx, actor, action, targetTyp
 // hashKey shortens a phone hash for audit targets: enough to find the suppression,
 // useless for recovering the number.
 func hashKey(hash []byte) string { return fmt.Sprintf("%x", hash[:8]) }
+
+// storableText drops NUL characters and replaces invalid UTF-8 with U+FFFD, so that text
+// from outside can be stored in PostgreSQL and read as it will be stored.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
 
 func deref[T any](p *T) T {
 	var zero T

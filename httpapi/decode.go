@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,8 +33,8 @@ var validate = func() *validator.Validate {
 }()
 
 // decodeJSON reads one JSON object from the body into dst: the body must be JSON, within
-// the size limit, with no unknown fields and nothing after the object. Then dst's
-// `validate` tags are checked.
+// the size limit, with no unknown fields, no NUL character or invalid UTF-8 in any string,
+// and nothing after the object. Then dst's `validate` tags are checked.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -42,17 +43,21 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 				fmt.Sprintf("the body must be application/json, not %q", ct))
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	// The body is read whole (it is at most MaxBodyBytes) so that its text can be checked
+	// before anything is decoded: NUL characters and invalid UTF-8 are refused by field.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
 	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return jsonError(err)
-		}
 		return errStatus(http.StatusBadRequest, "malformed", "the body must hold a single JSON object")
 	}
 	return validateStruct(dst)

@@ -218,6 +218,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 		}
+		if err := checkQueryText(r.URL); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if rt.target != "" {
 			st.targetType, st.targetID = rt.target, r.PathValue("id")
 		}
