@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/crierhq/crier/internal/apperr"
 )
@@ -22,10 +23,11 @@ type problem struct {
 // httpError is an error that already knows its status, for the failures that only the
 // HTTP layer can have (authentication, media types, body sizes).
 type httpError struct {
-	status int
-	kind   string // the problem type's last segment
-	detail string
-	fields []apperr.FieldError
+	status     int
+	kind       string // the problem type's last segment
+	detail     string
+	fields     []apperr.FieldError
+	retryAfter time.Duration // > 0: sent as Retry-After
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -56,6 +58,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &he):
 		p.Status, p.Type, p.Detail, p.Errors = he.status, problemBase+he.kind, he.detail, he.fields
+		if he.retryAfter > 0 {
+			w.Header().Set("Retry-After", retryAfterSeconds(he.retryAfter))
+		}
 	case errors.As(err, &ae) && ae.Code != "":
 		m, ok := codeStatus[ae.Code]
 		if !ok {

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/templates"
+	"github.com/redis/go-redis/v9"
 )
 
 // Deps are the services the API serves.
@@ -48,6 +51,9 @@ type Deps struct {
 	Metrics    http.Handler
 	// Ready are the readiness checks of GET /readyz, by name (e.g. "postgres", "redis").
 	Ready map[string]func(context.Context) error
+	// Redis holds the throttles' counts (failed authentication, requests per key), shared
+	// by every API process; nil throttles nothing.
+	Redis redis.UniversalClient
 }
 
 // Options tune the API. Zero values get defaults.
@@ -56,13 +62,23 @@ type Options struct {
 	MaxImportBytes int64 // CSV imports; default 1 GiB
 	// SandboxOff turns the sandbox routes off (CRIER_SANDBOX=off): they answer 404.
 	SandboxOff bool
+	// AuthFailuresPerMinute is how many failed authentications a client address may make
+	// a minute before its requests with a key get 429 (CRIER_AUTH_FAILURES); default 20.
+	// RequestsPerSecond is each API key's request rate, with bursts of twice as many
+	// (CRIER_API_RATE); default 50, below zero none. Both need Deps.Redis.
+	AuthFailuresPerMinute int
+	RequestsPerSecond     int
+	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For names the
+	// client (CRIER_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Deps
-	opts Options
-	mux  *http.ServeMux
+	opts     Options
+	mux      *http.ServeMux
+	throttle *throttle
 }
 
 // New returns the API with every route of routes() registered.
@@ -76,7 +92,16 @@ func New(d Deps, o Options) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	s := &Server{Deps: d, opts: o, mux: http.NewServeMux()}
+	if o.AuthFailuresPerMinute <= 0 {
+		o.AuthFailuresPerMinute = 20
+	}
+	switch {
+	case o.RequestsPerSecond == 0:
+		o.RequestsPerSecond = 50
+	case o.RequestsPerSecond < 0:
+		o.RequestsPerSecond = 0
+	}
+	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), throttle: newThrottle(d.Redis, o)}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
@@ -208,8 +233,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			return
 		}
 		if rt.perm != "" {
+			if err := s.throttle.guessing(r.Context(), r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			key, err := s.authenticate(r)
 			if err != nil {
+				if he := (*httpError)(nil); errors.As(err, &he) && he.status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
+					s.throttle.failed(r.Context(), r) // a wrong key (not none, nor a database failure)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="crier"`)
 				if rt.browser {
 					// A browser asks for the key (any user name, the key as the password).
@@ -219,6 +251,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			st.key = &key
+			if err := s.throttle.request(r.Context(), key.ID); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			if !key.Role.Can(rt.perm) {
 				err := errStatus(http.StatusForbidden, "forbidden",
 					fmt.Sprintf("the %s role may not do this (it needs the %s permission)", key.Role, rt.perm))
