@@ -39,7 +39,8 @@ type Permission string
 
 // The permissions. Routes name the one they need; roles are granted them in grants.
 const (
-	ContactsRead     Permission = "contacts:read"     // list and read contacts (phones masked without ContactsPII)
+	ContactsRead     Permission = "contacts:read"     // read a contact, look one up by phone (phones masked without ContactsPII)
+	ContactsList     Permission = "contacts:list"     // page through the contacts
 	ContactsPII      Permission = "contacts:pii"      // see phone numbers and emails in clear
 	ContactsWrite    Permission = "contacts:write"    // create, update, tag, import, delete
 	ConsentRead      Permission = "consent:read"      // read a contact's consent ledger
@@ -65,24 +66,25 @@ const (
 
 // grants is the permission table: the single place that says which role may do what.
 // Admin is not listed: it may do everything. Nobody else may simulate a customer's message
-// (SandboxInbound), and only compliance may lift an opt-out (ConsentLift).
+// (SandboxInbound), only compliance may lift an opt-out (ConsentLift), and an agent, who
+// sees numbers in clear, looks contacts up one at a time and may not page through them.
 var grants = map[Role][]Permission{
 	Marketer: {
-		ContactsRead, ContactsWrite, ConsentRead, ConsentWithdraw,
+		ContactsRead, ContactsList, ContactsWrite, ConsentRead, ConsentWithdraw,
 		TemplatesRead, TemplatesWrite,
 		CampaignsRead, CampaignsWrite, CampaignsControl,
 		AccountsRead, // to choose a campaign's accounts
 		Sandbox,
 	},
 	Ops: {
-		ContactsRead, ConsentRead, TemplatesRead, CampaignsRead,
+		ContactsRead, ContactsList, ConsentRead, TemplatesRead, CampaignsRead,
 		CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
 	},
 	Agent: {
 		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite,
 	},
 	Compliance: {
-		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
+		ContactsRead, ContactsList, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
 		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead,
 	},
 }

@@ -18,7 +18,7 @@ func TestMutationsAreAudited(t *testing.T) {
 	require.Equal(t, 200, b.do(t, auth.Marketer, "PATCH", "/v1/contacts/"+id, map[string]any{"name": "A", "locale": "en"}).status)
 	require.Equal(t, 422, b.do(t, auth.Marketer, "PATCH", "/v1/contacts/"+id, map[string]any{"locale": "??"}).status)
 	require.Equal(t, 403, b.do(t, auth.Ops, "DELETE", "/v1/contacts/"+id, nil).status)
-	b.do(t, auth.Admin, "GET", "/v1/contacts/"+id, nil) // reads are not audited
+	b.do(t, auth.Marketer, "GET", "/v1/contacts/"+id, nil) // a read with the number masked is not audited
 
 	res = b.do(t, auth.Compliance, "GET", "/v1/audit?target_type=contact&target_id="+id, nil)
 	require.Equal(t, 200, res.status, "%s", res.body)

@@ -154,6 +154,9 @@ func (s *Server) campaignPreview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.piiRead(r, "campaign.preview.read", "campaign", id, map[string]any{"samples": len(p.Samples)}); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, p)
 }
 
@@ -256,6 +259,9 @@ func (s *Server) campaignDeliveries(w http.ResponseWriter, r *http.Request) erro
 		Status: campaigns.DeliveryStatus(q.Get("status")), RunID: runID, AfterID: after, Limit: limit,
 		PII: caller(r).Role.Can(auth.ContactsPII)})
 	if err != nil {
+		return err
+	}
+	if _, err := s.piiRead(r, "campaign.deliveries.read", "campaign", id, map[string]any{"deliveries": len(list)}); err != nil {
 		return err
 	}
 	if list == nil {

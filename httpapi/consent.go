@@ -117,12 +117,18 @@ func (s *Server) consentRecord(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, out)
 }
 
+// consentHistory answers a contact's ledger. Evidence can hold an email, an IP address or a
+// number: a role without contacts:pii sees it masked, and a read in clear is audited.
 func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "contact")
 	if err != nil {
 		return err
 	}
 	entries, states, err := s.Consent.History(r.Context(), id, 1000)
+	if err != nil {
+		return err
+	}
+	clear, err := s.piiRead(r, "consent.read", "contact", id, map[string]any{"entries": len(entries)})
 	if err != nil {
 		return err
 	}
@@ -135,6 +141,9 @@ func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i, e := range entries {
 		out.Ledger[i] = ledgerOut(e)
+		if !clear {
+			out.Ledger[i].Evidence, _ = contacts.MaskValue(e.Evidence).(map[string]any)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

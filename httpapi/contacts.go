@@ -91,16 +91,47 @@ func (s *Server) contactUpsert(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, status, contactOut(r, c))
 }
 
+// contactExists is the answer to a role that sees numbers masked and looks one up: whether
+// a contact has it, and nothing else.
+type contactExists struct {
+	Exists bool `json:"exists"`
+}
+
+// contactList pages through the contacts, or looks one number up (?phone=). Paging needs
+// contacts:list, which an agent (who sees numbers in clear) has not: an agent looks
+// contacts up one at a time. A role that sees numbers masked learns only whether a number
+// is a contact's ({"exists"}), and the lookup is audited; a role that sees them in clear is
+// audited for every page.
 func (s *Server) contactList(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := page(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
+	role := caller(r).Role
+	lookup := q.Get("phone") != ""
+	if !lookup && !role.Can(auth.ContactsList) {
+		return errStatus(http.StatusForbidden, "forbidden", fmt.Sprintf(
+			"the %s role may look contacts up one at a time (?phone=, or /v1/contacts/{id}) but not page through them (it needs the %s permission)",
+			role, auth.ContactsList))
+	}
 	list, next, err := s.Contacts.List(r.Context(), contacts.ListParams{
 		Tag: q.Get("tag"), Phone: q.Get("phone"), DefaultCountry: q.Get("default_country"), AfterID: after, Limit: limit,
 	})
 	if err != nil {
+		return err
+	}
+	if lookup && !role.Can(auth.ContactsPII) {
+		if err := s.auditRead(r, "contact.lookup", "contact", "", map[string]any{"found": len(list) > 0}); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, contactExists{Exists: len(list) > 0})
+	}
+	detail := map[string]any{"contacts": len(list), "by_phone": lookup}
+	if len(list) > 0 {
+		detail["first_id"], detail["last_id"] = list[0].ID, list[len(list)-1].ID
+	}
+	if _, err := s.piiRead(r, "contact.list", "contact", "", detail); err != nil {
 		return err
 	}
 	out := make([]contactJSON, len(list))
@@ -117,6 +148,9 @@ func (s *Server) contactGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := s.Contacts.Get(r.Context(), id)
 	if err != nil {
+		return err
+	}
+	if _, err := s.piiRead(r, "contact.read", "contact", c.ID, nil); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, contactOut(r, c))

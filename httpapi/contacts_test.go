@@ -106,7 +106,7 @@ func TestContactListPagesAndFilters(t *testing.T) {
 	var phones []string
 	path := "/v1/contacts?limit=3&tag=all"
 	for range 5 {
-		page := b.do(t, auth.Agent, "GET", path, nil).json(t)
+		page := b.do(t, auth.Compliance, "GET", path, nil).json(t)
 		for _, c := range page["data"].([]any) {
 			phones = append(phones, c.(map[string]any)["phone"].(string))
 		}

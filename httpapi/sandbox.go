@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
@@ -107,12 +106,17 @@ func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pii := caller(r).Role.Can(auth.ContactsPII)
+	// The text holds what templates filled in (names, emails): masked like the number for
+	// a role without contacts:pii; a read in clear is audited.
+	pii, err := s.piiRead(r, "sandbox.messages.read", "account", f.AccountID, map[string]any{"messages": len(list), "by_number": f.To != ""})
+	if err != nil {
+		return err
+	}
 	out := make([]sandboxMessageJSON, len(list))
 	for i, m := range list {
 		out[i] = sandboxMessageJSON{ID: m.ID, AccountID: m.AccountID, To: m.To, Text: m.Text, SentAt: m.SentAt.UTC()}
 		if !pii {
-			out[i].To = contacts.MaskPhone(m.To)
+			out[i].To, out[i].Text = contacts.MaskPhone(m.To), contacts.MaskText(m.Text)
 		}
 	}
 	return writeJSON(w, http.StatusOK, listResponse[sandboxMessageJSON]{Data: out, NextCursor: cursor(next)})

@@ -305,6 +305,30 @@ func (s *Server) auditEntry(r *http.Request, rt route, status int) audit.Entry {
 	}
 }
 
+// piiRead says whether the caller sees personal data in clear (contacts:pii); if so, the
+// read is recorded in the audit log first, with the caller as actor, and an audit log that
+// cannot be written means nothing is shown (503). action names what was read
+// ("contact.read"); target and detail say which, never with the data itself.
+func (s *Server) piiRead(r *http.Request, action, targetType string, targetID any, detail map[string]any) (bool, error) {
+	if !caller(r).Role.Can(auth.ContactsPII) {
+		return false, nil
+	}
+	return true, s.auditRead(r, action, targetType, targetID, detail)
+}
+
+// auditRead records a read of personal data, before it is answered.
+func (s *Server) auditRead(r *http.Request, action, targetType string, targetID any, detail map[string]any) error {
+	key := caller(r)
+	e := audit.Entry{ActorKeyID: key.ID, Actor: key.Name, Action: action, TargetType: targetType,
+		TargetID: fmt.Sprint(targetID), RequestID: requestState(r).id, Status: http.StatusOK, Detail: detail}
+	if err := s.Audit.Record(r.Context(), e); err != nil {
+		s.Logger.ErrorContext(r.Context(), "audit log unavailable", "error", err, "request_id", e.RequestID)
+		return errStatus(http.StatusServiceUnavailable, "unavailable",
+			"the audit log cannot be written, so no personal data is shown; try again")
+	}
+	return nil
+}
+
 // auditDenied records a refused attempt at a mutating action.
 func (s *Server) auditDenied(r *http.Request, rt route) {
 	st := requestState(r)

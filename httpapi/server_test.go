@@ -168,6 +168,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 	b := setup(t)
 	routes := b.api.Routes()
 	require.NotEmpty(t, routes)
+	// A handler that asks the table for a second permission for what the matrix sends:
+	// paging through contacts (no ?phone=) needs contacts:list too.
+	also := map[string]auth.Permission{"GET /v1/contacts": auth.ContactsList}
 	for _, rt := range routes {
 		method, path, ok := strings.Cut(rt.Pattern, " ")
 		if !ok { // a pattern for every method (the dashboard's API): try it with POST
@@ -191,7 +194,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 			case role == "":
 				require.Equal(t, 401, res.status, "%s without a key", rt.Pattern)
 				require.Contains(t, res.header.Get("WWW-Authenticate"), "Bearer")
-			case !role.Can(auth.Permission(rt.Perm)):
+			case !role.Can(auth.Permission(rt.Perm)) || (also[rt.Pattern] != "" && !role.Can(also[rt.Pattern])):
 				require.Equal(t, 403, res.status, "%s as %s: %s", rt.Pattern, role, res.body)
 			default:
 				require.NotContains(t, []int{401, 403}, res.status, "%s as %s: %s", rt.Pattern, role, res.body)

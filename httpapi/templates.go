@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/templates"
@@ -207,7 +206,11 @@ func (s *Server) templatePreview(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if !caller(r).Role.Can(auth.ContactsPII) {
+		clear, err := s.piiRead(r, "contact.read", "contact", c.ID, map[string]any{"template_preview": id})
+		if err != nil {
+			return err
+		}
+		if !clear {
 			c.Email = contacts.MaskEmail(c.Email)
 		}
 		data = ContactData(c)
