@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -130,9 +131,6 @@ func cmdBench(ctx context.Context, a *app, args []string, out io.Writer) error {
 	if o.Progress == nil {
 		o.Progress = os.Stderr
 	}
-	if err := a.cfg.requireHashKey(); err != nil {
-		return err
-	}
 	if o.PprofAddr != "" {
 		ln, err := net.Listen("tcp", o.PprofAddr)
 		if err != nil {
@@ -186,6 +184,19 @@ func newBenchEnv(ctx context.Context, a *app, o benchOptions) (*benchEnv, error)
 	cfg := a.cfg
 	cfg.DatabaseURL, cfg.RedisURL = u.String(), ru.String()
 	cfg.Concurrency = o.Concurrency
+	if len(cfg.HashKey) == 0 {
+		// The database is thrown away, and the key with it.
+		cfg.HashKey = make([]byte, minHashKeyBytes)
+		if _, err := rand.Read(cfg.HashKey); err != nil {
+			env.Close(false)
+			return nil, err
+		}
+		note := ""
+		if o.Keep {
+			note = " (--keep: no key you have matches the kept database's suppression hashes)"
+		}
+		env.logger("bench: no CRIER_HASH_KEY: phone hashes use a throwaway key%s", note)
+	}
 	if cfg.LogLevel < slog.LevelWarn {
 		cfg.LogLevel = slog.LevelWarn // the progress bars are the output
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	Concurrency     int                    // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
 	MetricsAddr     string                 // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
 	SandboxOff      bool                   // CRIER_SANDBOX=off: the sandbox API routes answer 404
+	Processes       int                    // CRIER_PROCESSES: Crier processes sharing the database, for the pool size
+	DBPoolSize      int                    // CRIER_DB_POOL_SIZE: the pool's size instead of the computed one; 0: computed
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -73,6 +75,8 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "1000", "tasks one worker process runs at once"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
+	{"CRIER_PROCESSES", "3", "how many Crier processes share the database (api, worker, scheduler, …): each pool gets its part of half the server's max_connections, from 4 to 16"},
+	{"CRIER_DB_POOL_SIZE", "(computed)", "this process's PostgreSQL connections, instead of the size CRIER_PROCESSES gives; never more than the server allows"},
 	{"CRIER_SANDBOX", "on", "on or off: off turns the sandbox API off (simulated customer messages, what the sandbox delivered)"},
 }
 
@@ -93,6 +97,22 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
 		bad("CRIER_DATABASE_URL", "not a PostgreSQL URL (postgres://user:password@host:5432/db)")
+	}
+	if n, err := positiveInt(getenv("CRIER_PROCESSES"), defaultProcesses); err != nil || n > 1000 {
+		bad("CRIER_PROCESSES", "must be an integer from 1 to 1000, got %q", getenv("CRIER_PROCESSES"))
+	} else {
+		c.Processes = int(n)
+	}
+	if s := getenv("CRIER_DB_POOL_SIZE"); s != "" {
+		n, err := positiveInt(s, 0)
+		switch {
+		case err != nil || n > 10_000:
+			bad("CRIER_DB_POOL_SIZE", "must be an integer from 1 to 10000, got %q", s)
+		case strings.Contains(c.DatabaseURL, "pool_max_conns"):
+			bad("CRIER_DB_POOL_SIZE", "set it or pool_max_conns in CRIER_DATABASE_URL, not both")
+		default:
+			c.DBPoolSize = int(n)
+		}
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		bad("CRIER_REDIS_URL", "not a Redis URL (redis://host:6379/0): %v", err)

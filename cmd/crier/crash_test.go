@@ -246,7 +246,7 @@ func startChild(t *testing.T, getenv func(string) string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "CRIER_CRASH_CHILD=1")
 	for _, k := range []string{"CRIER_DATABASE_URL", "CRIER_REDIS_URL", "CRIER_HASH_KEY", "CRIER_HTTP_ADDR",
-		"CRIER_STALE_SENDING", "CRIER_RECONCILE_EVERY", "CRIER_LOG_LEVEL", "CRIER_LOG_FORMAT", "CRIER_WORKER_CONCURRENCY"} {
+		"CRIER_STALE_SENDING", "CRIER_RECONCILE_EVERY", "CRIER_LOG_LEVEL", "CRIER_LOG_FORMAT", "CRIER_WORKER_CONCURRENCY", "CRIER_DB_POOL_SIZE"} {
 		cmd.Env = append(cmd.Env, k+"="+getenv(k))
 	}
 	var out syncBuffer

@@ -12,9 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 	_ "time/tzdata" // time zones even on images without /usr/share/zoneinfo
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +46,9 @@ commands:
                                        and a draft campaign (safe to re-run)
   help                                 show this help and the environment variables
 `
+
+// longRunning are the commands that log their database pool's size at start.
+var longRunning = map[string]bool{"serve": true, "worker": true, "scheduler": true, "all": true, "bench": true}
 
 // errUsage marks a mistake in the command line (exit status 2).
 var errUsage = errors.New("usage")
@@ -94,6 +95,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	defer a.Close()
+	// The processes that run for long say how they sized their pool; the one-shot
+	// commands (apikey, accounts, …) keep their stderr for what went wrong.
+	level := slog.LevelDebug
+	if longRunning[args[0]] {
+		level = slog.LevelInfo
+	}
+	logger.Log(ctx, level, "database pool", a.poolChoice.attrs()...)
 	if err := cmd(ctx, a, args[1:], stdout); err != nil {
 		if errors.Is(err, errUsage) {
 			// "usage: <what is wrong>", then the commands.
@@ -120,39 +128,24 @@ type app struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
 	redis  *redis.Client
+
+	poolChoice poolChoice // how big pool is, and why
 }
 
 // openApp connects to PostgreSQL (failing fast with a clear message when it is not
-// there) and prepares the Redis client.
+// there), with a pool sized to leave the server room (openPool), and prepares the Redis
+// client.
 func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, choice, err := openPool(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("CRIER_DATABASE_URL: %w", err)
-	}
-	if pcfg.ConnConfig.ConnectTimeout == 0 {
-		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
-		// pgx's default (the number of CPUs, at least 4) starves a worker: each send makes
-		// a few short queries, and CRIER_WORKER_CONCURRENCY of them run at once.
-		pcfg.MaxConns = int32(min(max(cfg.Concurrency/2, 16), 64))
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("PostgreSQL: %w", err)
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w (is it running? `make run` starts it)", redactURL(cfg.DatabaseURL), err)
+		return nil, err
 	}
 	ropts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
 	}
-	return &app{cfg: cfg, logger: logger, pool: pool, redis: redis.NewClient(ropts)}, nil
+	return &app{cfg: cfg, logger: logger, pool: pool, redis: redis.NewClient(ropts), poolChoice: choice}, nil
 }
 
 func (a *app) Close() {

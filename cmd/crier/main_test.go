@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func env(t *testing.T, kv ...string) func(string) string {
 		"CRIER_REDIS_URL":    fmt.Sprintf("redis://%s/%d", ropts.Addr, ropts.DB),
 		"CRIER_HASH_KEY":     testHashKey,
 		"CRIER_LOG_FORMAT":   "text",
+		"CRIER_DB_POOL_SIZE": strconv.Itoa(testdb.MaxConns), // the suite bounds its connections
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]

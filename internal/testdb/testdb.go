@@ -2,6 +2,10 @@
 // is migrated once per set of migrations. Cloning takes tens of milliseconds, so tests can
 // run in parallel without sharing state.
 //
+// The suite bounds its own connections: every pool New returns has MaxConns connections,
+// and at most DefaultSlots tests (CRIER_TEST_DB_SLOTS), across all the test binaries that
+// `go test ./...` runs at once, hold databases at a time; the others wait for a slot.
+//
 // The server is CRIER_TEST_DATABASE_URL (default: the local one that `make test` sets up);
 // the role needs CREATEDB.
 package testdb
@@ -40,10 +44,23 @@ var (
 	templateErr  error
 )
 
-// New returns a pool on a new, migrated database that is dropped when the test ends.
+// MaxConns is the size of every pool New returns, and the size to give any pool a test
+// opens itself on NewURL's database (cmd/crier's tests pass it as CRIER_DB_POOL_SIZE). It
+// is pgx's own default on a machine of up to four CPUs, which the suite has always passed
+// with: a test runs its statements one after another, and the send pipeline runs one
+// statement per step at a time.
+const MaxConns = 4
+
+// New returns a pool of MaxConns connections on a new, migrated database that is dropped
+// when the test ends.
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), NewURL(t))
+	cfg, err := pgxpool.ParseConfig(NewURL(t))
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	cfg.MaxConns = MaxConns
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("testdb: connect: %v", err)
 	}
@@ -52,24 +69,25 @@ func New(t testing.TB) *pgxpool.Pool {
 }
 
 // NewURL creates a new, migrated database and returns its URL; the database is dropped
-// (forcibly) when the test ends.
+// (forcibly) when the test ends. It waits while other tests hold every slot.
 func NewURL(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	base := adminURL()
+	l, release, err := takeLease(ctx, t, base)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(release) // after the drop below (cleanups are LIFO)
 	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx, base) })
 	if templateErr != nil {
 		t.Fatalf("testdb: template: %v", templateErr)
 	}
 
 	name := "crier_test_" + randomHex(6)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("testdb: connect to %s: %v (is PostgreSQL running? `make test` starts it)", redact(base), err)
-	}
-	defer admin.Close(ctx)
+	l.mu.Lock()
 	for attempt := 0; ; attempt++ {
-		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, templateName))
+		_, err = l.conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, templateName))
 		var pgErr *pgconn.PgError
 		// 55006: the template is briefly in use by another clone; try again.
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == 50 {
@@ -77,19 +95,16 @@ func NewURL(t testing.TB) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	l.mu.Unlock()
 	if err != nil {
 		t.Fatalf("testdb: create database: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("testdb: drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if _, err := l.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("testdb: drop %s: %v", name, err)
 		}
 	})
@@ -141,6 +156,7 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	db.SetMaxOpenConns(MaxConns)
 	_, err = migrations.Up(ctx, db, nil)
 	db.Close()
 	if err != nil {

@@ -2,7 +2,10 @@ package testdb_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/internal/testdb"
 )
@@ -21,4 +24,28 @@ func TestNewIsMigratedAndIsolated(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("databases are shared: the second one sees %d keys", n)
 	}
+}
+
+func TestNewPoolIsBounded(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	require.EqualValues(t, testdb.MaxConns, pool.Config().MaxConns)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*testdb.MaxConns)
+	for range 4 * testdb.MaxConns {
+		wg.Go(func() {
+			if _, err := pool.Exec(ctx, "SELECT pg_sleep(0.02)"); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var onServer int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").Scan(&onServer))
+	require.LessOrEqual(t, onServer, testdb.MaxConns)
 }
