@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ type Config struct {
 	Concurrency     int                    // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
 	MetricsAddr     string                 // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
 	SandboxOff      bool                   // CRIER_SANDBOX=off: the sandbox API routes answer 404
+	AuthFailures    int                    // CRIER_AUTH_FAILURES: failed authentications a client address may make a minute
+	APIRate         int                    // CRIER_API_RATE: requests a second per API key; 0: none
+	TrustedProxies  []netip.Prefix         // CRIER_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
 	Processes       int                    // CRIER_PROCESSES: Crier processes sharing the database, for the pool size
 	DBPoolSize      int                    // CRIER_DB_POOL_SIZE: the pool's size instead of the computed one; 0: computed
 }
@@ -78,6 +82,9 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_PROCESSES", "3", "how many Crier processes share the database (api, worker, scheduler, …): each pool gets its part of half the server's max_connections, from 4 to 16"},
 	{"CRIER_DB_POOL_SIZE", "(computed)", "this process's PostgreSQL connections, instead of the size CRIER_PROCESSES gives; never more than the server allows"},
 	{"CRIER_SANDBOX", "on", "on or off: off turns the sandbox API off (simulated customer messages, what the sandbox delivered)"},
+	{"CRIER_AUTH_FAILURES", "20", "failed authentications a client address may make a minute; past them its requests get 429 before any key is looked up"},
+	{"CRIER_API_RATE", "50", "requests a second each API key may make, in bursts of twice as many (429 with Retry-After past them); 0: no limit"},
+	{"CRIER_TRUSTED_PROXIES", "", "addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for CRIER_AUTH_FAILURES), comma-separated"},
 }
 
 // loadConfig reads the environment through getenv and reports every problem at once,
@@ -141,6 +148,39 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_HASH_KEY", "%v", err)
 		}
 		c.HashKey = k
+	}
+
+	if n, err := positiveInt(getenv("CRIER_AUTH_FAILURES"), 20); err != nil || n > 1_000_000 {
+		bad("CRIER_AUTH_FAILURES", "must be an integer from 1 to 1000000, got %q", getenv("CRIER_AUTH_FAILURES"))
+	} else {
+		c.AuthFailures = int(n)
+	}
+	switch s := getenv("CRIER_API_RATE"); s {
+	case "":
+		c.APIRate = 50
+	case "0":
+		c.APIRate = -1 // httpapi.Options: below zero is none
+	default:
+		n, err := positiveInt(s, 0)
+		if err != nil || n > 1_000_000 {
+			bad("CRIER_API_RATE", "must be an integer from 0 (no limit) to 1000000, got %q", s)
+		}
+		c.APIRate = int(n)
+	}
+	for _, p := range strings.Split(getenv("CRIER_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				bad("CRIER_TRUSTED_PROXIES", "%q is not an address or a CIDR (10.0.0.0/8, 192.0.2.7)", p)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 
 	switch v := strings.ToLower(strings.TrimSpace(or(getenv("CRIER_SANDBOX"), "on"))); v {

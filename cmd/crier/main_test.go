@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -280,4 +281,29 @@ func TestConfigQuietHoursAndFrequencyCap(t *testing.T) {
 	_, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "9pm-8am", "CRIER_FREQUENCY_CAP": "2 per day"}))
 	require.ErrorContains(t, err, "CRIER_QUIET_HOURS: must be HH:MM-HH:MM")
 	require.ErrorContains(t, err, "CRIER_FREQUENCY_CAP: must be N/window")
+}
+
+func TestConfigThrottlesAndSandbox(t *testing.T) {
+	t.Parallel()
+	get := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := loadConfig(get(nil))
+	require.NoError(t, err)
+	require.Equal(t, 20, c.AuthFailures)
+	require.Equal(t, 50, c.APIRate)
+	require.Empty(t, c.TrustedProxies)
+	require.False(t, c.SandboxOff)
+
+	c, err = loadConfig(get(map[string]string{"CRIER_AUTH_FAILURES": "5", "CRIER_API_RATE": "0",
+		"CRIER_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "CRIER_SANDBOX": "off"}))
+	require.NoError(t, err)
+	require.Equal(t, 5, c.AuthFailures)
+	require.Negative(t, c.APIRate, "0 turns the per-key limit off")
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, c.TrustedProxies)
+	require.True(t, c.SandboxOff)
+
+	_, err = loadConfig(get(map[string]string{"CRIER_AUTH_FAILURES": "-1", "CRIER_API_RATE": "fast",
+		"CRIER_TRUSTED_PROXIES": "proxy.local", "CRIER_SANDBOX": "maybe"}))
+	for _, name := range []string{"CRIER_AUTH_FAILURES", "CRIER_API_RATE", "CRIER_TRUSTED_PROXIES", "CRIER_SANDBOX"} {
+		require.ErrorContains(t, err, name+":")
+	}
 }

@@ -95,8 +95,10 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },
 		},
+		Redis: a.redis, // the throttles
 	}, httpapi.Options{MaxBodyBytes: a.cfg.MaxBodyBytes, MaxImportBytes: a.cfg.MaxImportBytes,
-		SandboxOff: a.cfg.SandboxOff})
+		SandboxOff: a.cfg.SandboxOff, AuthFailuresPerMinute: a.cfg.AuthFailures, RequestsPerSecond: a.cfg.APIRate,
+		TrustedProxies: a.cfg.TrustedProxies})
 
 	srv := &http.Server{
 		Handler:           api,
