@@ -2,7 +2,7 @@ package contacts
 
 import (
 	"bufio"
-	"cmp"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -64,30 +64,49 @@ type ImportOptions struct {
 	ChunkRows int
 }
 
-// ImportResult says what an import did. Rejected and Duplicates are sorted by line.
+// ImportListed is how many rejected and duplicate lines an import's summary lists: the
+// first ones by line. The rejected lines are all kept (Service.ImportRejects); the counts
+// say how many there are.
+const ImportListed = 100
+
+// ImportResult says what an import did. Memory does not grow with the file: the lists
+// hold the first ImportListed lines, by line, and the counts say how many there are.
 type ImportResult struct {
-	ImportID   int64
-	Rows       int64 // data rows read, header excluded
-	Created    int64
-	Updated    int64
-	Unchanged  int64
-	Rejected   []RejectedLine
-	Duplicates []DuplicateLine
-	Consent    map[string]int64 // what ImportConsent recorded, when there is a consent column
+	ImportID         int64
+	Rows             int64 // data rows read, header excluded
+	Created          int64
+	Updated          int64
+	Unchanged        int64
+	Rejected         []RejectedLine   // the first rejected lines
+	RejectedCount    int64            // every rejected line
+	RejectedByReason map[string]int64 // RejectedLine.Reason → lines
+	Duplicates       []DuplicateLine  // the first duplicate lines
+	DuplicateCount   int64            // every duplicate line
+	Consent          map[string]int64 // what ImportConsent recorded, when there is a consent column
 }
 
-// RejectedLine is a CSV line that was not imported, and why.
+// RejectedLine is a CSV line that was not imported, and why. (Its JSON form is how an
+// import's first rejected lines are stored.)
 type RejectedLine struct {
-	Line  int64
-	Field string // the first field at fault, "" for the line as a whole
-	Error string
+	Line  int64  `json:"line"`
+	Field string `json:"field,omitempty"` // the first field at fault, "" for the line as a whole
+	// Reason is what rejects are counted by: Field, or RejectCSV or RejectColumns for a
+	// line at fault as a whole.
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
 }
+
+// The reasons of a line rejected as a whole.
+const (
+	RejectCSV     = "csv"     // the line is not valid CSV
+	RejectColumns = "columns" // the line has more or fewer fields than the header
+)
 
 // DuplicateLine is a line whose phone number appears again later in the same file: the
-// later line (ReplacedBy) wins.
+// last line of the phone (ReplacedBy) wins.
 type DuplicateLine struct {
-	Line       int64
-	ReplacedBy int64
+	Line       int64 `json:"line"`
+	ReplacedBy int64 `json:"replaced_by"`
 }
 
 const (
@@ -98,15 +117,19 @@ const (
 
 // Import reads a CSV file of contacts from r and creates or updates them, as one
 // transaction: either every good line is imported, or (on a file or database error)
-// nothing changes. The file is streamed: memory does not grow with its size, only with the
-// number of distinct phones (a few tens of bytes each) and of rejected and duplicate
-// lines. Rows are validated while earlier ones are merged into contacts, a chunk at a
-// time with one set-based statement; only rows whose values change are written, so
-// importing the same file twice changes nothing the second time.
+// nothing changes. The file is streamed and memory does not grow with it: rows are
+// validated while earlier ones are merged into contacts, a chunk at a time with one
+// set-based statement, and what the import must remember across chunks (the phones seen,
+// the rejected and duplicate lines) goes to the database as it is found. Only rows whose
+// values change are written, so importing the same file twice changes nothing the second
+// time.
 //
 // Empty cells leave the contact's field as it is; tags are added to the contact's tags.
 // When the same phone appears on several lines, the last line wins and the others are
 // reported as duplicates.
+//
+// Import runs in the caller's request; ImportSubmit stores a file and has it imported in
+// the background (ImportRun), which is what the API does.
 func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportResult, error) {
 	if err := opts.normalize(); err != nil {
 		return ImportResult{}, err
@@ -116,24 +139,40 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err != nil {
 		return ImportResult{}, err
 	}
-	if cols.has("consent") && opts.ConsentSource == "" {
-		return ImportResult{}, apperr.Field("consent_source",
-			"is required when the file has a consent column: it is kept as the evidence of consent")
+	if err := opts.check(cols); err != nil {
+		return ImportResult{}, err
 	}
-
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	res := ImportResult{}
+	var id int64
 	if err := tx.QueryRow(ctx, `
-		INSERT INTO contact_imports (actor, default_country, consent_source, tags)
-		VALUES ($1, $2, $3, $4) RETURNING id`,
-		opts.Actor, opts.DefaultCountry, opts.ConsentSource, opts.Tags).Scan(&res.ImportID); err != nil {
+		INSERT INTO contact_imports (actor, default_country, consent_source, tags, status, started_at)
+		VALUES ($1, $2, $3, $4, 'running', now()) RETURNING id`,
+		opts.Actor, opts.DefaultCountry, opts.ConsentSource, opts.Tags).Scan(&id); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
+	res, err := s.importIn(ctx, tx, id, in, cols, opts, nil)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ImportResult{}, fmt.Errorf("contacts: import: commit: %w", interpretError(err, 0))
+	}
+	return res, nil
+}
+
+// afterChunkFunc is called after each merged chunk with the records done so far and the
+// result as it stands; an error ends the import.
+type afterChunkFunc func(ctx context.Context, records int64, res *ImportResult) error
+
+// importIn imports the file (its header read already) as import id, inside tx, and
+// records the outcome on the import's row.
+func (s *Service) importIn(ctx context.Context, tx pgx.Tx, id int64, in *recordReader, cols columns, opts ImportOptions, after afterChunkFunc) (ImportResult, error) {
+	res := ImportResult{ImportID: id, RejectedByReason: map[string]int64{}}
 	if _, err := tx.Exec(ctx, `
 		-- Every join of an import pairs one chunk with the whole contacts table, by an
 		-- indexed key: index lookups. Statistics lag behind a growing table inside one
@@ -143,20 +182,27 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		SET LOCAL jit = off; -- compiling each chunk's statements costs more than it saves`); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
-	p := &pipeline{svc: s, tx: tx, cols: cols, opts: opts, res: &res, recordConsent: cols.has("consent") && s.ImportConsent != nil}
+	p := &pipeline{svc: s, tx: tx, cols: cols, opts: opts, res: &res, after: after,
+		recordConsent: cols.has("consent") && s.ImportConsent != nil}
 	if err := p.run(ctx, in); err != nil {
 		return ImportResult{}, err
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE contact_imports SET rows = $2, created = $3, updated = $4, unchanged = $5, rejected = $6, duplicates = $7
-		WHERE id = $1`, res.ImportID, res.Rows, res.Created, res.Updated, res.Unchanged,
-		len(res.Rejected), len(res.Duplicates)); err != nil {
+		UPDATE contact_imports SET status = 'done', rows = $2, created = $3, updated = $4, unchanged = $5,
+			rejected = $6, duplicates = $7, rejected_by_reason = $8, first_rejects = $9, first_duplicates = $10,
+			consent = $11, error = '', error_field = '', finished_at = now(), updated_at = now()
+		WHERE id = $1`, id, res.Rows, res.Created, res.Updated, res.Unchanged, res.RejectedCount, res.DuplicateCount,
+		res.RejectedByReason, nonNil(res.Rejected), nonNil(res.Duplicates), res.Consent); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return ImportResult{}, fmt.Errorf("contacts: import: commit: %w", interpretError(err, 0))
-	}
 	return res, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func (o *ImportOptions) normalize() error {
@@ -184,24 +230,37 @@ func (o *ImportOptions) normalize() error {
 	return apperr.Fields(errs...)
 }
 
+// check says whether the options suit a file with these columns.
+func (o *ImportOptions) check(cols columns) error {
+	if cols.has("consent") && o.ConsentSource == "" {
+		return apperr.Field("consent_source",
+			"is required when the file has a consent column: it is kept as the evidence of consent")
+	}
+	return nil
+}
+
 // defaultChunkRows is how many rows are merged at a time. While PostgreSQL merges one
 // chunk, the validators and the chunker prepare the next, so parsing (Go) and merging
 // (PostgreSQL) overlap; each chunk is large enough for set-based statements to pay off.
 const defaultChunkRows = 10_000
 
-// pipeline streams the file into contacts: one goroutine reads CSV records, validators
-// check them (phone parsing is the costly part), one goroutine gathers them into chunks,
-// and this goroutine merges each chunk into contacts with one statement. PostgreSQL's
+// pipeline streams the file into contacts: one goroutine reads CSV records in numbered
+// batches, validators check them (phone parsing is the costly part), one goroutine puts
+// the batches back in file order and gathers them into chunks, and this goroutine merges
+// each chunk into contacts with one statement and stores its rejected lines. PostgreSQL's
 // merge is the slower half, so one CPU is left to it: on 2 cores, one validator keeps the
 // merge fed, and a second only takes CPU from the database (a million-row import was
 // about a fifth faster with one).
 //
 // The last line of a phone wins. Within a chunk that is settled before anything is
-// written. A phone whose lines fall in different chunks is merged once per chunk; the
-// state each contact had before the import is stashed when the import first changes it,
-// so that at the end such a contact is counted by what really changed, and one that is
-// back where it started keeps its old updated_at: importing the same file twice changes
-// nothing, duplicates or not.
+// written; across chunks, chunks are merged in file order and a temporary table of the
+// phones seen (import_seen) says which rows repeat a phone of an earlier chunk and which
+// lines they replace, so that memory holds one chunk, not every phone of the file. A
+// phone whose lines fall in different chunks is merged once per chunk; the state each
+// contact had before the import is stashed when the import first changes it, so that at
+// the end such a contact is counted by what really changed, and one that is back where it
+// started keeps its old updated_at: importing the same file twice changes nothing,
+// duplicates or not.
 type pipeline struct {
 	svc           *Service
 	tx            pgx.Tx
@@ -209,32 +268,42 @@ type pipeline struct {
 	opts          ImportOptions
 	res           *ImportResult
 	recordConsent bool
+	after         afterChunkFunc
+
+	records      int64 // records merged so far
+	phones       int64 // distinct phones staged
+	repeats      int64 // rows that repeat a phone of an earlier chunk
+	rejectBlocks int32 // contact_import_rejects rows written
 }
 
 func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 	if _, err := p.tx.Exec(ctx, `
 		CREATE TEMP TABLE import_before (
 			phone text PRIMARY KEY, updated_at timestamptz, digest text, by_repeat boolean
-		) ON COMMIT DROP`); err != nil {
+		) ON COMMIT DROP;
+		CREATE TEMP TABLE import_seen (
+			phone text PRIMARY KEY, line bigint NOT NULL, repeat boolean NOT NULL
+		) ON COMMIT DROP;
+		CREATE TEMP TABLE import_dups (line bigint NOT NULL, phone text NOT NULL) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("contacts: import: staging: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	raw := make(chan []rawRecord, 4)
+	raw := make(chan rawBatch, 4)
 	valid := make(chan validated, 8)
 	chunks := make(chan *chunk, 1) // one chunk waits while the previous one merges
 
 	g.Go(func() error {
 		defer close(raw)
-		batch := make([]rawRecord, 0, batchSize)
+		batch := rawBatch{recs: make([]rawRecord, 0, batchSize)}
 		send := func() error {
 			select {
 			case raw <- batch:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			batch = make([]rawRecord, 0, batchSize)
+			batch = rawBatch{seq: batch.seq + 1, recs: make([]rawRecord, 0, batchSize)}
 			return nil
 		}
 		for {
@@ -246,8 +315,8 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 				return err
 			}
 			p.res.Rows++
-			batch = append(batch, rec)
-			if len(batch) == batchSize {
+			batch.recs = append(batch.recs, rec)
+			if len(batch.recs) == batchSize {
 				if err := send(); err != nil {
 					return err
 				}
@@ -256,7 +325,7 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 				p.opts.Progress(p.res.Rows)
 			}
 		}
-		if len(batch) > 0 {
+		if len(batch.recs) > 0 {
 			return send()
 		}
 		return nil
@@ -266,8 +335,8 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 	for range max(1, runtime.GOMAXPROCS(0)-1) { // see pipeline
 		validators.Go(func() error {
 			for batch := range raw {
-				out := validated{rows: make([]importRow, 0, len(batch))}
-				for _, rec := range batch {
+				out := validated{seq: batch.seq, records: int64(len(batch.recs)), rows: make([]importRow, 0, len(batch.recs))}
+				for _, rec := range batch.recs {
 					row, rej := validateRecord(rec, p.cols, p.opts)
 					if rej != nil {
 						out.rejected = append(out.rejected, *rej)
@@ -310,45 +379,91 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 	case readErr != nil:
 		return readErr
 	}
-	if err := p.settleRepeats(ctx, ch.repeated); err != nil {
+	if err := p.settleRepeats(ctx); err != nil {
 		return err
 	}
-	p.res.Rejected = ch.rejected
-	slices.SortFunc(p.res.Rejected, func(a, b RejectedLine) int { return cmp.Compare(a.Line, b.Line) })
-	p.res.Duplicates = ch.duplicates()
-	p.res.Unchanged = int64(len(ch.seen)) - p.res.Created - p.res.Updated
+	if err := p.listDuplicates(ctx); err != nil {
+		return err
+	}
+	p.res.Unchanged = p.phones - p.res.Created - p.res.Updated
 	return nil
 }
 
-// mergeChunks merges each chunk into contacts and hands its consent lines on.
+// mergeChunks stores each chunk's rejected lines, merges its rows into contacts and hands
+// its consent lines on.
 func (p *pipeline) mergeChunks(ctx context.Context, chunks <-chan *chunk) error {
 	for c := range chunks {
-		if err := p.mergeChunk(ctx, c); err != nil {
+		if err := p.storeRejects(ctx, c.rejected); err != nil {
 			return err
 		}
-		if !p.recordConsent {
-			continue
-		}
-		var lines []ImportConsentLine
-		for _, r := range c.rows {
-			if r.consent != "" {
-				lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Status: r.consent})
+		if len(c.rows) > 0 || len(c.replaced) > 0 {
+			if err := p.mergeChunk(ctx, c); err != nil {
+				return err
 			}
 		}
-		if len(lines) == 0 {
-			continue
+		if err := p.recordChunkConsent(ctx, c); err != nil {
+			return err
 		}
-		counts, err := p.svc.ImportConsent.RecordImportConsent(ctx, p.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
-		if err != nil {
-			return fmt.Errorf("contacts: import: consent: %w", err)
-		}
-		if p.res.Consent == nil {
-			p.res.Consent = map[string]int64{}
-		}
-		for k, v := range counts {
-			p.res.Consent[k] += v
+		p.records += c.records
+		if p.after != nil {
+			if err := p.after(ctx, p.records, p.res); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
+}
+
+func (p *pipeline) recordChunkConsent(ctx context.Context, c *chunk) error {
+	if !p.recordConsent {
+		return nil
+	}
+	var lines []ImportConsentLine
+	for _, r := range c.rows {
+		if r.consent != "" {
+			lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Status: r.consent})
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	counts, err := p.svc.ImportConsent.RecordImportConsent(ctx, p.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
+	if err != nil {
+		return fmt.Errorf("contacts: import: consent: %w", err)
+	}
+	if p.res.Consent == nil {
+		p.res.Consent = map[string]int64{}
+	}
+	for k, v := range counts {
+		p.res.Consent[k] += v
+	}
+	return nil
+}
+
+// storeRejects writes a chunk's rejected lines as one block of CSV (line,field,error),
+// counts them by reason, and keeps the first ImportListed for the summary. Chunks come
+// in file order, so the blocks do too.
+func (p *pipeline) storeRejects(ctx context.Context, rejected []RejectedLine) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	for _, rj := range rejected {
+		_ = w.Write([]string{strconv.FormatInt(rj.Line, 10), rj.Field, rj.Error}) // into a bytes.Buffer
+		p.res.RejectedByReason[rj.Reason]++
+		if len(p.res.Rejected) < ImportListed {
+			p.res.Rejected = append(p.res.Rejected, rj)
+		}
+	}
+	w.Flush()
+	if _, err := p.tx.Exec(ctx, `
+		INSERT INTO contact_import_rejects (import_id, seq, lines, data) VALUES ($1, $2, $3, $4)`,
+		p.res.ImportID, p.rejectBlocks, len(rejected), buf.Bytes()); err != nil {
+		return fmt.Errorf("contacts: import: rejects: %w", err)
+	}
+	p.rejectBlocks++
+	p.res.RejectedCount += int64(len(rejected))
 	return nil
 }
 
@@ -357,7 +472,11 @@ func (p *pipeline) mergeChunks(ctx context.Context, chunks <-chan *chunk) error 
 // INSERT … ON CONFLICT, whose speculative insertion cost a third more on a million new
 // rows, and which cannot hand back a changed row's previous state:
 //
-//   - probe unpacks the chunk and looks each phone up once;
+//   - probe unpacks the chunk and looks each phone up once in contacts and in the phones
+//     of earlier chunks (import_seen): a row found there repeats a phone and replaces
+//     that phone's line;
+//   - seen and seen_again record each phone's latest line; replaced records the lines replaced, with
+//     those the chunker replaced within the chunk ($12, $13), for the duplicates;
 //   - created inserts the phones not found; a contact created by someone else since the
 //     probe makes the statement fail on the unique index, and mergeChunk runs the chunk
 //     again;
@@ -373,11 +492,24 @@ var mergeSQL = `
 	WITH probe AS MATERIALIZED (
 		SELECT r.line, r.phone, r.phone_region, r.name, r.email, r.locale, r.timezone, r.country,
 		       CASE WHEN r.tags = '' THEN '{}'::text[] ELSE string_to_array(r.tags, ';') END AS tags,
-		       r.phone_hash, r.repeat, r.phone_zone, c.id AS contact_id
+		       r.phone_hash, r.phone_zone, c.id AS contact_id, s.line AS seen_line, s.line IS NOT NULL AS repeat
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-		            $8::text[], $9::text[], $10::bytea[], $11::boolean[], $12::text[])
-		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, repeat, phone_zone)
+		            $8::text[], $9::text[], $10::bytea[], $11::text[])
+		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone)
 		LEFT JOIN contacts c ON c.phone = r.phone
+		LEFT JOIN import_seen s ON s.phone = r.phone
+	), seen AS (
+		INSERT INTO import_seen (phone, line, repeat)
+		SELECT phone, line, false FROM probe WHERE NOT repeat
+	), seen_again AS (
+		UPDATE import_seen s SET line = r.line, repeat = true
+		FROM probe r WHERE r.repeat AND s.phone = r.phone
+	), replaced AS (
+		INSERT INTO import_dups (line, phone)
+		SELECT seen_line, phone FROM probe WHERE repeat
+		UNION ALL
+		SELECT line, phone FROM unnest($12::bigint[], $13::text[]) AS d(line, phone)
+		RETURNING 1
 	), created AS (
 		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone)
 		SELECT phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone
@@ -402,7 +534,8 @@ var mergeSQL = `
 		INSERT INTO import_before SELECT phone, updated_at, digest, repeat FROM changed
 		ON CONFLICT (phone) DO NOTHING
 	)
-	SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM changed WHERE NOT repeat)`
+	SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM changed WHERE NOT repeat),
+	       (SELECT count(*) FROM probe WHERE repeat), (SELECT count(*) FROM replaced)`
 
 // contactDigest summarises the fields an import can change, to tell whether a contact
 // ended where it started.
@@ -412,9 +545,9 @@ const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.time
 func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
 	args := c.columns()
 	for attempt := 1; ; attempt++ {
-		var created, updated int64
+		var created, updated, repeats, replaced int64
 		err := pgx.BeginFunc(ctx, p.tx, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated)
+			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated, &repeats, &replaced)
 		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "contacts_phone_key" && attempt < 5 {
@@ -425,6 +558,9 @@ func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
 		}
 		p.res.Created += created
 		p.res.Updated += updated
+		p.res.DuplicateCount += replaced
+		p.repeats += repeats
+		p.phones += int64(len(c.rows)) - repeats
 		return nil
 	}
 }
@@ -432,51 +568,64 @@ func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
 // settleRepeats counts the contacts whose phone appeared in more than one chunk, by
 // comparing where each ended with the state stashed before the import changed it. A
 // contact back where it started was not changed by the import: its updated_at is
-// restored.
-func (p *pipeline) settleRepeats(ctx context.Context, repeated map[uint64]struct{}) error {
-	if len(repeated) == 0 {
+// restored. Contacts the import created, or never changed, were counted by their first
+// line.
+func (p *pipeline) settleRepeats(ctx context.Context) error {
+	if p.repeats == 0 {
 		return nil
 	}
-	phones := make([]string, 0, len(repeated))
-	for key := range repeated {
-		phones = append(phones, "+"+strconv.FormatUint(key, 10))
-	}
-	rows, err := p.tx.Query(ctx, `
-		SELECT c.created_at = transaction_timestamp(), b.phone IS NOT NULL, coalesce(b.by_repeat, false),
-		       coalesce(b.digest = `+fmt.Sprintf(contactDigest, "c")+`, false)
-		FROM contacts c LEFT JOIN import_before b USING (phone)
-		WHERE c.phone = ANY($1)`, phones)
-	if err != nil {
+	var undone, later int64
+	if err := p.tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE b.digest = `+fmt.Sprintf(contactDigest, "c")+` AND NOT b.by_repeat),
+		       count(*) FILTER (WHERE b.digest <> `+fmt.Sprintf(contactDigest, "c")+` AND b.by_repeat)
+		FROM import_seen s
+		JOIN import_before b ON b.phone = s.phone
+		JOIN contacts c ON c.phone = s.phone
+		WHERE s.repeat AND c.created_at <> transaction_timestamp()`).Scan(&undone, &later); err != nil {
 		return fmt.Errorf("contacts: import: settle: %w", err)
 	}
-	for rows.Next() {
-		var createdNow, stashed, byRepeat, unchanged bool
-		if err := rows.Scan(&createdNow, &stashed, &byRepeat, &unchanged); err != nil {
-			return fmt.Errorf("contacts: import: settle: %w", err)
-		}
-		switch {
-		case createdNow || !stashed:
-			// Counted as created by its first line, or never changed.
-		case unchanged && !byRepeat:
-			p.res.Updated-- // its first line was counted as an update that a later line undid
-		case !unchanged && byRepeat:
-			p.res.Updated++ // only a later line changed it
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("contacts: import: settle: %w", err)
-	}
+	// undone: its first line was counted as an update that a later line undid; later:
+	// only a later line changed it.
+	p.res.Updated += later - undone
 	if _, err := p.tx.Exec(ctx, `
 		UPDATE contacts c SET updated_at = b.updated_at
-		FROM import_before b
-		WHERE c.phone = b.phone AND c.phone = ANY($1) AND c.created_at <> transaction_timestamp()
-		  AND b.digest = `+fmt.Sprintf(contactDigest, "c"), phones); err != nil {
+		FROM import_seen s JOIN import_before b ON b.phone = s.phone
+		WHERE s.repeat AND c.phone = s.phone AND c.created_at <> transaction_timestamp()
+		  AND b.digest = `+fmt.Sprintf(contactDigest, "c")); err != nil {
 		return fmt.Errorf("contacts: import: settle: %w", err)
 	}
 	return nil
 }
 
+// listDuplicates lists the first duplicate lines, each with the line of its phone that
+// won: the last one, known only now.
+func (p *pipeline) listDuplicates(ctx context.Context) error {
+	if p.res.DuplicateCount == 0 {
+		return nil
+	}
+	rows, err := p.tx.Query(ctx, `
+		SELECT d.line, s.line FROM import_dups d JOIN import_seen s ON s.phone = d.phone
+		ORDER BY d.line LIMIT $1`, ImportListed)
+	if err != nil {
+		return fmt.Errorf("contacts: import: duplicates: %w", err)
+	}
+	p.res.Duplicates, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DuplicateLine])
+	if err != nil {
+		return fmt.Errorf("contacts: import: duplicates: %w", err)
+	}
+	return nil
+}
+
+// rawBatch is a batch of records as read, numbered in file order.
+type rawBatch struct {
+	seq  int64
+	recs []rawRecord
+}
+
+// validated is a batch after validation.
 type validated struct {
+	seq      int64
+	records  int64
 	rows     []importRow
 	rejected []RejectedLine
 }
@@ -489,11 +638,9 @@ type importRow struct {
 	consent                                               ConsentStatus
 	hash                                                  []byte
 	zone                                                  string // PhoneZone(phone)
-	repeat                                                bool   // the phone was in an earlier chunk
 }
 
-// phoneKey packs an E.164 number's digits (at most 15) into an integer: a map of a million
-// of them is a few tens of megabytes.
+// phoneKey packs an E.164 number's digits (at most 15) into an integer, a cheap map key.
 func phoneKey(e164 string) uint64 {
 	var k uint64
 	for i := 1; i < len(e164); i++ {
@@ -502,9 +649,13 @@ func phoneKey(e164 string) uint64 {
 	return k
 }
 
-// chunk is a set of rows to merge at once; no phone appears in it twice.
+// chunk is a set of rows to merge at once, in which no phone appears twice, with the
+// rejected lines and the lines replaced within it of the records it accounts for.
 type chunk struct {
-	rows []importRow
+	rows     []importRow
+	rejected []RejectedLine
+	replaced []importRow // only line and phone are set
+	records  int64       // records of the file this chunk accounts for
 }
 
 // columns turns the chunk into the arrays mergeSQL unpacks. Tags travel joined by ";",
@@ -514,30 +665,30 @@ func (c *chunk) columns() []any {
 	lines := make([]int64, n)
 	phones, regions, names, emails := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	locales, zones, countries, tags := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	hashes, repeats, phoneZones := make([][]byte, n), make([]bool, n), make([]string, n)
+	hashes, phoneZones := make([][]byte, n), make([]string, n)
 	for i, r := range c.rows {
 		lines[i], phones[i], regions[i], names[i], emails[i] = r.line, r.phone, r.region, r.name, r.email
 		locales[i], zones[i], countries[i], tags[i] = r.locale, r.timezone, r.country, strings.Join(r.tags, ";")
-		hashes[i], repeats[i], phoneZones[i] = r.hash, r.repeat, r.zone
+		hashes[i], phoneZones[i] = r.hash, r.zone
 	}
-	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, repeats, phoneZones}
+	replacedLines, replacedPhones := make([]int64, len(c.replaced)), make([]string, len(c.replaced))
+	for i, r := range c.replaced {
+		replacedLines[i], replacedPhones[i] = r.line, r.phone
+	}
+	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, phoneZones,
+		replacedLines, replacedPhones}
 }
 
-// chunker gathers validated rows into chunks and decides which line of each phone wins,
-// whatever order the validators deliver them in: within a chunk a later line replaces an
-// earlier one before anything is written; a line older than one already staged is dropped;
-// a line newer than one staged in an earlier chunk is staged again, flagged as a repeat.
+// chunker puts validated batches back in file order (validators may finish them in any
+// order) and gathers them into chunks. Within a chunk a later line of a phone replaces
+// the earlier one before anything is written; across chunks, mergeSQL settles it. A
+// chunk ends at limit rows, or limit rejected or replaced lines, so that a file of bad
+// lines is stored a bounded piece at a time too.
 type chunker struct {
-	limit    int
-	seen     map[uint64]int64    // phone → the latest line staged
-	replaced map[uint64][]int64  // phone → its lines that a later line replaced
-	repeated map[uint64]struct{} // phones staged in more than one chunk
-	rejected []RejectedLine
+	limit int
 }
 
-func newChunker(limit int) *chunker {
-	return &chunker{limit: limit, seen: map[uint64]int64{}, replaced: map[uint64][]int64{}, repeated: map[uint64]struct{}{}}
-}
+func newChunker(limit int) *chunker { return &chunker{limit: limit} }
 
 func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chunk) error {
 	cur := &chunk{}
@@ -552,52 +703,48 @@ func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chun
 		clear(slot)
 		return nil
 	}
+	pending := map[int64]validated{} // batches that came before their turn
+	var next int64
 	for b := range in {
-		c.rejected = append(c.rejected, b.rejected...)
-		for _, row := range b.rows {
-			key := phoneKey(row.phone)
-			prev, seen := c.seen[key]
-			switch i, inChunk := slot[key]; {
-			case seen && row.line < prev:
-				c.replaced[key] = append(c.replaced[key], row.line) // a later line is staged already
-				continue
-			case inChunk:
-				c.replaced[key] = append(c.replaced[key], prev)
-				row.repeat = cur.rows[i].repeat
-				cur.rows[i] = row
-				c.seen[key] = row.line
-				continue
-			case seen:
-				c.replaced[key] = append(c.replaced[key], prev)
-				c.repeated[key] = struct{}{}
-				row.repeat = true
+		pending[b.seq] = b
+		for {
+			b, ok := pending[next]
+			if !ok {
+				break
 			}
-			c.seen[key] = row.line
-			slot[key] = len(cur.rows)
-			cur.rows = append(cur.rows, row)
-			if len(cur.rows) == c.limit {
+			delete(pending, next)
+			next++
+			cur.records += b.records
+			cur.rejected = append(cur.rejected, b.rejected...)
+			for _, row := range b.rows {
+				key := phoneKey(row.phone)
+				if i, inChunk := slot[key]; inChunk {
+					cur.replaced = append(cur.replaced, importRow{line: cur.rows[i].line, phone: row.phone})
+					cur.rows[i] = row
+					continue
+				}
+				slot[key] = len(cur.rows)
+				cur.rows = append(cur.rows, row)
+				if len(cur.rows) == c.limit {
+					if err := send(); err != nil {
+						return err
+					}
+				}
+			}
+			if len(cur.rejected) >= c.limit || len(cur.replaced) >= c.limit {
 				if err := send(); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if len(cur.rows) > 0 {
+	if len(pending) > 0 {
+		return fmt.Errorf("contacts: import: batch %d never came", next)
+	}
+	if len(cur.rows) > 0 || len(cur.rejected) > 0 || len(cur.replaced) > 0 || cur.records > 0 {
 		return send()
 	}
 	return nil
-}
-
-// duplicates lists every replaced line with the line that replaced it, by line.
-func (c *chunker) duplicates() []DuplicateLine {
-	var out []DuplicateLine
-	for key, lines := range c.replaced {
-		for _, l := range lines {
-			out = append(out, DuplicateLine{Line: l, ReplacedBy: c.seen[key]})
-		}
-	}
-	slices.SortFunc(out, func(a, b DuplicateLine) int { return cmp.Compare(a.Line, b.Line) })
-	return out
 }
 
 // columns maps a column name to its index in the file's records.
@@ -623,10 +770,11 @@ type rawRecord struct {
 // validateRecord turns one CSV record into a staging row, or says why it is rejected.
 func validateRecord(rec rawRecord, cols columns, opts ImportOptions) (importRow, *RejectedLine) {
 	if rec.err != "" {
-		return importRow{}, &RejectedLine{Line: rec.line, Error: rec.err}
+		return importRow{}, &RejectedLine{Line: rec.line, Reason: RejectCSV, Error: rec.err}
 	}
 	if len(rec.fields) != len(cols) {
-		return importRow{}, &RejectedLine{Line: rec.line, Error: fmt.Sprintf("has %d fields; the header has %d", len(rec.fields), len(cols))}
+		return importRow{}, &RejectedLine{Line: rec.line, Reason: RejectColumns,
+			Error: fmt.Sprintf("has %d fields; the header has %d", len(rec.fields), len(cols))}
 	}
 	var bad []apperr.FieldError
 	fail := func(field string, err error) {
@@ -678,7 +826,7 @@ func validateRecord(rec rawRecord, cols columns, opts ImportOptions) (importRow,
 		for i, b := range bad {
 			msgs[i] = b.Field + " " + b.Message
 		}
-		return importRow{}, &RejectedLine{Line: rec.line, Field: bad[0].Field, Error: strings.Join(msgs, "; ")}
+		return importRow{}, &RejectedLine{Line: rec.line, Field: bad[0].Field, Reason: bad[0].Field, Error: strings.Join(msgs, "; ")}
 	}
 	return importRow{line: rec.line, phone: phone, region: phoneRegion, name: name, email: email, locale: locale,
 		timezone: tz, country: country, tags: tags, consent: consent}, nil

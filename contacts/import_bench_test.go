@@ -134,3 +134,115 @@ func benchImport(b *testing.B, withConsent bool) {
 		b.Logf("%s\n%s", q, strings.Join(plan, "\n"))
 	}
 }
+
+// BenchmarkImportUpload sends CRIER_BENCH_BYTES (default 1 GiB) of generated CSV through
+// the path of an API import, streamed through a pipe: ImportSubmit spools it to a
+// temporary file and stores it in the database, then ImportRun imports it as a worker
+// does. It reports the throughput and the process's peak RSS, which must not grow with
+// the file. Run each alone, since peak RSS is the process's:
+//
+//	CRIER_BENCH_BYTES=1073741824 go test ./contacts -run '^$' -bench 'ImportUpload/bad-lines' -benchtime 1x -timeout 2h
+//	CRIER_BENCH_BYTES=268435456 go test ./contacts -run '^$' -bench 'ImportUpload/good-lines' -benchtime 1x -timeout 2h
+//
+// bad-lines is a file of nothing but lines whose phone is not a number (each one is
+// rejected, stored and counted); good-lines is the rows of Import1M without the consent
+// column, with 17 M distinct Singapore mobile numbers.
+func BenchmarkImportUpload(b *testing.B) {
+	b.Run("bad-lines", func(b *testing.B) { benchUpload(b, writeBadLines) })
+	b.Run("good-lines", func(b *testing.B) { benchUpload(b, writeGoodLines) })
+}
+
+func benchUpload(b *testing.B, gen func(w io.Writer, size int64) (rows int64, err error)) {
+	size := int64(1 << 30)
+	if s := os.Getenv("CRIER_BENCH_BYTES"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = n
+	}
+	pool := testdb.New(b)
+	svc := contacts.NewService(pool, testHasher(b))
+	svc.ImportQueue = &queued{}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pr, pw := io.Pipe()
+		var rows int64
+		go func() {
+			n, err := gen(pw, size)
+			rows = n
+			pw.CloseWithError(err)
+		}()
+		start := time.Now()
+		id, err := svc.ImportSubmit(ctx, pr, contacts.ImportOptions{Actor: "bench"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored := time.Since(start)
+		if err := svc.ImportRun(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		job, err := svc.ImportGet(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if job.Status != contacts.ImportDone || job.Result.Rows != rows || len(job.Result.Rejected) > contacts.ImportListed {
+			b.Fatalf("import %s: %d of %d rows, %d rejected listed", job.Status, job.Result.Rows, rows, len(job.Result.Rejected))
+		}
+		b.ReportMetric(float64(size)/(1<<20)/elapsed.Seconds(), "MB/s")
+		b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+		b.ReportMetric(stored.Seconds(), "stored-s")
+		b.ReportMetric(float64(job.Result.RejectedCount), "rejected")
+		var rejectBytes int64
+		if err := pool.QueryRow(ctx, `SELECT pg_total_relation_size('contact_import_rejects')`).Scan(&rejectBytes); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(rejectBytes)/(1<<20), "rejects-MB")
+	}
+	b.StopTimer()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB") // Linux reports KiB
+	}
+}
+
+// writeBadLines writes size bytes (or a line more) of lines that are all rejected.
+func writeBadLines(w io.Writer, size int64) (int64, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	written, _ := bw.WriteString("phone,name\n")
+	var rows int64
+	for n := int64(written); n < size; rows++ {
+		k, err := fmt.Fprintf(bw, "not-a-phone-%d,Customer %d\n", rows, rows)
+		if err != nil {
+			return rows, err
+		}
+		n += int64(k)
+	}
+	return rows, bw.Flush()
+}
+
+// writeGoodLines writes size bytes (or a line more) of good rows, as writeBenchCSV does,
+// with 17 M distinct Singapore mobile numbers.
+func writeGoodLines(w io.Writer, size int64) (int64, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	written, _ := bw.WriteString("phone,name,email,locale,timezone,country,tags\n")
+	var rows int64
+	for n := int64(written); n < size; rows++ {
+		i := int(rows)
+		phone := 90_000_000 + i%17_000_000 // 90000000 to 98999999, then 81000000 to 88999999
+		if phone >= 99_000_000 {
+			phone -= 18_000_000
+		}
+		tags := benchTags[rng.IntN(20)] + ";" + benchTags[rng.IntN(20)]
+		k, err := fmt.Fprintf(bw, "+65%d,Customer %d,c%d@example.com,en-SG,%s,,%s\n",
+			phone, i, i, benchZones[i%len(benchZones)], tags)
+		if err != nil {
+			return rows, err
+		}
+		n += int64(k)
+	}
+	return rows, bw.Flush()
+}

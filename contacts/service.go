@@ -20,6 +20,13 @@ type Service struct {
 	// ImportConsent, when set, records an import's consent column inside the import's
 	// transaction (the consent package does).
 	ImportConsent ImportConsentRecorder
+	// ImportQueue runs submitted imports in the background (the workers' import:run); nil
+	// runs them in a goroutine of this process, without retries (tests, tools).
+	ImportQueue ImportQueue
+	// ImportLimits bound imports: how many at once, how slow and long an upload may be.
+	ImportLimits ImportLimits
+
+	chunkHook func(records int64) error // tests: called after each chunk a run merges
 }
 
 // NewService returns a Service on pool. The hasher keys each contact's phone_hash, which

@@ -32,6 +32,10 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/contacts", perm: auth.ContactsWrite, action: "contact.upsert", handle: s.contactUpsert},
 		{pattern: "GET /v1/contacts", perm: auth.ContactsRead, handle: s.contactList},
 		{pattern: "POST /v1/contacts/import", perm: auth.ContactsWrite, action: "contact.import", handle: s.contactImport},
+		// An import's outcome holds no personal data (counts, line numbers, reasons): whoever
+		// may read the contacts may follow it.
+		{pattern: "GET /v1/imports/{id}", perm: auth.ContactsRead, handle: s.importGet},
+		{pattern: "GET /v1/imports/{id}/rejects", perm: auth.ContactsRead, handle: s.importRejects},
 		{pattern: "GET /v1/contacts/{id}", perm: auth.ContactsRead, handle: s.contactGet},
 		{pattern: "PATCH /v1/contacts/{id}", perm: auth.ContactsWrite, action: "contact.update", target: "contact", handle: s.contactUpdate},
 		{pattern: "DELETE /v1/contacts/{id}", perm: auth.ContactsWrite, action: "contact.delete", target: "contact", handle: s.contactDelete},

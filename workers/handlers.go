@@ -229,6 +229,7 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeEventReceipt, h.handleReceipt)
 	mux.HandleFunc(TypeEventInbound, h.handleInbound)
 	mux.HandleFunc(TypeReplySend, h.handleReply)
+	mux.HandleFunc(TypeImportRun, h.handleImport)
 	mux.HandleFunc(TypeMaintenanceReconcile, h.handleReconcile)
 	mux.HandleFunc(TypeMaintenanceRetention, h.handleRetention)
 	return mux
@@ -333,6 +334,7 @@ func taskIDOf(t *asynq.Task) string {
 		RunAt      time.Time `json:"run_at"`
 		DeliveryID int64     `json:"delivery_id"`
 		InboundID  int64     `json:"inbound_id"`
+		ImportID   int64     `json:"import_id"`
 	}
 	_ = decode(t, &p)
 	switch t.Type() {
@@ -348,6 +350,8 @@ func taskIDOf(t *asynq.Task) string {
 		return inboundTaskID(p.InboundID)
 	case TypeReplySend:
 		return replyTaskID(p.InboundID)
+	case TypeImportRun:
+		return importTaskID(p.ImportID)
 	case TypeMaintenanceReconcile:
 		return "reconcile"
 	default:

@@ -15,6 +15,7 @@ type Reconciled struct {
 	TasksLost      int64 // queued deliveries whose task Redis no longer had, given back
 	RunsFinished   int   // runs completed
 	InboundRetried int   // inbound messages processed again: never processed (task lost) or reply still due
+	ImportsQueued  int   // imports queued or running whose task may be lost, queued again
 }
 
 // handleReconcile runs one reconciler pass.
@@ -22,7 +23,8 @@ func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
 	r, err := h.Reconcile(ctx)
 	if r != (Reconciled{}) {
 		h.log.InfoContext(ctx, "reconciled", "expired", r.Expired, "stuck_released", r.StuckReleased,
-			"tasks_lost", r.TasksLost, "runs_finished", r.RunsFinished, "inbound_retried", r.InboundRetried)
+			"tasks_lost", r.TasksLost, "runs_finished", r.RunsFinished, "inbound_retried", r.InboundRetried,
+			"imports_queued", r.ImportsQueued)
 	}
 	return err
 }
@@ -37,6 +39,8 @@ func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
 //     a failover without persistence) are handed out again by the dispatcher;
 //   - inbound messages never processed (their task was lost with Redis: a STOP must still
 //     be honoured) or whose confirmation reply is still due are processed again;
+//   - imports queued or running whose row has not moved for a while get their import:run
+//     task again (a task that still exists is left alone);
 //   - runs with nothing pending are completed.
 func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 	var r Reconciled
@@ -58,6 +62,20 @@ func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 				break
 			}
 			r.InboundRetried++
+		}
+	}
+	if h.deps.Contacts != nil {
+		ids, err := h.deps.Contacts.ImportsPending(ctx, h.opts.CheckTasksAfter, 100)
+		errs = append(errs, err)
+		for _, id := range ids {
+			queued, err := h.enqueue(ctx, NewImportTask(id))
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if queued {
+				r.ImportsQueued++
+			}
 		}
 	}
 	if h.deps.Campaigns != nil {

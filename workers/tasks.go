@@ -20,6 +20,7 @@ const (
 	TypeEventReceipt         = "event:receipt"         // one receipt: what was queued before receipts were batched
 	TypeEventInbound         = "event:inbound"         // a customer's message, stored in inbound_messages
 	TypeReplySend            = "reply:send"            // the confirmation or help reply due to an inbound message
+	TypeImportRun            = "import:run"            // merge a stored CSV import into the contacts
 	TypeMaintenanceReconcile = "maintenance:reconcile" // repair what a crash or a Redis loss left behind
 	TypeMaintenanceRetention = "maintenance:retention" // purge message text past retention
 )
@@ -88,6 +89,12 @@ type ReplyPayload struct {
 	InboundID int64 `json:"inbound_id"`
 }
 
+// ImportPayload is the payload of import:run: the import's id. The file is in PostgreSQL
+// (contact_import_chunks), never in Redis.
+type ImportPayload struct {
+	ImportID int64 `json:"import_id"`
+}
+
 // NewLaunchTask launches a campaign run. Its TaskID is the run's, so a run is launched by one
 // task at a time however many schedulers enqueue it (and Launch is idempotent besides).
 func NewLaunchTask(campaignID int64, runAt time.Time) *asynq.Task {
@@ -103,6 +110,21 @@ func NewDispatchTask(campaignID int64) *asynq.Task {
 		asynq.Queue(QueueCampaigns), asynq.MaxRetry(3), asynq.Timeout(time.Minute),
 		asynq.TaskID(dispatchTaskID(campaignID)))
 }
+
+// NewImportTask runs a stored import. Its TaskID is the import's, so an import has at most
+// one task; the import itself runs in one transaction under a lock, so a task that runs
+// again after a crash starts it over, never applies it twice. A large file takes a while:
+// the timeout is generous, and the worker keeps the task's lease meanwhile.
+func NewImportTask(importID int64) *asynq.Task {
+	return newTask(TypeImportRun, ImportPayload{ImportID: importID},
+		asynq.Queue(QueueCampaigns), asynq.MaxRetry(importMaxRetry), asynq.Timeout(3*time.Hour),
+		asynq.TaskID(importTaskID(importID)))
+}
+
+// importMaxRetry is how many failed runs an import survives before it is failed.
+const importMaxRetry = 4
+
+func importTaskID(importID int64) string { return "import:" + strconv.FormatInt(importID, 10) }
 
 func launchTaskID(campaignID int64, runAt time.Time) string {
 	return "launch:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.FormatInt(runAt.UnixMicro(), 10)

@@ -302,7 +302,7 @@ func benchImport(ctx context.Context, svc *services, o benchOptions) (float64, e
 	}
 	bar.Finish()
 	if res.Created != int64(o.Contacts) {
-		return 0, fmt.Errorf("import: created %d contacts of %d (%d rejected)", res.Created, o.Contacts, len(res.Rejected))
+		return 0, fmt.Errorf("import: created %d contacts of %d (%d rejected)", res.Created, o.Contacts, res.RejectedCount)
 	}
 	return float64(o.Contacts) / time.Since(start).Seconds(), nil
 }

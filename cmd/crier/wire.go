@@ -78,6 +78,7 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 			"inbound_messages": s.consent.InboundPurger(),
 			"sandbox_messages": s.sandbox.Purger(),
 			"deliveries":       s.campaigns.RenderedPurger(),
+			"import_rejects":   s.contacts.ImportRejectsPurger(),
 		})
 	return s, nil
 }

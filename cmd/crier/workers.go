@@ -74,6 +74,8 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		Concurrency:  a.cfg.Concurrency,
 		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
 	})
+	// The API stores an import's file and queues import:run; a worker imports it.
+	svc.contacts.ImportQueue = p.handlers
 	err := errors.Join(
 		metrics.Register(p.registry),
 		p.registry.Register(collectors.NewGoCollector()),
