@@ -18,15 +18,25 @@ import (
 	"github.com/crierhq/crier/internal/testdb"
 )
 
+// bareServer serves an API with only the keys, the audit log and deps, and returns it with
+// a key of the role.
+func bareServer(t *testing.T, role auth.Role, deps httpapi.Deps, o httpapi.Options) (*httptest.Server, string) {
+	t.Helper()
+	pool := testdb.New(t)
+	deps.Keys, deps.Audit = auth.NewKeys(pool), audit.NewLog(pool)
+	deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	token, _, err := deps.Keys.Create(context.Background(), string(role), role)
+	require.NoError(t, err)
+	srv := httptest.NewServer(httpapi.New(deps, o))
+	t.Cleanup(srv.Close)
+	return srv, token
+}
+
 // TestDashboardRefusesCrossSiteChanges is issue 16's sixth reproduction: the browser signs
 // in to /monitoring/ with HTTP Basic, so a form on another site could pause the events
 // queue. A change now needs a same-origin Origin or Referer; reading needs none.
 func TestDashboardRefusesCrossSiteChanges(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
-	keys := auth.NewKeys(pool)
-	token, _, err := keys.Create(context.Background(), "ops", auth.Ops)
-	require.NoError(t, err)
 	var changes atomic.Int32
 	dashboard := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -34,9 +44,7 @@ func TestDashboardRefusesCrossSiteChanges(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Keys: keys, Audit: audit.NewLog(pool), Monitoring: dashboard,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, httpapi.Options{}))
-	defer srv.Close()
+	srv, token := bareServer(t, auth.Ops, httpapi.Deps{Monitoring: dashboard}, httpapi.Options{})
 
 	send := func(method string, header ...string) *http.Response {
 		req, err := http.NewRequest(method, srv.URL+"/monitoring/api/queues/events:pause", strings.NewReader(""))
@@ -72,7 +80,7 @@ func TestDashboardRefusesCrossSiteChanges(t *testing.T) {
 		"Content-Security-Policy": "frame-ancestors 'none'", "Referrer-Policy": "same-origin"} {
 		require.Equal(t, want, res.Header.Get(name), name)
 	}
-	res, err = http.Get(srv.URL + "/no/such/route")
+	res, err := http.Get(srv.URL + "/no/such/route")
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"), "also on a 404")

@@ -1,20 +1,14 @@
 package httpapi_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/httpapi"
-	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 )
 
@@ -24,14 +18,8 @@ import (
 // key's requests per second.
 func TestThrottles(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
-	keys := auth.NewKeys(pool)
-	token, _, err := keys.Create(context.Background(), "compliance", auth.Compliance)
-	require.NoError(t, err)
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Keys: keys, Audit: audit.NewLog(pool), Redis: testredis.New(t),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		httpapi.Options{AuthFailuresPerMinute: 5, RequestsPerSecond: 3, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}))
-	defer srv.Close()
+	srv, token := bareServer(t, auth.Compliance, httpapi.Deps{Redis: testredis.New(t)},
+		httpapi.Options{AuthFailuresPerMinute: 5, RequestsPerSecond: 3, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	get := func(key, forwardedFor string) *http.Response {
 		req, err := http.NewRequest("GET", srv.URL+"/v1/audit", nil)
 		require.NoError(t, err)
