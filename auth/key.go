@@ -56,7 +56,8 @@ func (k *Keys) Create(ctx context.Context, name string, role Role) (token string
 	if name == "" || utf8.RuneCountInString(name) > maxKeyName {
 		return "", Key{}, apperr.Field("name", "is required and at most %d characters", maxKeyName)
 	}
-	if _, err := ParseRole(string(role)); err != nil {
+	role, err = ParseRole(string(role))
+	if err != nil {
 		return "", Key{}, apperr.Field("role", "%s", err)
 	}
 	idBytes := make([]byte, 8)

@@ -3,120 +3,248 @@ package campaigns
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 )
 
-// audienceSQL is the part of the launch and the preview that expands a campaign's
-// audience: every contact the tags match, with the reason it gets no message (NULL when
-// it gets one) and its due time. Both statements use it, so the preview counts exactly
-// what a launch would materialise.
-type audienceSQL struct {
-	From   string // "FROM contacts c … WHERE …": the matched contacts
-	Reason string // NULL, or the skip reason (text)
-	Due    string // the due time (timestamptz), NULL when skipped for local_time_passed; "" without audienceOptions.due
-	Args   []any  // the statement's own arguments followed by the fragments'
-}
-
-// audienceOptions say which parts a statement needs.
-type audienceOptions struct {
-	due bool // join the due-time table (launch; a preview only when local time can skip)
-}
-
 // Skip reasons the launch records, in the order they are decided: a contact gets the
-// first that applies. consent.Exclusions gives suppressed, no_consent and withdrawn.
+// first that applies. excluded_tag (the marketer's own choice) comes first; then
+// eligibility, decided by consent's contact_eligibility: invalid_phone, suppressed,
+// no_consent, withdrawn (no consent, no message); then the frequency cap
+// (SkipFrequencyCapped), then local_time_passed (SkipLocalTimePassed).
 const (
-	SkipInvalidPhone = "invalid_phone" // the contact has no keyed phone hash to check the suppression list with
+	SkipInvalidPhone = string(consent.ExcludedInvalidPhone) // the contact has no keyed phone hash to check the suppression list with
+	SkipSuppressed   = string(consent.ExcludedSuppressed)
 	SkipNoConsent    = string(consent.ExcludedNoConsent)
 	SkipWithdrawn    = string(consent.ExcludedWithdrawn)
-	SkipSuppressed   = string(consent.ExcludedSuppressed)
 )
 
-// buildAudience returns the audience of campaign c for a run at runAt, whose messages are
-// of purpose (the template's category). args are the statement's own first parameters;
-// the fragments number theirs after them.
+// The audience statements: launchDeliveries, previewCounts and previewSamples. Each reads
+// the same audience, the subquery m, written out in each (a test checks that the three
+// are the same text), so that the preview counts exactly what a launch would materialise.
+// m has a row per contact the campaign's tags match, with:
 //
-// The order of the reasons: excluded_tag (the marketer's own choice), invalid_phone,
-// then consent (suppressed, no_consent, withdrawn: no consent, no message), then the
-// frequency cap, then local_time_passed.
+//   - contact: the contact (the contacts row type, read as (m.contact).id);
+//   - reason: the skip reason, NULL when the contact gets the message (the first that
+//     applies, in the order given above);
+//   - due: when the message is due, NULL when skipped for local_time_passed;
+//   - zone: the recipient zone due was read in (schedule.RecipientZone).
 //
-// Planner notes: the audience is a bitmap scan of the tags GIN index (or a sequential
-// scan when most contacts match); consent_state, suppressions, the capped contacts and
-// the due-time table are hash joins, each built once, so a million contacts cost one
-// pass. The due-time table is joined by zone name: DueTable.
-func (s *Service) buildAudience(ctx context.Context, c Campaign, purpose consent.Purpose, runAt time.Time,
-	o audienceOptions, args ...any) (audienceSQL, error) {
-	param := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	var where []string
-	if len(c.Audience.TagsAny) > 0 {
-		where = append(where, "c.tags && "+param(c.Audience.TagsAny)+"::text[]")
-	}
-	if len(c.Audience.TagsAll) > 0 {
-		where = append(where, "c.tags @> "+param(c.Audience.TagsAll)+"::text[]")
-	}
-	if len(where) == 0 {
-		// Validation refuses an empty audience; a stored one that is empty matches nobody
-		// rather than everybody.
-		where = append(where, "false")
-	}
-	ex := consent.Exclusions("c", param(string(s.opts.Channel))+"::text", param(string(purpose))+"::text")
-	joins := ex.Joins
+// Its parameters, $1 to $14 in every audience statement, are audienceArgs:
+//
+//	$1  tags_any text[]          the contact has one of them ('{}': no condition)
+//	$2  tags_all text[]          the contact has all of them ('{}': no condition); one
+//	                             of tags_any and tags_all must be given: an empty
+//	                             audience matches nobody
+//	$3  exclude_tags text[]      excluded_tag for a contact with one of them
+//	$4  channel text             eligibility: contact_eligibility(channel, purpose)
+//	$5  purpose text
+//	$6  cap_max int              the frequency cap (0: none, or not a marketing message):
+//	$7  cap_since timestamptz    frequency_capped for a contact with cap_max marketing
+//	                             messages sent since cap_since or pending
+//	$8  skip_past_local boolean  the schedule skips recipients whose local time has passed
+//	$9  zones text[]             the due table (schedule.DueTable), each zone once: the
+//	$10 zone_dues timestamptz[]  due time (NULL when skipped) and whether to skip, by the
+//	$11 zone_skips boolean[]     contact's timezone, else its phone zone, else the
+//	$12 fallback_zone text       campaign's fallback zone
+//	$13 fallback_due timestamptz
+//	$14 fallback_skip boolean
+//
+// The tag arrays are never NULL (cardinality(NULL) is NULL: nobody would match): none is '{}'.
+//
+// Planner notes. The statements run with plan_cache_mode = force_custom_plan (see
+// audienceSettings): PostgreSQL plans them for the values given, so the fixed predicates
+// fold to what applies ("cardinality('{vip}') = 0 OR tags && '{vip}'" becomes
+// "tags && '{vip}'", which the tags GIN index serves, or a sequential scan when most
+// contacts match). Eligibility (contact_eligibility, inlined), the capped contacts and the
+// due table are hash joins, each built once, so a million contacts cost one pass. A join
+// whose columns a statement does not read is left out: the due table (each zone once,
+// which DISTINCT ON tells the planner) when the statement reads no due time and the
+// schedule skips nobody ($8), the capped contacts when there is no cap ($6 = 0).
 
-	var reasons, rest []string // rest: the reasons after consent's
-	if len(c.Audience.ExcludeTags) > 0 {
-		reasons = append(reasons, "WHEN c.tags && "+param(c.Audience.ExcludeTags)+"::text[] THEN '"+SkipExcludedTag+"'")
-	}
-	// The phone's format is the contacts table's CHECK constraint; a contact without the
-	// keyed hash cannot be checked against the suppression list, so it is not sent to.
-	reasons = append(reasons, "WHEN c.phone_hash IS NULL THEN '"+SkipInvalidPhone+"'")
-	consentExpr := ex.Expr // evaluated once: the later reasons go in its ELSE
+// launchDeliveries materialises a run: a delivery per contact of the audience, queued
+// with its due time or skipped with its reason, and returns how many it made and how many
+// of those are queued. The run is new in the launch's transaction, so no row can
+// conflict: a plain INSERT, without ON CONFLICT's speculative insertion (UNIQUE (run_id,
+// contact_id) still holds the invariant). Skipped deliveries are due at the run's time.
+//
+//	$1-$14 the audience (audienceArgs), $15 run_id bigint, $16 campaign_id bigint,
+//	$17 run_at timestamptz
+const launchDeliveries = `
+WITH ins AS (
+	INSERT INTO deliveries (run_id, campaign_id, contact_id, status, skip_reason, due_at)
+	SELECT $15::bigint, $16::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
+	       m.reason, coalesce(m.due, $17::timestamptz)
+	FROM (
+	SELECT e.contact,
+	       CASE
+	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
+	           ELSE coalesce(e.exclusion, CASE
+	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
+	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
+	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
+	                                         ELSE $14::boolean END THEN 'local_time_passed'
+	           END)
+	       END AS reason,
+	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
+	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
+	            ELSE $13::timestamptz END AS due,
+	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
+	FROM contact_eligibility($4::text, $5::text) e
+	LEFT JOIN (
+	    SELECT d.contact_id
+	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
+	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
+	    GROUP BY d.contact_id HAVING count(*) >= $6::int
+	) capped ON capped.contact_id = (e.contact).id
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
+	       ON due_ctz.zone = (e.contact).timezone
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
+	       ON due_pz.zone = (e.contact).phone_zone
+	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
+	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
+	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
+	) m
+	RETURNING skip_reason IS NULL AS queued
+)
+SELECT count(*), count(*) FILTER (WHERE queued) FROM ins`
 
-	if cp := s.opts.FrequencyCap; purpose == consent.Marketing && cp.Max > 0 {
-		// The marketing messages each contact got in the window, or has coming (queued or
-		// being sent: they will land in it), across every campaign; the three scans each
-		// have an index (deliveries_sent_idx, and the partial indexes on queued and
-		// sending).
-		since, max := param(runAt.Add(-cp.Window)), param(cp.Max)
-		joins += fmt.Sprintf(`
-			LEFT JOIN (
-				SELECT d.contact_id FROM (
-					SELECT contact_id, run_id FROM deliveries WHERE sent_at >= %[1]s::timestamptz
-					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
-					UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL
-				) d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
-				WHERE d.contact_id IS NOT NULL
-				GROUP BY d.contact_id HAVING count(*) >= %[2]s::int
-			) capped ON capped.contact_id = c.id`, since, max)
-		rest = append(rest, "WHEN capped.contact_id IS NOT NULL THEN '"+SkipFrequencyCapped+"'")
-	}
+// previewCounts counts the audience by skip reason (NULL: eligible).
+//
+//	$1-$14 the audience (audienceArgs)
+const previewCounts = `
+SELECT m.reason, count(*)
+FROM (
+	SELECT e.contact,
+	       CASE
+	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
+	           ELSE coalesce(e.exclusion, CASE
+	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
+	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
+	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
+	                                         ELSE $14::boolean END THEN 'local_time_passed'
+	           END)
+	       END AS reason,
+	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
+	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
+	            ELSE $13::timestamptz END AS due,
+	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
+	FROM contact_eligibility($4::text, $5::text) e
+	LEFT JOIN (
+	    SELECT d.contact_id
+	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
+	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
+	    GROUP BY d.contact_id HAVING count(*) >= $6::int
+	) capped ON capped.contact_id = (e.contact).id
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
+	       ON due_ctz.zone = (e.contact).timezone
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
+	       ON due_pz.zone = (e.contact).phone_zone
+	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
+	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
+	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
+) m
+GROUP BY m.reason`
 
-	var out audienceSQL
-	if o.due {
+// previewSamples reads the first eligible contacts of the audience, by id, with what a
+// message is rendered with.
+//
+//	$1-$14 the audience (audienceArgs), $15 limit int
+const previewSamples = `
+SELECT (m.contact).id, (m.contact).phone, (m.contact).name, (m.contact).email, (m.contact).locale,
+       coalesce(nullif((m.contact).country, ''), (m.contact).phone_region), (m.contact).timezone,
+       (m.contact).tags, (m.contact).attributes
+FROM (
+	SELECT e.contact,
+	       CASE
+	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
+	           ELSE coalesce(e.exclusion, CASE
+	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
+	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
+	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
+	                                         ELSE $14::boolean END THEN 'local_time_passed'
+	           END)
+	       END AS reason,
+	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
+	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
+	            ELSE $13::timestamptz END AS due,
+	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
+	FROM contact_eligibility($4::text, $5::text) e
+	LEFT JOIN (
+	    SELECT d.contact_id
+	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
+	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
+	    GROUP BY d.contact_id HAVING count(*) >= $6::int
+	) capped ON capped.contact_id = (e.contact).id
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
+	       ON due_ctz.zone = (e.contact).timezone
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
+	       ON due_pz.zone = (e.contact).phone_zone
+	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
+	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
+	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
+) m
+WHERE m.reason IS NULL
+ORDER BY (m.contact).id
+LIMIT $15`
+
+// audienceSettings are the launch's and the preview's transaction settings. The statements
+// are big, one-off ones: plans for their parameter values (a generic plan cannot use the
+// tags index for "cardinality($1) = 0 OR tags && $1"), no JIT compilation (it costs more
+// than it saves here: 1.5 s at a million rows), and a consent hash join that fits in memory.
+const audienceSettings = `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off; ` +
+	`SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`
+
+// audienceArgs returns the parameters $1 to $14 of the audience statements for campaign
+// c's run at runAt, whose messages are of purpose (the template's category). With due,
+// they carry the due table of every zone (the launch; a preview only when the schedule can
+// skip someone); without, an empty one.
+func (s *Service) audienceArgs(ctx context.Context, c Campaign, purpose consent.Purpose, runAt time.Time, due bool) ([]any, error) {
+	capMax := 0
+	if purpose == consent.Marketing {
+		capMax = s.opts.FrequencyCap.Max // 0: off
+	}
+	skipPastLocal := c.Schedule.SkipPastLocal && c.Schedule.LocalTime != ""
+	table := schedule.DueTable{Zones: []string{}, Due: []time.Time{}, Skip: []bool{}, FallbackDue: runAt}
+	if due {
 		zones, err := s.zoneNames(ctx)
 		if err != nil {
-			return audienceSQL{}, fmt.Errorf("time zones: %w", err)
+			return nil, fmt.Errorf("time zones: %w", err)
 		}
-		table := NewDueTable(runAt, c.Schedule, c.QuietHours, zones)
-		frag := table.SQL("c.timezone", "c.phone_zone", len(args)+1)
-		args = append(args, frag.Args...)
-		joins += "\n" + frag.Joins
-		out.Due = frag.Due
-		if c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "" {
-			rest = append(rest, "WHEN "+frag.Skip+" THEN '"+SkipLocalTimePassed+"'")
-		}
+		table = schedule.NewDueTable(runAt, c.Schedule, c.QuietHours, zones)
 	}
-	later := "NULL"
-	if len(rest) > 0 {
-		later = "CASE " + strings.Join(rest, " ") + " END"
+	dues, fallbackDue := table.DuesOrNil()
+	return []any{
+		orEmpty(c.Audience.TagsAny), orEmpty(c.Audience.TagsAll), orEmpty(c.Audience.ExcludeTags),
+		s.opts.Channel, purpose,
+		capMax, runAt.Add(-s.opts.FrequencyCap.Window),
+		skipPastLocal,
+		orEmpty(table.Zones), dues, table.Skip, table.FallbackZone, fallbackDue, table.FallbackSkip,
+	}, nil
+}
+
+// orEmpty returns tags, or an empty list for nil: pgx sends a nil slice as NULL, and the
+// audience statements take '{}' for "none".
+func orEmpty(tags []string) []string {
+	if tags == nil {
+		return []string{}
 	}
-	out.Reason = "(CASE " + strings.Join(reasons, "\n\t\t\t") + " ELSE coalesce(" + consentExpr + ", " + later + ") END)"
-	out.From = "FROM contacts c " + joins + "\nWHERE " + strings.Join(where, " AND ")
-	out.Args = args
-	return out, nil
+	return tags
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 )
 
 // benchContacts is CRIER_BENCH_CONTACTS or a million.
@@ -57,7 +58,7 @@ func benchSetup(b *testing.B) *testBundle {
 func benchCampaign(b *testing.B, bundle *testBundle, tags []string) campaigns.Campaign {
 	c, err := bundle.svc.Create(context.Background(), campaigns.Input{Name: ptr("bench"), TemplateID: &bundle.template,
 		AccountIDs: []int64{bundle.account}, Audience: &campaigns.Audience{TagsAny: tags, ExcludeTags: []string{"t19"}},
-		Schedule: &campaigns.Schedule{Type: campaigns.ScheduleNow, Timezone: "Asia/Singapore", LocalTime: "10:00"}}, "bench")
+		Schedule: &schedule.Schedule{Type: schedule.Now, Timezone: "Asia/Singapore", LocalTime: "10:00"}}, "bench")
 	require.NoError(b, err)
 	return c
 }

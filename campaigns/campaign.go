@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
@@ -46,10 +47,10 @@ type Campaign struct {
 	TemplateID int64
 	AccountIDs []int64
 	Audience   Audience
-	Schedule   Schedule
+	Schedule   schedule.Schedule
 	// QuietHours are the campaign's quiet hours with the service's default merged in, as
 	// every delivery is scheduled by them.
-	QuietHours    QuietHours
+	QuietHours    schedule.QuietHours
 	Rotation      sender.Rotation
 	RatePerMinute int // a cap over all the campaign's accounts; 0: none beyond the accounts' own
 	Status        Status
@@ -69,8 +70,8 @@ type Input struct {
 	TemplateID    *int64
 	AccountIDs    []int64
 	Audience      *Audience
-	Schedule      *Schedule
-	QuietHours    *QuietHours
+	Schedule      *schedule.Schedule
+	QuietHours    *schedule.QuietHours
 	Rotation      *sender.Rotation
 	RatePerMinute *int // 0 removes the cap
 }
@@ -114,13 +115,13 @@ type draft struct {
 	templateID    int64
 	accountIDs    []int64
 	audience      Audience
-	schedule      Schedule
-	quiet         *QuietHours // nil: the default
+	schedule      schedule.Schedule
+	quiet         *schedule.QuietHours // nil: the default
 	rotation      sender.Rotation
 	ratePerMinute int
 }
 
-func draftOf(c Campaign, quiet *QuietHours) draft {
+func draftOf(c Campaign, quiet *schedule.QuietHours) draft {
 	return draft{name: c.Name, templateID: c.TemplateID, accountIDs: c.AccountIDs, audience: c.Audience,
 		schedule: c.Schedule, quiet: quiet, rotation: c.Rotation, ratePerMinute: c.RatePerMinute}
 }
@@ -176,7 +177,7 @@ func (d *draft) apply(in Input, creating bool) []apperr.FieldError {
 	if in.Schedule != nil {
 		d.schedule = *in.Schedule
 	} else if creating {
-		d.schedule = Schedule{Type: ScheduleNow}
+		d.schedule = schedule.Schedule{Type: schedule.Now}
 	}
 	if in.QuietHours != nil {
 		q := *in.QuietHours

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
@@ -56,11 +57,11 @@ func newBundle(t testing.TB, opts ...func(*campaigns.Options)) *testBundle {
 	b := &testBundle{pool: testdb.New(t), now: testNow}
 	hasher, err := phonehash.New(bytes.Repeat([]byte{7}, 32))
 	require.NoError(t, err)
-	b.contacts = contacts.NewService(b.pool, hasher)
+	b.contacts = contacts.New(b.pool, hasher, contacts.Options{})
 	engine, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	b.templates = templates.NewStore(b.pool, engine)
-	o := campaigns.Options{Now: b.clock, Templates: b.templates, Engine: engine}
+	o := campaigns.Options{Now: b.clock, Templates: b.templates, Engine: engine, PhoneZones: b.contacts}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -130,7 +131,7 @@ func (b *testBundle) eligible(t *testing.T, phone, tz string, tags ...string) in
 // input is a valid campaign for the "vip" tag, sent now from the bundle's account.
 func (b *testBundle) input() campaigns.Input {
 	return campaigns.Input{Name: ptr("Summer sale"), TemplateID: &b.template, AccountIDs: []int64{b.account},
-		Audience: &campaigns.Audience{TagsAny: []string{"vip"}}, Schedule: &campaigns.Schedule{Type: campaigns.ScheduleNow}}
+		Audience: &campaigns.Audience{TagsAny: []string{"vip"}}, Schedule: &schedule.Schedule{Type: schedule.Now}}
 }
 
 func (b *testBundle) create(t *testing.T, mods ...func(*campaigns.Input)) campaigns.Campaign {

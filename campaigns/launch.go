@@ -7,10 +7,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
-	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 )
+
+// PhoneZoneBackfiller computes the phone zone of the contacts that have none yet (those
+// written before contacts.phone_zone existed) and returns how many it filled: the launch
+// reads a recipient's zone from it. contacts.Service is one.
+type PhoneZoneBackfiller interface {
+	BackfillPhoneZones(ctx context.Context) (int64, error)
+}
 
 // DueRun is a campaign run whose time has come.
 type DueRun struct {
@@ -66,7 +73,7 @@ func (s *Service) DueRuns(ctx context.Context, now time.Time) ([]DueRun, error) 
 
 // Launch materialises the run of campaign campaignID at runAt (a DueRun's): one
 // delivery per contact the audience matches, queued with its due time (recipient-local
-// time and quiet hours, DueAt) or skipped with its reason, in one set-based statement;
+// time and quiet hours, schedule.DueAt) or skipped with its reason, in one set-based statement;
 // then the campaign is running and its next_run_at is the next cron tick (or NULL).
 //
 // It is idempotent: the run is unique per campaign and run_at, so launching it again,
@@ -81,8 +88,10 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 		return run, err
 	}
 	// Contacts written before phone_zone existed get theirs first (a no-op afterwards).
-	if _, err := s.BackfillPhoneZones(ctx); err != nil {
-		return Run{}, err
+	if s.opts.PhoneZones != nil {
+		if _, err := s.opts.PhoneZones.BackfillPhoneZones(ctx); err != nil {
+			return Run{}, fmt.Errorf("campaigns: launch %d: %w", campaignID, err)
+		}
 	}
 	// Read (and cache) the zone names before taking a connection for the transaction.
 	if _, err := s.zoneNames(ctx); err != nil {
@@ -104,9 +113,8 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 		if c.NextRunAt == nil || !c.NextRunAt.Equal(runAt) {
 			return apperr.Conflictf("campaign %d has no run due at %s", campaignID, runAt.Format(time.RFC3339Nano))
 		}
-		// One big statement: JIT compilation costs more than it saves here (1.5 s at a
-		// million rows), and the consent hash join fits in memory with more work_mem.
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`); err != nil {
+		// One big statement, planned for its values.
+		if _, err := tx.Exec(ctx, audienceSettings); err != nil {
 			return err
 		}
 		var purpose consent.Purpose
@@ -120,22 +128,12 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 			RETURNING `+runColumns, campaignID, runAt, version, purpose, s.now())); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		a, err := s.buildAudience(ctx, c, purpose, runAt, audienceOptions{due: true}, run.ID, campaignID, runAt)
+		args, err := s.audienceArgs(ctx, c, purpose, runAt, true)
 		if err != nil {
 			return err
 		}
-		// The run is new in this transaction, so no row can conflict: a plain INSERT,
-		// without ON CONFLICT's speculative insertion (UNIQUE (run_id, contact_id) still
-		// holds the invariant). Skipped deliveries are due at the run's time.
-		if err := tx.QueryRow(ctx, `
-			WITH ins AS (
-				INSERT INTO deliveries (run_id, campaign_id, contact_id, status, skip_reason, due_at)
-				SELECT $1, $2, m.id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END, m.reason,
-				       coalesce(m.due, $3)
-				FROM (SELECT c.id, `+a.Reason+` AS reason, `+a.Due+` AS due `+a.From+`) m
-				RETURNING skip_reason IS NULL AS queued
-			)
-			SELECT count(*), count(*) FILTER (WHERE queued) FROM ins`, a.Args...).Scan(&run.Matched, &run.Eligible); err != nil {
+		args = append(args, run.ID, campaignID, runAt)
+		if err := tx.QueryRow(ctx, launchDeliveries, args...).Scan(&run.Matched, &run.Eligible); err != nil {
 			return fmt.Errorf("deliveries: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaign_runs SET matched = $2, eligible = $3 WHERE id = $1`,
@@ -143,7 +141,7 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 			return fmt.Errorf("run: %w", err)
 		}
 		next := timePtr(time.Time{})
-		if c.Schedule.Type == ScheduleCron {
+		if c.Schedule.Type == schedule.Cron {
 			if t, ok := c.Schedule.NextRun(runAt); ok {
 				next = &t
 			}
@@ -210,49 +208,4 @@ func (s *Service) FinishRuns(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("campaigns: finish runs: %w", err)
 	}
 	return n, nil
-}
-
-// phoneZoneBatch is how many contacts BackfillPhoneZones updates per statement.
-const phoneZoneBatch = 10_000
-
-// BackfillPhoneZones computes contacts.phone_zone for the contacts that have none yet
-// (those written before the column existed: the contacts store writes it with every
-// phone), in batches, and returns how many it filled. It is cheap when there are none:
-// a partial index holds exactly the missing ones.
-func (s *Service) BackfillPhoneZones(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		rows, err := s.pool.Query(ctx, `SELECT id, phone FROM contacts WHERE phone_zone IS NULL ORDER BY id LIMIT $1`, phoneZoneBatch)
-		if err != nil {
-			return total, fmt.Errorf("campaigns: phone zones: %w", err)
-		}
-		var ids []int64
-		var zones []string
-		for rows.Next() {
-			var id int64
-			var phone string
-			if err := rows.Scan(&id, &phone); err != nil {
-				rows.Close()
-				return total, fmt.Errorf("campaigns: phone zones: %w", err)
-			}
-			ids, zones = append(ids, id), append(zones, contacts.PhoneZone(phone))
-		}
-		if err := rows.Err(); err != nil {
-			return total, fmt.Errorf("campaigns: phone zones: %w", err)
-		}
-		if len(ids) == 0 {
-			return total, nil
-		}
-		tag, err := s.pool.Exec(ctx, `
-			UPDATE contacts c SET phone_zone = v.zone
-			FROM unnest($1::bigint[], $2::text[]) AS v(id, zone)
-			WHERE c.id = v.id AND c.phone_zone IS NULL`, ids, zones)
-		if err != nil {
-			return total, fmt.Errorf("campaigns: phone zones: %w", err)
-		}
-		total += tag.RowsAffected()
-		if len(ids) < phoneZoneBatch {
-			return total, nil
-		}
-	}
 }

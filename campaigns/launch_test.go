@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 )
 
@@ -115,7 +116,7 @@ func TestLaunchSkipReasons(t *testing.T) {
 	ny := b.eligible(t, "+6591000011", "America/New_York", "early")
 	lc := b.create(t, func(in *campaigns.Input) {
 		in.Audience = &campaigns.Audience{TagsAny: []string{"early"}}
-		in.Schedule = &campaigns.Schedule{Type: campaigns.ScheduleNow, LocalTime: "09:00", SkipPastLocal: true}
+		in.Schedule = &schedule.Schedule{Type: schedule.Now, LocalTime: "09:00", SkipPastLocal: true}
 	})
 	got = b.deliveries(t, b.launch(t, lc.ID).ID)
 	require.Equal(t, "local_time_passed", reason(got[sg]))
@@ -169,7 +170,7 @@ func TestLaunchLocalTimeAndQuietHours(t *testing.T) {
 	_, err := b.pool.Exec(ctx, `UPDATE contacts SET phone_zone = NULL WHERE id = $1`, oldContact)
 	require.NoError(t, err)
 
-	sched := campaigns.Schedule{Type: campaigns.ScheduleNow, Timezone: "Asia/Tokyo", LocalTime: "09:00"}
+	sched := schedule.Schedule{Type: schedule.Now, Timezone: "Asia/Tokyo", LocalTime: "09:00"}
 	c := b.create(t, func(in *campaigns.Input) { in.Schedule = &sched })
 	got := b.deliveries(t, b.launch(t, c.ID).ID)
 	at := func(s string) time.Time {
@@ -192,7 +193,7 @@ func TestLaunchLocalTimeAndQuietHours(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT phone_zone FROM contacts WHERE id = $1`, oldContact).Scan(&zone))
 	require.Equal(t, "Europe/Guernsey", zone)
 	for id, loc := range map[int64]string{ownZone: "America/New_York", singapore: "Asia/Singapore", ambiguous: "Asia/Tokyo"} {
-		due, _ := campaigns.DueAt(testNow, sched, zoneOf(t, loc), campaigns.DefaultQuietHours())
+		due, _ := schedule.DueAt(testNow, sched, zoneOf(t, loc), schedule.DefaultQuietHours())
 		require.True(t, due.Equal(got[id].DueAt), "the launch agrees with DueAt for %s", loc)
 	}
 
@@ -201,7 +202,7 @@ func TestLaunchLocalTimeAndQuietHours(t *testing.T) {
 	london := b.eligible(t, "+6591000004", "Europe/London", "quiet")
 	q := b.create(t, func(in *campaigns.Input) {
 		in.Audience = &campaigns.Audience{TagsAny: []string{"quiet"}}
-		in.QuietHours = &campaigns.QuietHours{Start: "18:00", End: "09:00"}
+		in.QuietHours = &schedule.QuietHours{Start: "18:00", End: "09:00"}
 	})
 	got = b.deliveries(t, b.launch(t, q.ID).ID)
 	require.Equal(t, "queued", got[tokyo].Status)
@@ -221,8 +222,8 @@ func TestCronRunsAndDueRuns(t *testing.T) {
 	ctx := context.Background()
 	id := b.eligible(t, "+6591000001", "", "vip")
 	c := b.create(t, func(in *campaigns.Input) {
-		in.Schedule = &campaigns.Schedule{Type: campaigns.ScheduleCron, Cron: "0 9 * * *", Timezone: "UTC"}
-		in.QuietHours = &campaigns.QuietHours{Start: "00:00", End: "00:00"}
+		in.Schedule = &schedule.Schedule{Type: schedule.Cron, Cron: "0 9 * * *", Timezone: "UTC"}
+		in.QuietHours = &schedule.QuietHours{Start: "00:00", End: "00:00"}
 	})
 	require.NoError(t, b.svc.Schedule(ctx, c.ID))
 	due, err := b.svc.DueRuns(ctx, testNow)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/crierhq/crier/campaigns/schedule"
 )
 
 // transitions is the state machine: the statuses each action may start from.
@@ -19,7 +21,7 @@ var transitions = map[string][]Status{
 
 // transition locks campaign id, checks that action may start from its status (else a
 // Conflict naming the status), and runs fn in the same transaction.
-func (s *Service) transition(ctx context.Context, id int64, action string, fn func(tx pgx.Tx, c Campaign, stored *QuietHours) error) error {
+func (s *Service) transition(ctx context.Context, id int64, action string, fn func(tx pgx.Tx, c Campaign, stored *schedule.QuietHours) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		c, stored, err := s.scanCampaign(tx.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
@@ -46,7 +48,7 @@ func (s *Service) transition(ctx context.Context, id int64, action string, fn fu
 // (its template and accounts still exist, an at time is still in the future). Errors:
 // NotFound; Conflict naming the status when it is not a draft; Invalid.
 func (s *Service) Schedule(ctx context.Context, id int64) error {
-	return s.transition(ctx, id, "scheduled", func(tx pgx.Tx, c Campaign, stored *QuietHours) error {
+	return s.transition(ctx, id, "scheduled", func(tx pgx.Tx, c Campaign, stored *schedule.QuietHours) error {
 		if err := s.check(ctx, tx, draftOf(c, stored), nil); err != nil {
 			return err
 		}
@@ -67,7 +69,7 @@ func (s *Service) Schedule(ctx context.Context, id int64) error {
 // reason says why, for people (the workers pause a campaign whose error rate is too
 // high). Errors: NotFound; Conflict naming the status.
 func (s *Service) Pause(ctx context.Context, id int64, reason string) error {
-	return s.transition(ctx, id, "paused", func(tx pgx.Tx, c Campaign, _ *QuietHours) error {
+	return s.transition(ctx, id, "paused", func(tx pgx.Tx, c Campaign, _ *schedule.QuietHours) error {
 		_, err := tx.Exec(ctx, `
 			UPDATE campaigns SET status = 'paused', paused_from = status, status_reason = $2, updated_at = now()
 			WHERE id = $1`, id, reason)
@@ -79,7 +81,7 @@ func (s *Service) Pause(ctx context.Context, id int64, reason string) error {
 // passed meanwhile launches at once (DueRuns returns it). Errors: NotFound; Conflict
 // naming the status.
 func (s *Service) Resume(ctx context.Context, id int64) error {
-	return s.transition(ctx, id, "resumed", func(tx pgx.Tx, c Campaign, _ *QuietHours) error {
+	return s.transition(ctx, id, "resumed", func(tx pgx.Tx, c Campaign, _ *schedule.QuietHours) error {
 		_, err := tx.Exec(ctx, `
 			UPDATE campaigns SET status = coalesce(paused_from, 'scheduled'), paused_from = NULL, status_reason = '',
 				updated_at = now()
@@ -94,7 +96,7 @@ func (s *Service) Resume(ctx context.Context, id int64) error {
 // Errors: NotFound; Conflict naming the status (completed or already cancelled).
 func (s *Service) Cancel(ctx context.Context, id int64, reason string) (int64, error) {
 	var n int64
-	err := s.transition(ctx, id, "cancelled", func(tx pgx.Tx, c Campaign, _ *QuietHours) error {
+	err := s.transition(ctx, id, "cancelled", func(tx pgx.Tx, c Campaign, _ *schedule.QuietHours) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET status = 'cancelled', paused_from = NULL, next_run_at = NULL, status_reason = $2,
 				updated_at = now()

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 )
@@ -112,11 +113,11 @@ func TestUpdateOnlyDrafts(t *testing.T) {
 	ctx := context.Background()
 	c := b.create(t)
 	got, err := b.svc.Update(ctx, c.ID, campaigns.Input{Name: ptr("Winter sale"), RatePerMinute: ptr(30),
-		QuietHours: &campaigns.QuietHours{Start: "22:00"}})
+		QuietHours: &schedule.QuietHours{Start: "22:00"}})
 	require.NoError(t, err)
 	require.Equal(t, "Winter sale", got.Name)
 	require.Equal(t, 30, got.RatePerMinute)
-	require.Equal(t, campaigns.QuietHours{Start: "22:00", End: "08:00"}, got.QuietHours, "the omitted end is the default's")
+	require.Equal(t, schedule.QuietHours{Start: "22:00", End: "08:00"}, got.QuietHours, "the omitted end is the default's")
 	require.Equal(t, []string{"vip"}, got.Audience.TagsAny, "fields not given are kept")
 
 	_, err = b.svc.Update(ctx, c.ID, campaigns.Input{Name: ptr(""), Audience: &campaigns.Audience{}})
@@ -159,15 +160,15 @@ func TestCreateValidation(t *testing.T) {
 		{"empty audience", func(in *campaigns.Input) { in.Audience = &campaigns.Audience{ExcludeTags: []string{"x"}} }, "audience"},
 		{"bad tag", func(in *campaigns.Input) { in.Audience = &campaigns.Audience{TagsAll: []string{"a b c;d"}} }, "audience.tags_all"},
 		{"past at", func(in *campaigns.Input) {
-			in.Schedule = &campaigns.Schedule{Type: campaigns.ScheduleAt, At: "2026-05-01T09:00:00Z"}
+			in.Schedule = &schedule.Schedule{Type: schedule.At, At: "2026-05-01T09:00:00Z"}
 		}, "schedule.at"},
 		{"bare CRON_TZ", func(in *campaigns.Input) {
-			in.Schedule = &campaigns.Schedule{Type: campaigns.ScheduleCron, Cron: "CRON_TZ="}
+			in.Schedule = &schedule.Schedule{Type: schedule.Cron, Cron: "CRON_TZ="}
 		}, "schedule.cron"},
 		{"bad zone", func(in *campaigns.Input) {
-			in.Schedule = &campaigns.Schedule{Type: campaigns.ScheduleNow, Timezone: "Mars/Base"}
+			in.Schedule = &schedule.Schedule{Type: schedule.Now, Timezone: "Mars/Base"}
 		}, "schedule.timezone"},
-		{"quiet hours", func(in *campaigns.Input) { in.QuietHours = &campaigns.QuietHours{Start: "25:00"} }, "quiet_hours.start"},
+		{"quiet hours", func(in *campaigns.Input) { in.QuietHours = &schedule.QuietHours{Start: "25:00"} }, "quiet_hours.start"},
 		{"rotation", func(in *campaigns.Input) { in.Rotation = ptr[sender.Rotation]("random") }, "rotation"},
 		{"rate", func(in *campaigns.Input) { in.RatePerMinute = ptr(-1) }, "rate_per_minute"},
 	}

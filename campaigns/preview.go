@@ -63,19 +63,16 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 		return Preview{}, fmt.Errorf("campaigns: preview %d: template: %w", id, err)
 	}
 	// The due time matters to a preview only when it can skip someone.
-	a, err := s.buildAudience(ctx, c, purpose, runAt,
-		audienceOptions{due: c.Schedule.SkipPastLocal && c.Schedule.LocalTime != ""})
+	args, err := s.audienceArgs(ctx, c, purpose, runAt, c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "")
 	if err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
 	p := Preview{RunAt: runAt, Excluded: map[string]int64{}, Samples: []Sample{}}
-	// Read-only, without JIT (its compile time is most of a one-off statement's) and with
-	// enough work_mem for the consent hash join of a million contacts.
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`); err != nil {
+		if _, err := tx.Exec(ctx, audienceSettings); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT m.reason, count(*) FROM (SELECT `+a.Reason+` AS reason `+a.From+`) m GROUP BY 1`, a.Args...)
+		rows, err := tx.Query(ctx, previewCounts, args...)
 		if err != nil {
 			return err
 		}
@@ -101,7 +98,7 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 	if tpl == nil || s.opts.Engine == nil || p.Eligible == 0 {
 		return p, nil
 	}
-	p.Samples, err = s.samples(ctx, c, *tpl, a, pii)
+	p.Samples, err = s.samples(ctx, c, *tpl, args, pii)
 	if err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: samples: %w", id, err)
 	}
@@ -110,26 +107,42 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 
 // samples renders the message for the first eligible contacts, by id, as the workers
 // would choose: the template locale for the contact's locale, the variant picked by the
-// weights from a seed (the contact's id here: a delivery does not exist yet).
-func (s *Service) samples(ctx context.Context, c Campaign, t templates.Stored, a audienceSQL, pii bool) ([]Sample, error) {
-	args := append(a.Args, s.opts.PreviewSamples)
-	rows, err := s.pool.Query(ctx, `
-		SELECT c.id, c.phone, c.name, c.email, c.locale, coalesce(nullif(c.country, ''), c.phone_region), c.timezone,
-		       c.tags, c.attributes
-		`+a.From+` AND `+a.Reason+` IS NULL
-		ORDER BY c.id LIMIT $`+fmt.Sprint(len(args)), args...)
+// weights from a seed (the contact's id here: a delivery does not exist yet). args are the
+// audience's (audienceArgs).
+func (s *Service) samples(ctx context.Context, c Campaign, t templates.Stored, args []any, pii bool) ([]Sample, error) {
+	type contact struct {
+		id    int64
+		phone string
+		data  templates.Data
+	}
+	var found []contact
+	// A transaction of its own, for the plan of these values (audienceSettings) without
+	// the count's settings: this is a short scan for the first few.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, previewSamples, append(args[:len(args):len(args)], s.opts.PreviewSamples)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f contact // new each row: a JSON object scans into the map it finds
+			d := &f.data
+			if err := rows.Scan(&f.id, &f.phone, &d.Name, &d.Email, &d.Locale, &d.Country, &d.Timezone, &d.Tags, &d.Attributes); err != nil {
+				return err
+			}
+			found = append(found, f)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := []Sample{}
-	for rows.Next() {
-		var id int64
-		var phone string
-		var d templates.Data
-		if err := rows.Scan(&id, &phone, &d.Name, &d.Email, &d.Locale, &d.Country, &d.Timezone, &d.Tags, &d.Attributes); err != nil {
-			return nil, err
-		}
+	for _, f := range found {
+		id, phone, d := f.id, f.phone, f.data
 		if !pii {
 			phone, d.Email = contacts.MaskPhone(phone), contacts.MaskEmail(d.Email)
 		}
@@ -154,5 +167,5 @@ func (s *Service) samples(ctx context.Context, c Campaign, t templates.Stored, a
 		sample.Text = text
 		out = append(out, sample)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -57,13 +57,12 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		byMessage := make(map[string]*receiptTarget, len(seen))
 		if len(keyed) > 0 {
-			if err := lockReceiptTargets(ctx, tx, byMessage, `d.id = ANY($1) AND d.message_id = ANY($2)`, keyed, keyedIDs); err != nil {
+			if err := lockReceiptTargets(ctx, tx, byMessage, lockKeyedReceiptTargets, keyed, keyedIDs); err != nil {
 				return err
 			}
 		}
 		if len(others) > 0 {
-			// The pattern as a literal, the very predicate of deliveries_legacy_message_idx.
-			if err := lockReceiptTargets(ctx, tx, byMessage, `d.message_id = ANY($1) AND d.message_id !~ '`+msgid.Pattern+`'`, others); err != nil {
+			if err := lockReceiptTargets(ctx, tx, byMessage, lockLegacyReceiptTargets, others); err != nil {
 				return err
 			}
 		}
@@ -77,23 +76,10 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 		for _, t := range changed {
 			u.add(t)
 		}
-		// The rows are locked and t holds each one's whole new state: set it as it is.
-		if _, err := tx.Exec(ctx, `
-			UPDATE deliveries d SET status = u.status, updated_at = now(),
-				delivered_at = u.delivered_at, read_at = u.read_at, failed_at = u.failed_at,
-				error = coalesce(u.error, d.error)
-			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[])
-				AS u(id, status, delivered_at, read_at, failed_at, error)
-			WHERE d.id = u.id`, u.ids, u.statuses, u.delivered, u.read, u.failed, u.errors); err != nil {
+		if _, err := tx.Exec(ctx, applyReceiptUpdates, u.ids, u.statuses, u.delivered, u.read, u.failed, u.errors); err != nil {
 			return err
 		}
-		// In the batch's order, so that a delivery's events keep the order of its receipts.
-		_, err := tx.Exec(ctx, `
-			INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at)
-			SELECT e.delivery_id, e.kind, e.detail::jsonb, e.occurred_at
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
-				AS e(delivery_id, kind, detail, occurred_at, n)
-			ORDER BY e.n`, events.deliveryIDs, events.kinds, events.details, events.at)
+		_, err := tx.Exec(ctx, appendReceiptEvents, events.deliveryIDs, events.kinds, events.details, events.at)
 		return err
 	})
 	if err != nil {
@@ -102,12 +88,63 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 	return outs, nil
 }
 
-// lockReceiptTargets locks the deliveries d that the condition where selects, in id order, and adds
-// them to byMessage by message id.
-func lockReceiptTargets(ctx context.Context, tx pgx.Tx, byMessage map[string]*receiptTarget, where string, args ...any) error {
-	rows, err := tx.Query(ctx, `
-		SELECT d.id, d.message_id, d.campaign_id, d.account_id, d.status, d.delivered_at, d.read_at, d.failed_at
-		FROM deliveries d WHERE `+where+` ORDER BY d.id FOR UPDATE`, args...)
+// The receipts' statements. The two look-ups lock the deliveries of a batch's message ids
+// in id order and read what decideReceipts needs; each returns
+// id, message_id, campaign_id, account_id, status, delivered_at, read_at, failed_at.
+
+// lockKeyedReceiptTargets finds deliveries by the ids their message ids name (msgid): by
+// primary key, checking that the message id is theirs.
+//
+//	$1 ids bigint[], $2 message_ids text[]
+const lockKeyedReceiptTargets = `
+SELECT d.id, d.message_id, d.campaign_id, d.account_id, d.status, d.delivered_at, d.read_at, d.failed_at
+FROM deliveries d
+WHERE d.id = ANY ($1) AND d.message_id = ANY ($2)
+ORDER BY d.id
+FOR UPDATE`
+
+// lockLegacyReceiptTargets finds deliveries by message ids not made by msgid (made before
+// migration 00010, or a confirmation reply's), through deliveries_legacy_message_idx. The
+// pattern is msgid.Pattern, word for word: the very predicate of that partial index, which
+// the planner can use only when the statement repeats it (a test checks it).
+//
+//	$1 message_ids text[]
+const lockLegacyReceiptTargets = `
+SELECT d.id, d.message_id, d.campaign_id, d.account_id, d.status, d.delivered_at, d.read_at, d.failed_at
+FROM deliveries d
+WHERE d.message_id = ANY ($1) AND d.message_id !~ '^3EB0[0-9A-F]{16}$'
+ORDER BY d.id
+FOR UPDATE`
+
+// applyReceiptUpdates sets the new state of each changed delivery, as decideReceipts left
+// it: the rows are locked and each holds its whole new state.
+//
+//	$1 ids bigint[]                  $4 read_at timestamptz[]
+//	$2 statuses text[]               $5 failed_at timestamptz[]
+//	$3 delivered_at timestamptz[]    $6 errors text[] (NULL: keep the delivery's)
+const applyReceiptUpdates = `
+UPDATE deliveries d SET status = u.status, updated_at = now(),
+	delivered_at = u.delivered_at, read_at = u.read_at, failed_at = u.failed_at,
+	error = coalesce(u.error, d.error)
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+	AS u(id, status, delivered_at, read_at, failed_at, error)
+WHERE d.id = u.id`
+
+// appendReceiptEvents appends the receipts' events in the batch's order, so that a
+// delivery's events keep the order of its receipts.
+//
+//	$1 delivery_ids bigint[], $2 kinds text[], $3 details text[] (JSON), $4 occurred_at timestamptz[]
+const appendReceiptEvents = `
+INSERT INTO delivery_events (delivery_id, kind, detail, occurred_at)
+SELECT e.delivery_id, e.kind, e.detail::jsonb, e.occurred_at
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
+	AS e(delivery_id, kind, detail, occurred_at, n)
+ORDER BY e.n`
+
+// lockReceiptTargets runs a look-up (lockKeyedReceiptTargets, lockLegacyReceiptTargets)
+// and adds the deliveries it locked to byMessage by message id.
+func lockReceiptTargets(ctx context.Context, tx pgx.Tx, byMessage map[string]*receiptTarget, lookup string, args ...any) error {
+	rows, err := tx.Query(ctx, lookup, args...)
 	if err != nil {
 		return err
 	}

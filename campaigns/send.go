@@ -172,6 +172,21 @@ func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64, countUpTo 
 	return b, nil
 }
 
+// dispatchTake marks up to $2 of a campaign's due deliveries that have no task as
+// enqueued at $3 and returns their ids, earliest due first: a walk of
+// deliveries_dispatch_idx (campaign_id, due_at) over exactly those deliveries. SKIP LOCKED
+// gives concurrent dispatchers disjoint sets.
+//
+//	$1 campaign_id bigint, $2 limit int, $3 now timestamptz
+const dispatchTake = `
+UPDATE deliveries d SET enqueued_at = $3
+FROM (SELECT id FROM deliveries
+      WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at IS NULL AND due_at <= $3
+      ORDER BY due_at LIMIT $2
+      FOR UPDATE SKIP LOCKED) t
+WHERE d.id = t.id
+RETURNING d.id`
+
 // DispatchTake marks up to limit of the campaign's due deliveries that have no task as
 // enqueued and returns their ids, earliest due first. Concurrent dispatchers take disjoint
 // sets (SKIP LOCKED). The caller enqueues a task for each, and calls Unenqueue for those it
@@ -181,14 +196,7 @@ func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, limit int) (
 		return nil, nil
 	}
 	now := s.now()
-	rows, err := s.pool.Query(ctx, `
-		UPDATE deliveries d SET enqueued_at = $3
-		FROM (SELECT id FROM deliveries
-		      WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at IS NULL AND due_at <= $3
-		      ORDER BY due_at LIMIT $2
-		      FOR UPDATE SKIP LOCKED) t
-		WHERE d.id = t.id
-		RETURNING d.id`, campaignID, limit, now)
+	rows, err := s.pool.Query(ctx, dispatchTake, campaignID, limit, now)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: dispatch campaign %d: %w", campaignID, err)
 	}

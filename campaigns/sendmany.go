@@ -16,10 +16,20 @@ import (
 // coalesce the steps of concurrent sends (internal/batch) into these, one statement for
 // all. Each returns one result per input, in order.
 
+// selectDeliveries reads deliveries as the send path sees them: deliveryColumns.
+//
+//	$1 ids bigint[]
+const selectDeliveries = `
+SELECT d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip_reason, ''),
+	d.due_at, d.attempts, d.account_id, d.variant, coalesce(d.locale, ''), coalesce(d.message_id, ''),
+	coalesce(d.provider_id, ''), coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at,
+	d.read_at, d.failed_at, d.replied_at, d.opted_out_at, d.updated_at
+FROM deliveries d WHERE d.id = ANY ($1)`
+
 // Deliveries returns the deliveries with the given ids as the send path sees them; an id
 // that is no delivery's is missing from the map.
 func (s *Sends) Deliveries(ctx context.Context, ids []int64) (map[int64]Delivery, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE id = ANY ($1)`, ids)
+	rows, err := s.pool.Query(ctx, selectDeliveries, ids)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: deliveries: %w", err)
 	}
@@ -42,10 +52,6 @@ type ClaimRequest struct {
 	Attempt Attempt
 }
 
-// recordAttempt, in the claim's SET (which sees the row as it was), says whether to record
-// the request's attempt: it has one, and the delivery has no attempt pinned to an account.
-const recordAttempt = `(t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL))`
-
 // ClaimResult is the outcome of claiming one delivery: the claimed delivery, or
 // ErrDeliveryFinal or ErrDeliveryBusy (wrapped).
 type ClaimResult struct {
@@ -66,19 +72,68 @@ const frequencyCapLockClass int32 = 0x63617073 // "caps"
 // deadlock), a transaction-scoped advisory lock on each contact that a marketing delivery
 // among $1 is for. A contact id past 2^31 shares its lock with a smaller one: more waiting,
 // never less exclusion.
+//
+//	$1 ids bigint[] (deliveries), $2 lock class int (frequencyCapLockClass)
 const lockContacts = `
-	SELECT count(pg_advisory_xact_lock($2, k)) FROM (
-		SELECT DISTINCT (d.contact_id % 2147483648)::int AS k
-		FROM deliveries d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
-		WHERE d.id = ANY ($1) AND d.contact_id IS NOT NULL
-		ORDER BY k) c`
+SELECT count(pg_advisory_xact_lock($2, k)) FROM (
+	SELECT DISTINCT (d.contact_id % 2147483648)::int AS k
+	FROM deliveries d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	WHERE d.id = ANY ($1) AND d.contact_id IS NOT NULL
+	ORDER BY k) c`
 
-// ClaimMany claims deliveries as Claim does and, in the same statement, records each
-// request's attempt and checks the contact's consent (for the channel and purpose given)
-// and suppression now. An attempt already recorded (account and message id) is kept: a
-// retry goes through the same account as the message that may have reached the network,
-// and the caller compares the returned AccountID with the account it meant to use. An id
-// given twice is claimed once: the later ones are busy.
+// claimDeliveries claims deliveries for sending and returns each one claimed with what the
+// send must know now. A delivery is claimed when it is queued, or left in sending since
+// before $3 (its worker died): it goes to sending with one more attempt. The request's
+// attempt (account, locale, variant, message id) is recorded when it has one (a message id)
+// and the delivery has none pinned to an account; SET reads the row as it was, so the four
+// columns make the same test. RETURNING adds, after deliveryColumns:
+//   - the contact's exclusion now, by contact_eligibility (empty when it may be messaged), or
+//     'contact_erased' (SkipContactErased) when the contact is gone;
+//   - with the cap on ($10 > 0), for a marketing run's delivery to a contact, how many other
+//     marketing messages the contact was sent in the window or is being sent.
+//
+// The cap's count is two scans of deliveries_contact_idx: the messages sent in the window,
+// and those not sent yet. The second says status, not sending_since: the planner would
+// otherwise walk deliveries_sending_idx, every message in flight, once per delivery. Both
+// read the statement's snapshot, which does not show its own changes: a delivery it takes
+// back from a dead worker (in sending, stale) is left out, as the batch is counted in Go.
+//
+//	$1 ids bigint[]               $7 message_ids text[] ('' for no attempt)
+//	$2 now timestamptz            $8 channel text
+//	$3 stale_before timestamptz   $9 purpose text
+//	$4 account_ids bigint[]       $10 cap_max int (0: no frequency cap)
+//	$5 locales text[]             $11 cap_since timestamptz
+//	$6 variants int[]
+const claimDeliveries = `
+UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = $2,
+	enqueued_at = coalesce(d.enqueued_at, $2),
+	account_id = CASE WHEN t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL) THEN t.account_id ELSE d.account_id END,
+	locale     = CASE WHEN t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL) THEN t.locale ELSE d.locale END,
+	variant    = CASE WHEN t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL) THEN t.variant ELSE d.variant END,
+	message_id = CASE WHEN t.message_id <> '' AND (d.account_id IS NULL OR d.message_id IS NULL) THEN t.message_id ELSE d.message_id END
+FROM unnest($1::bigint[], $4::bigint[], $5::text[], $6::int[], $7::text[]) AS t(id, account_id, locale, variant, message_id)
+WHERE d.id = t.id AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $3))
+RETURNING d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip_reason, ''),
+	d.due_at, d.attempts, d.account_id, d.variant, coalesce(d.locale, ''), coalesce(d.message_id, ''),
+	coalesce(d.provider_id, ''), coalesce(d.rendered, ''), coalesce(d.error, ''), d.sent_at, d.delivered_at,
+	d.read_at, d.failed_at, d.replied_at, d.opted_out_at, d.updated_at,
+	coalesce((SELECT coalesce(e.exclusion, '') FROM contact_eligibility($8, $9) e WHERE (e.contact).id = d.contact_id),
+	         'contact_erased'),
+	CASE WHEN $10::int > 0 AND d.contact_id IS NOT NULL
+	          AND (SELECT r.purpose FROM campaign_runs r WHERE r.id = d.run_id) = 'marketing'
+	THEN ((SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
+	       WHERE o.contact_id = d.contact_id AND o.sent_at >= $11)
+	    + (SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
+	       WHERE o.contact_id = d.contact_id AND o.sent_at IS NULL AND o.status = 'sending'
+	         AND NOT (o.id = ANY ($1) AND o.updated_at < $3)))::int
+	END`
+
+// ClaimMany claims deliveries (claimDeliveries) and, in the same statement, records each
+// request's attempt and checks the contact's eligibility (consent and suppression, for the
+// channel and purpose given) now. An attempt already recorded (account and message id) is
+// kept: a retry goes through the same account as the message that may have reached the
+// network, and the caller compares the returned AccountID with the account it meant to use.
+// An id given twice is claimed once: the later ones are busy.
 //
 // The consent check is part of the claim: an opt-out committed before the statement began
 // is seen, and one processed after it finds the delivery in sending, not queued.
@@ -97,32 +152,6 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 	for i, r := range reqs {
 		ids[i], accounts[i], locales[i], variants[i], messageIDs[i] = r.ID, r.Attempt.AccountID, r.Attempt.Locale, int32(r.Attempt.Variant), r.Attempt.MessageID
 	}
-	ex := consent.Exclusions("c", "$8", "$9")
-	// The cap's count ($11 > 0) is two scans of deliveries_contact_idx: the messages sent in
-	// the window, and those not sent yet. The second says status, not sending_since: the
-	// planner would otherwise walk deliveries_sending_idx, every message in flight, once per
-	// delivery. Both read the statement's snapshot, which does not show its own changes: a
-	// delivery it takes back from a dead worker (in sending, stale) is left out, as the
-	// batch is counted in Go.
-	query := `
-		UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, updated_at = $2,
-			enqueued_at = coalesce(enqueued_at, $2),
-			account_id = CASE WHEN ` + recordAttempt + ` THEN t.account_id ELSE d.account_id END,
-			locale = CASE WHEN ` + recordAttempt + ` THEN t.locale ELSE d.locale END,
-			variant = CASE WHEN ` + recordAttempt + ` THEN t.variant ELSE d.variant END,
-			message_id = CASE WHEN ` + recordAttempt + ` THEN t.message_id ELSE d.message_id END
-		FROM unnest($1::bigint[], $4::bigint[], $5::text[], $6::int[], $7::text[]) AS t(id, account_id, locale, variant, message_id)
-		WHERE d.id = t.id AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $3))
-		RETURNING ` + deliveryColumns + `,
-			coalesce((SELECT coalesce(` + ex.Expr + `, '') FROM contacts c ` + ex.Joins + ` WHERE c.id = d.contact_id), $10),
-			CASE WHEN $11::int > 0 AND d.contact_id IS NOT NULL
-			          AND (SELECT r.purpose FROM campaign_runs r WHERE r.id = d.run_id) = 'marketing'
-			THEN ((SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
-			       WHERE o.contact_id = d.contact_id AND o.sent_at >= $12)
-			    + (SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
-			       WHERE o.contact_id = d.contact_id AND o.sent_at IS NULL AND o.status = 'sending'
-			         AND NOT (o.id = ANY ($1) AND o.updated_at < $3)))::int
-			END`
 	type claim struct {
 		d    Delivery
 		skip string // consent's, or SkipContactErased
@@ -138,7 +167,7 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 			return nil
 		})
 		return err
-	}, query, ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p, SkipContactErased,
+	}, claimDeliveries, ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p,
 		s.frequencyCap.Max, now.Add(-s.frequencyCap.Window))
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
@@ -215,6 +244,24 @@ func (s *Sends) queryLocked(ctx context.Context, ids []int64, read func(pgx.Rows
 	return errors.Join(err, br.Close())
 }
 
+// markSent records sent messages: sending → sent, with the network's id, the text as sent
+// and the time, and appends each one's sent event. One statement, so one transaction: the
+// status and its event together. It returns the ids it moved.
+//
+//	$1 ids bigint[]            $4 sent_at timestamptz[]
+//	$2 provider_ids text[]     $5 now timestamptz (the events' time)
+//	$3 rendered text[]
+const markSent = `
+WITH sent AS (
+	UPDATE deliveries d SET status = 'sent', provider_id = nullif(t.provider_id, ''), rendered = t.rendered,
+		sent_at = t.sent_at, error = NULL, updated_at = now()
+	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS t(id, provider_id, rendered, sent_at)
+	WHERE d.id = t.id AND d.status = 'sending'
+	RETURNING d.id),
+events AS (
+	INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'sent', $5 FROM sent)
+SELECT id FROM sent`
+
 // MarkSentMany records sent messages as MarkSent does: one error per delivery (nil, or
 // ErrDeliveryFinal for one no longer sending).
 func (s *Sends) MarkSentMany(ctx context.Context, ids []int64, sent []SentInfo) ([]error, error) {
@@ -226,17 +273,7 @@ func (s *Sends) MarkSentMany(ctx context.Context, ids []int64, sent []SentInfo) 
 			at[i] = now
 		}
 	}
-	// One statement, so one transaction: the status and its event together.
-	rows, err := s.pool.Query(ctx, `
-		WITH sent AS (
-			UPDATE deliveries d SET status = 'sent', provider_id = nullif(t.provider_id, ''), rendered = t.rendered,
-				sent_at = t.sent_at, error = NULL, updated_at = now()
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS t(id, provider_id, rendered, sent_at)
-			WHERE d.id = t.id AND d.status = 'sending'
-			RETURNING d.id),
-		events AS (
-			INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'sent', $5 FROM sent)
-		SELECT id FROM sent`, ids, providers, rendered, at, now)
+	rows, err := s.pool.Query(ctx, markSent, ids, providers, rendered, at, now)
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: mark sent: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/templates"
 )
@@ -39,17 +40,20 @@ func (c FrequencyCap) withDefault() FrequencyCap {
 
 // Options configure a Service. Zero values get defaults.
 type Options struct {
-	// QuietHours is the deployment's default quiet window; default DefaultQuietHours().
-	QuietHours QuietHours
+	// QuietHours is the deployment's default quiet window; default schedule.DefaultQuietHours().
+	QuietHours schedule.QuietHours
 	// FrequencyCap is the cross-campaign cap; default 2 per 24 h. Set Max < 0 to turn it off.
 	FrequencyCap FrequencyCap
 	// Channel is the consent channel deliveries are checked against; default "whatsapp".
 	Channel consent.Channel
-	// ScheduleLimits bound cron schedules; default DefaultScheduleLimits().
-	ScheduleLimits ScheduleLimits
+	// ScheduleLimits bound cron schedules; default schedule.DefaultLimits().
+	ScheduleLimits schedule.Limits
 	// Templates and Engine render the preview's samples; without them a preview has none.
 	Templates *templates.Store
 	Engine    *templates.Engine
+	// PhoneZones fills in the phone zone of contacts written before it existed
+	// (contacts.Service); each launch calls it first. Nil: none is filled in.
+	PhoneZones PhoneZoneBackfiller
 	// PreviewSamples is how many eligible contacts a preview renders for; default 3.
 	PreviewSamples int
 	Now            func() time.Time
@@ -62,21 +66,21 @@ type Service struct {
 	opts Options
 
 	zonesMu sync.Mutex
-	zones   []string // every zone name PostgreSQL knows, for NewDueTable
+	zones   []string // every zone name PostgreSQL knows, for schedule.NewDueTable
 }
 
 // New returns a Service on pool.
 func New(pool *pgxpool.Pool, opts Options) *Service {
-	if opts.QuietHours == (QuietHours{}) {
-		opts.QuietHours = DefaultQuietHours()
+	if opts.QuietHours == (schedule.QuietHours{}) {
+		opts.QuietHours = schedule.DefaultQuietHours()
 	}
-	opts.QuietHours = opts.QuietHours.WithDefault(DefaultQuietHours())
+	opts.QuietHours = opts.QuietHours.WithDefault(schedule.DefaultQuietHours())
 	opts.FrequencyCap = opts.FrequencyCap.withDefault()
 	if opts.Channel == "" {
 		opts.Channel = "whatsapp"
 	}
-	if opts.ScheduleLimits == (ScheduleLimits{}) {
-		opts.ScheduleLimits = DefaultScheduleLimits()
+	if opts.ScheduleLimits == (schedule.Limits{}) {
+		opts.ScheduleLimits = schedule.DefaultLimits()
 	}
 	if opts.PreviewSamples <= 0 {
 		opts.PreviewSamples = 3
@@ -103,7 +107,7 @@ type querier interface {
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // zoneNames returns every time zone name PostgreSQL knows, read once per process: the
-// launch computes one due time per zone (NewDueTable) and joins them.
+// launch computes one due time per zone (schedule.NewDueTable) and joins them.
 func (s *Service) zoneNames(ctx context.Context) ([]string, error) {
 	s.zonesMu.Lock()
 	defer s.zonesMu.Unlock()

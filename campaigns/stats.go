@@ -189,7 +189,7 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+deliveryColumns+`, coalesce(c.phone, '')
-		FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
+		FROM deliveries d LEFT JOIN contact_keys c ON c.id = d.contact_id
 		WHERE d.run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1 AND ($4 = 0 OR id = $4))
 		  AND d.id > $2 AND ($3 = '' OR d.status = $3)
 		ORDER BY d.id LIMIT $5`, campaignID, p.AfterID, string(p.Status), p.RunID, p.Limit+1)

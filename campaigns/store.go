@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 )
@@ -18,11 +19,11 @@ const campaignColumns = `id, name, template_id, account_ids, audience, schedule,
 	created_at, updated_at`
 
 // scanCampaign reads a campaign and the quiet hours it stores (nil: the default).
-func (s *Service) scanCampaign(row pgx.Row) (Campaign, *QuietHours, error) {
+func (s *Service) scanCampaign(row pgx.Row) (Campaign, *schedule.QuietHours, error) {
 	var c Campaign
-	var audience, schedule, quiet []byte
+	var audience, sched, quiet []byte
 	var rotation, status, pausedFrom string
-	err := row.Scan(&c.ID, &c.Name, &c.TemplateID, &c.AccountIDs, &audience, &schedule, &quiet, &rotation,
+	err := row.Scan(&c.ID, &c.Name, &c.TemplateID, &c.AccountIDs, &audience, &sched, &quiet, &rotation,
 		&c.RatePerMinute, &status, &c.StatusReason, &pausedFrom, &c.NextRunAt, &c.CreatedBy, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return Campaign{}, nil, err
@@ -31,12 +32,12 @@ func (s *Service) scanCampaign(row pgx.Row) (Campaign, *QuietHours, error) {
 	if err := json.Unmarshal(audience, &c.Audience); err != nil {
 		return Campaign{}, nil, fmt.Errorf("campaign %d: audience: %w", c.ID, err)
 	}
-	if err := json.Unmarshal(schedule, &c.Schedule); err != nil {
+	if err := json.Unmarshal(sched, &c.Schedule); err != nil {
 		return Campaign{}, nil, fmt.Errorf("campaign %d: schedule: %w", c.ID, err)
 	}
-	var stored *QuietHours
+	var stored *schedule.QuietHours
 	if quiet != nil {
-		stored = new(QuietHours)
+		stored = new(schedule.QuietHours)
 		if err := json.Unmarshal(quiet, stored); err != nil {
 			return Campaign{}, nil, fmt.Errorf("campaign %d: quiet_hours: %w", c.ID, err)
 		}

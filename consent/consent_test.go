@@ -45,10 +45,10 @@ func setup(t *testing.T) (*testBundle, context.Context) {
 	pool := testdb.New(t)
 	h, err := phonehash.New(bytes.Repeat([]byte{9}, 32))
 	require.NoError(t, err)
-	b := &testBundle{pool: pool, hasher: h, contacts: contacts.NewService(pool, h), cancels: &cancels{}}
+	b := &testBundle{pool: pool, hasher: h, cancels: &cancels{}}
 	b.consent, err = consent.New(pool, h, consent.Options{Brand: "Acme", Canceller: b.cancels})
 	require.NoError(t, err)
-	b.contacts.ImportConsent = b.consent
+	b.contacts = contacts.New(pool, h, contacts.Options{ImportConsent: b.consent})
 	return b, context.Background()
 }
 

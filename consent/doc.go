@@ -9,8 +9,9 @@
 // the customer lifts a suppression (their START on a real channel, or a compliance record
 // with typed evidence of their request); the sandbox never speaks for a customer.
 //
-// It decides eligibility in SQL (Exclusions), joined into the statements that need it:
-// the audience of a launch or preview, and the claim of each message at send time;
+// It defines eligibility once, in SQL: the function contact_eligibility
+// (migrations/00013_eligibility.sql), which the statements that need it read: the
+// audience of a launch or preview, and the claim of each message at send time;
 // Eligibility answers for one contact. It never sends anything itself (a reply is left
 // pending for the workers), and it knows campaigns only through the small interface it
 // declares (PendingCanceller).

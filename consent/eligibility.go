@@ -13,45 +13,38 @@ import (
 // Exclusion is why a contact may not be sent a message; "" means it may.
 type Exclusion string
 
-// The exclusions, as campaign previews and stats count them.
+// The exclusions, as campaign previews and stats count them, in the order they are
+// decided: a contact gets the first that applies.
 const (
-	ExcludedNoConsent  Exclusion = "no_consent" // never granted
-	ExcludedWithdrawn  Exclusion = "withdrawn"  // granted once, withdrawn since
-	ExcludedSuppressed Exclusion = "suppressed" // on the do-not-contact list
+	ExcludedInvalidPhone Exclusion = "invalid_phone" // no keyed phone hash: the suppression list cannot be checked
+	ExcludedSuppressed   Exclusion = "suppressed"    // on the do-not-contact list
+	ExcludedNoConsent    Exclusion = "no_consent"    // never granted
+	ExcludedWithdrawn    Exclusion = "withdrawn"     // granted once, withdrawn since
 )
 
-// ExclusionSQL is the SQL that tells, for each contact of a query, whether it may be
-// messaged: add Joins after the contacts table in FROM, and Expr is NULL for a contact that
-// may be messaged and otherwise its Exclusion. Suppression (of the number, for the
-// purpose) wins over consent. Each join finds at most one row, by a primary key. It is
-// joins rather than subqueries so that a whole audience of a million is one hash join each.
-type ExclusionSQL struct {
-	Joins string // LEFT JOINs of consent_state (as cs) and suppressions (as sup)
-	Expr  string // NULL, or 'suppressed', 'no_consent' or 'withdrawn'
-}
+// Eligibility is defined once, in SQL: the function contact_eligibility(channel, purpose)
+// of migrations/00013_eligibility.sql returns every contact (the column contact, of the
+// contacts row type) with its exclusion (NULL when it may be messaged). The statements
+// that decide who gets a message read it: the audience of a campaign's launch and preview,
+// and the claim of each message at send time (package campaigns), and eligibilityOf here.
+// PostgreSQL inlines it, so an audience of a million is one hash join per table and one
+// contact is a primary-key lookup each.
 
-// Exclusions returns the ExclusionSQL for contacts aliased contact, for the channel and
-// purpose given as SQL expressions or parameters (e.g. "'whatsapp'" or "$2").
-func Exclusions(contact, channel, purpose string) ExclusionSQL {
-	return ExclusionSQL{
-		Joins: fmt.Sprintf(`
-			LEFT JOIN consent_state cs ON cs.contact_id = %[1]s.id AND cs.channel = %[2]s AND cs.purpose = %[3]s
-			LEFT JOIN suppressions sup ON sup.phone_hash = %[1]s.phone_hash AND sup.purpose = %[3]s`, contact, channel, purpose),
-		Expr: `(CASE
-			WHEN sup.phone_hash IS NOT NULL THEN 'suppressed'
-			WHEN cs.status IS NULL THEN 'no_consent'
-			WHEN cs.status <> 'granted' THEN 'withdrawn'
-		END)`,
-	}
-}
+// eligibilityOf is the exclusion of one contact, NULL when it may be messaged; no row
+// when there is no such contact.
+//
+//	$1 contact id, $2 channel, $3 purpose
+const eligibilityOf = `
+SELECT e.exclusion
+FROM contact_eligibility($2, $3) e
+WHERE (e.contact).id = $1`
 
 // Eligibility says whether one contact may be sent a message of this channel and purpose
-// now, and if not, why, by the rules of Exclusions: those the launch and the send-time
-// claim apply, for one contact.
+// now, and if not, why: the rule the launch and the send-time claim apply, for one
+// contact. Errors: NotFound.
 func (s *Service) Eligibility(ctx context.Context, contactID int64, ch Channel, p Purpose) (Exclusion, error) {
-	ex := Exclusions("c", "$2", "$3")
 	var reason *string
-	err := s.pool.QueryRow(ctx, `SELECT `+ex.Expr+` FROM contacts c `+ex.Joins+` WHERE c.id = $1`, contactID, ch, p).Scan(&reason)
+	err := s.pool.QueryRow(ctx, eligibilityOf, contactID, ch, p).Scan(&reason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", apperr.NotFoundf("contact %d not found", contactID)
 	}

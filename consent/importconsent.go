@@ -40,7 +40,7 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			       (SELECT cs.status FROM consent_state cs
 			        WHERE cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing') AS current
 			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
-			JOIN contacts c ON c.phone = u.phone
+			JOIN contact_keys c ON c.phone = u.phone
 		), todo AS (
 			SELECT * FROM lines
 			-- current is NULL for a contact without consent yet: compare with IS [NOT] DISTINCT
@@ -75,7 +75,7 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 	var hashes [][]byte
 	for _, l := range lines {
 		if l.Status == contacts.ConsentWithdrawn {
-			hashes = append(hashes, s.hasher.Sum(l.Phone))
+			hashes = append(hashes, l.Hash)
 		}
 	}
 	if len(hashes) > 0 {

@@ -67,7 +67,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) (Outcome, error
 // its id and whether it is new. Storing it first lets the work queue carry the id alone,
 // never the number or the text.
 func (s *Service) RecordInbound(ctx context.Context, in Inbound) (int64, bool, error) {
-	from, _, err := contacts.NormalizePhone(in.From, "")
+	from, err := contacts.NewPhone(in.From, "", s.hasher)
 	if err != nil {
 		return 0, false, apperr.Field("from", "%s", err)
 	}
@@ -85,7 +85,7 @@ func (s *Service) RecordInbound(ctx context.Context, in Inbound) (int64, bool, e
 		INSERT INTO inbound_messages (account_id, provider_id, from_phone, phone_hash, text, received_at, simulated_by)
 		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''))
 		ON CONFLICT (account_id, provider_id) DO NOTHING
-		RETURNING id`, in.AccountID, in.ProviderID, from, s.hasher.Sum(from), in.Text, in.ReceivedAt, in.SimulatedBy).Scan(&id)
+		RETURNING id`, in.AccountID, in.ProviderID, from.E164, from.Hash, in.Text, in.ReceivedAt, in.SimulatedBy).Scan(&id)
 	if err == nil {
 		return id, true, nil
 	}
@@ -152,7 +152,7 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 		}
 
 		var locale string
-		err = tx.QueryRow(ctx, `SELECT id, locale FROM contacts WHERE phone = $1`, deref(from)).Scan(&out.ContactID, &locale)
+		err = tx.QueryRow(ctx, `SELECT id, locale FROM contact_keys WHERE phone = $1`, deref(from)).Scan(&out.ContactID, &locale)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -246,16 +246,16 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 // confirmation is due: the network told the person already. It reports whether anything
 // changed; the same signal again changes nothing.
 func (s *Service) ChannelOptOut(ctx context.Context, accountID int64, phone string, at time.Time) (bool, error) {
-	e164, _, err := contacts.NormalizePhone(phone, "")
+	p, err := contacts.NewPhone(phone, "", s.hasher)
 	if err != nil {
 		return false, apperr.Field("from", "%s", err)
 	}
-	hash := s.hasher.Sum(e164)
+	e164, hash := p.E164, p.Hash
 	actor := "channel:account:" + strconv.FormatInt(accountID, 10)
 	var changed bool
 	var contactID int64
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT id FROM contacts WHERE phone = $1`, e164).Scan(&contactID)
+		err := tx.QueryRow(ctx, `SELECT id FROM contact_keys WHERE phone = $1`, e164).Scan(&contactID)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -297,7 +297,7 @@ func (s *Service) recordIfChanged(ctx context.Context, tx pgx.Tx, contactID int6
 	err := tx.QueryRow(ctx, `
 		SELECT (SELECT status FROM consent_state WHERE contact_id = c.id AND channel = 'whatsapp' AND purpose = 'marketing'),
 		       EXISTS (SELECT 1 FROM suppressions WHERE phone_hash = c.phone_hash AND suppression_strength(reason, source) <= $2)
-		FROM contacts c WHERE c.id = $1`, contactID, source.liftCeiling()).Scan(&current, &liftable)
+		FROM contact_keys c WHERE c.id = $1`, contactID, source.liftCeiling()).Scan(&current, &liftable)
 	if err != nil {
 		return false, err
 	}

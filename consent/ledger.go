@@ -60,8 +60,9 @@ const (
 	// SourceChannel is the network's own opt-out signal (a channel reporting that the
 	// person stopped marketing messages from the business).
 	SourceChannel Source = "channel"
-	// SourceCompliance is a compliance officer's record with typed evidence
-	// (ComplianceEvidence): the one staff grant that lifts an opt-out.
+	// SourceCompliance is a compliance officer's record with typed evidence (a kind from
+	// ComplianceKinds, a reference and obtained_at): the one staff grant that lifts an
+	// opt-out.
 	SourceCompliance Source = "compliance"
 )
 
@@ -240,7 +241,7 @@ func (s *Service) Record(ctx context.Context, c Change) (Recorded, error) {
 // record is Record inside a caller's transaction, without the cancellation.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, c Change) (Recorded, error) {
 	var hash []byte
-	err := tx.QueryRow(ctx, `SELECT phone_hash FROM contacts WHERE id = $1 FOR UPDATE`, c.ContactID).Scan(&hash)
+	err := tx.QueryRow(ctx, `SELECT phone_hash FROM contact_keys WHERE id = $1 FOR UPDATE`, c.ContactID).Scan(&hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Recorded{}, apperr.NotFoundf("contact %d not found", c.ContactID)
 	}
@@ -309,7 +310,7 @@ const liftSQL = `
 // current states.
 func (s *Service) History(ctx context.Context, contactID int64, limit int) ([]Entry, []State, error) {
 	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1)`, contactID).Scan(&exists); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contact_keys WHERE id = $1)`, contactID).Scan(&exists); err != nil {
 		return nil, nil, fmt.Errorf("consent: history: %w", err)
 	}
 	if !exists {

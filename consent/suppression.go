@@ -225,7 +225,7 @@ func (s *Service) Suppressions(ctx context.Context, after *SuppressionCursor, li
 // if there is one; see cancelPending.
 func (s *Service) cancelPendingByHash(ctx context.Context, hash []byte, reason string) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT id FROM contacts WHERE phone_hash = $1`, hash).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT id FROM contact_keys WHERE phone_hash = $1`, hash).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return
 	}

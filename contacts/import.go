@@ -47,6 +47,7 @@ type ImportConsentRecorder interface {
 type ImportConsentLine struct {
 	Line   int64
 	Phone  string // E.164
+	Hash   []byte // the number's keyed hash (Phone.Hash)
 	Status ConsentStatus
 }
 
@@ -82,7 +83,7 @@ type ImportResult struct {
 	RejectedByReason map[string]int64 // RejectedLine.Reason → lines
 	Duplicates       []DuplicateLine  // the first duplicate lines
 	DuplicateCount   int64            // every duplicate line
-	Consent          map[string]int64 // what ImportConsent recorded, when there is a consent column
+	Consent          map[string]int64 // what Options.ImportConsent recorded, when there is a consent column
 }
 
 // RejectedLine is a CSV line that was not imported, and why. (Its JSON form is how an
@@ -183,7 +184,7 @@ func (s *Service) importIn(ctx context.Context, tx pgx.Tx, id int64, in *recordR
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
 	p := &pipeline{svc: s, tx: tx, cols: cols, opts: opts, res: &res, after: after,
-		recordConsent: cols.has("consent") && s.ImportConsent != nil}
+		recordConsent: cols.has("consent") && s.consent != nil}
 	if err := p.run(ctx, in); err != nil {
 		return ImportResult{}, err
 	}
@@ -342,8 +343,9 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 						out.rejected = append(out.rejected, *rej)
 						continue
 					}
-					row.hash = p.svc.hasher.Sum(row.phone)
-					row.zone = PhoneZone(row.phone) // here, in parallel, not in the merge
+					// Here, in parallel, not in the merge.
+					ph := derivePhone(row.phone, row.region, p.svc.hasher)
+					row.hash, row.zone = ph.Hash, ph.Zone
 					out.rows = append(out.rows, row)
 				}
 				select {
@@ -421,13 +423,13 @@ func (p *pipeline) recordChunkConsent(ctx context.Context, c *chunk) error {
 	var lines []ImportConsentLine
 	for _, r := range c.rows {
 		if r.consent != "" {
-			lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Status: r.consent})
+			lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Hash: r.hash, Status: r.consent})
 		}
 	}
 	if len(lines) == 0 {
 		return nil
 	}
-	counts, err := p.svc.ImportConsent.RecordImportConsent(ctx, p.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
+	counts, err := p.svc.consent.RecordImportConsent(ctx, p.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
 	if err != nil {
 		return fmt.Errorf("contacts: import: consent: %w", err)
 	}

@@ -65,14 +65,15 @@ func benchImport(b *testing.B, withConsent bool) {
 		n, _ = strconv.Atoi(s)
 	}
 	pool := testdb.New(b)
-	svc := contacts.NewService(pool, testHasher(b))
+	var opts contacts.Options
 	if withConsent {
 		c, err := consent.New(pool, testHasher(b), consent.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc.ImportConsent = c
+		opts.ImportConsent = c
 	}
+	svc := contacts.New(pool, testHasher(b), opts)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -112,10 +113,9 @@ func benchImport(b *testing.B, withConsent bool) {
 		`SELECT count(*) FROM contacts WHERE tags @> '{vip,loyal}' AND NOT tags && '{b2b}'`,
 	}
 	if withConsent {
-		ex := consent.Exclusions("c", "'whatsapp'", "'marketing'")
 		queries = []string{
-			`SELECT ` + ex.Expr + ` AS excluded, count(*) FROM contacts c ` + ex.Joins + ` GROUP BY 1`,
-			`SELECT ` + ex.Expr + ` AS excluded, count(*) FROM contacts c ` + ex.Joins + ` WHERE c.tags && '{vip}' GROUP BY 1`,
+			`SELECT e.exclusion, count(*) FROM contact_eligibility('whatsapp', 'marketing') e GROUP BY 1`,
+			`SELECT e.exclusion, count(*) FROM contact_eligibility('whatsapp', 'marketing') e WHERE (e.contact).tags && '{vip}' GROUP BY 1`,
 		}
 	}
 	for _, q := range queries {
@@ -162,8 +162,7 @@ func benchUpload(b *testing.B, gen func(w io.Writer, size int64) (rows int64, er
 		size = n
 	}
 	pool := testdb.New(b)
-	svc := contacts.NewService(pool, testHasher(b))
-	svc.ImportQueue = &queued{}
+	svc := contacts.New(pool, testHasher(b), contacts.Options{ImportQueue: &queued{}})
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -19,9 +19,15 @@ import (
 
 func setupImport(t *testing.T) (*contacts.Service, *pgxpool.Pool, context.Context) {
 	t.Helper()
+	return setupImportWith(t, contacts.Options{})
+}
+
+// setupImportWith is setupImport with the service's options.
+func setupImportWith(t *testing.T, opts contacts.Options) (*contacts.Service, *pgxpool.Pool, context.Context) {
+	t.Helper()
 	t.Parallel()
 	pool := testdb.New(t)
-	return contacts.NewService(pool, testHasher(t)), pool, context.Background()
+	return contacts.New(pool, testHasher(t), opts), pool, context.Background()
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int64 {
@@ -32,13 +38,12 @@ func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int64 {
 }
 
 func TestImportHandlesBOMCRLFQuotesAndConsent(t *testing.T) {
-	svc, _, ctx := setupImport(t)
+	rec := &consentRecorder{}
+	svc, _, ctx := setupImportWith(t, contacts.Options{ImportConsent: rec})
 	file := "\xef\xbb\xbfPhone,Name,Email,Locale,Timezone,Country,Tags,Consent\r\n" +
 		"+6591234567,\"Tan, Ada\",ada@example.com,en-SG,Asia/Singapore,,vip;Sale,granted\r\n" +
 		"91234568,\"Bo \"\"the\"\"\nSecond\",,ms,,SG,,no\r\n" + // a quoted newline: this record spans lines 3-4
 		"+14155552671,Cy,,,America/New_York,,,\r\n"
-	rec := &consentRecorder{}
-	svc.ImportConsent = rec
 	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{
 		DefaultCountry: "sg", Tags: []string{"Imported"}, ConsentSource: "signup form", Actor: "test",
 	})
@@ -266,9 +271,8 @@ func TestImportReportsProgressAndHonoursCancel(t *testing.T) {
 // TestImportAcrossChunks imports with tiny chunks, so that duplicates span chunks: the last
 // line still wins, each contact is counted once, and consent is handed over chunk by chunk.
 func TestImportAcrossChunks(t *testing.T) {
-	svc, _, ctx := setupImport(t)
 	rec := &consentRecorder{}
-	svc.ImportConsent = rec
+	svc, _, ctx := setupImportWith(t, contacts.Options{ImportConsent: rec})
 	file := "phone,name,consent\n" +
 		"+6591000001,A1,granted\n" + // 2
 		"+6591000002,B1,\n" + // 3

@@ -134,14 +134,14 @@ const (
 // too many are in progress), spools body to a temporary file under the limits
 // (ErrUploadTooSlow, ErrUploadTimeout, ErrUploadInterrupted) without holding a database
 // connection, checks the header (invalid input), stores the file in the database in one
-// short transaction and queues it (ImportQueue; without one, a goroutine of this process
-// runs it). An import that does not get this far is marked failed; its id is returned
-// with the error once it has one. setReadDeadline is the connection's, or nil.
+// short transaction and queues it (Options.ImportQueue; without one, a goroutine of this
+// process runs it). An import that does not get this far is marked failed; its id is
+// returned with the error once it has one. setReadDeadline is the connection's, or nil.
 func (s *Service) ImportSubmit(ctx context.Context, body io.Reader, opts ImportOptions, setReadDeadline func(time.Time) error) (int64, error) {
 	if err := opts.normalize(); err != nil {
 		return 0, err
 	}
-	lim := s.ImportLimits.WithDefaults()
+	lim := s.limits
 	id, err := s.importAdmit(ctx, opts, lim)
 	if err != nil {
 		return 0, err
@@ -152,13 +152,13 @@ func (s *Service) ImportSubmit(ctx context.Context, body io.Reader, opts ImportO
 		}
 		return id, err
 	}
-	if s.ImportQueue == nil {
+	if s.queue == nil {
 		go s.runDetached(id)
 		return id, nil
 	}
 	// A failed enqueue leaves the import queued: the reconciler queues it again
 	// (ImportsPending), and the queue reports its own failures.
-	_ = s.ImportQueue.EnqueueImport(ctx, id)
+	_ = s.queue.EnqueueImport(ctx, id)
 	return id, nil
 }
 

@@ -35,9 +35,8 @@ func submit(t *testing.T, svc *contacts.Service, file string, opts contacts.Impo
 // connection) leaves no contact, no rejected line and the stored file; the next run
 // imports it all, once.
 func TestImportRunCrashChangesNothing(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
 	q := &queued{}
-	svc.ImportQueue = q
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: q})
 	file := "phone,name\n+6591000001,A\nnope,B\n+6591000002,C\n"
 	id := submit(t, svc, file, contacts.ImportOptions{Actor: "test"})
 	require.Equal(t, []int64{id}, q.ids, "queued, with its id only")
@@ -75,8 +74,7 @@ func TestImportRunCrashChangesNothing(t *testing.T) {
 // TestImportRunFailsABadFileForGood: a file the import refuses fails the import (running
 // it again cannot help) and its file is deleted.
 func TestImportRunFailsABadFileForGood(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
-	svc.ImportQueue = &queued{}
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
 	id := submit(t, svc, "phone,name\n+6591234567,ok\n+6591234568,\""+strings.Repeat("x", 2<<20)+"\n", contacts.ImportOptions{})
 	require.EqualValues(t, 3, count(t, pool, `SELECT count(*) FROM contact_import_chunks WHERE import_id = $1`, id), "stored in pieces of 1 MiB")
 	require.NoError(t, svc.ImportRun(ctx, id))
@@ -93,9 +91,8 @@ func TestImportRunFailsABadFileForGood(t *testing.T) {
 // TestImportSubmitRefusesBadInputAtOnce: options and the header are checked before the
 // import is queued.
 func TestImportSubmitRefusesBadInputAtOnce(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
 	q := &queued{}
-	svc.ImportQueue = q
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: q})
 	_, err := svc.ImportSubmit(ctx, strings.NewReader("phone\n"), contacts.ImportOptions{DefaultCountry: "ZZZ"}, nil)
 	require.Equal(t, "default_country", apperr.FieldsOf(err)[0].Field)
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contact_imports`), "refused before it is admitted")
@@ -113,11 +110,9 @@ func TestImportSubmitRefusesBadInputAtOnce(t *testing.T) {
 // TestImportsInProgressAreCappedAcrossProcesses: the cap counts the imports of every
 // process, through the database.
 func TestImportsInProgressAreCappedAcrossProcesses(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
-	svc.ImportQueue = &queued{}
-	svc.ImportLimits = contacts.ImportLimits{Concurrent: 2}
-	other := contacts.NewService(pool, testHasher(t)) // another API process
-	other.ImportQueue, other.ImportLimits = &queued{}, svc.ImportLimits
+	limits := contacts.ImportLimits{Concurrent: 2}
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}, ImportLimits: limits})
+	other := contacts.New(pool, testHasher(t), contacts.Options{ImportQueue: &queued{}, ImportLimits: limits}) // another API process
 	first := submit(t, svc, "phone\n+6591234567\n", contacts.ImportOptions{})
 	submit(t, other, "phone\n+6591234568\n", contacts.ImportOptions{})
 	_, err := svc.ImportSubmit(ctx, strings.NewReader("phone\n+6591234569\n"), contacts.ImportOptions{}, nil)
@@ -129,8 +124,7 @@ func TestImportsInProgressAreCappedAcrossProcesses(t *testing.T) {
 // TestImportRunOnceAtATime: a second run of an import that another run holds (its task
 // was queued again meanwhile) says so and changes nothing.
 func TestImportRunOnceAtATime(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
-	svc.ImportQueue = &queued{}
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
 	id := submit(t, svc, "phone\n+6591234567\n", contacts.ImportOptions{})
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
@@ -146,8 +140,7 @@ func TestImportRunOnceAtATime(t *testing.T) {
 // TestImportStoresRejectsAsFound: a file of nothing but bad lines is stored a block at a
 // time; the summary lists the first ones only, and ImportRejects hands every one back.
 func TestImportStoresRejectsAsFound(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
-	svc.ImportQueue = &queued{}
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
 	var b strings.Builder
 	b.WriteString("phone,email\n")
 	for i := range 25_000 {
@@ -186,8 +179,7 @@ func TestImportStoresRejectsAsFound(t *testing.T) {
 // TestImportUploadLimits: the upload's errors say what went wrong, and the reader's own
 // errors (a size limit) stay visible under ErrUploadInterrupted.
 func TestImportUploadLimits(t *testing.T) {
-	svc, pool, ctx := setupImport(t)
-	svc.ImportQueue = &queued{}
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
 	tooBig := errors.New("body too large")
 	id, err := svc.ImportSubmit(ctx, io.MultiReader(strings.NewReader("phone\n"), errReader{tooBig}), contacts.ImportOptions{}, nil)
 	require.ErrorIs(t, err, contacts.ErrUploadInterrupted)

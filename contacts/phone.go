@@ -9,7 +9,38 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/crierhq/crier/internal/phonehash"
 )
+
+// Phone is a phone number in every form Crier keeps of it. NewPhone derives them all
+// from one input, so that a contact's number, its keyed hash (which the suppression list
+// and the consent ledger are matched on) and its zone (which local-time campaigns read)
+// always agree.
+type Phone struct {
+	E164   string // "+6591234567"
+	Region string // ISO 3166 alpha-2 region of the number; "" for a non-geographic one
+	Hash   []byte // the keyed hash of E164 (internal/phonehash)
+	Zone   string // PhoneZone(E164): the number's IANA zone, "" when unknown or ambiguous
+}
+
+// NewPhone parses raw as NormalizePhone does (defaultRegion places a national number)
+// and derives the number's hash under hasher, which must not be nil, and its zone. The
+// error is NormalizePhone's, worded for a field message.
+func NewPhone(raw, defaultRegion string, hasher *phonehash.Hasher) (Phone, error) {
+	e164, region, err := NormalizePhone(raw, defaultRegion)
+	if err != nil {
+		return Phone{}, err
+	}
+	return derivePhone(e164, region, hasher), nil
+}
+
+// derivePhone derives the hash and the zone of a number NormalizePhone returned (in E.164,
+// with its region). The import normalises in its validation step and derives here, in
+// parallel, for the lines that passed.
+func derivePhone(e164, region string, hasher *phonehash.Hasher) Phone {
+	return Phone{E164: e164, Region: region, Hash: hasher.Sum(e164), Zone: PhoneZone(e164)}
+}
 
 // maxPhoneInput bounds what is handed to the parser: no real number, however decorated,
 // is longer, and phonenumbers' cost grows with the input.

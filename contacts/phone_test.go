@@ -1,11 +1,15 @@
 package contacts_test
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/phonehash"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -54,6 +58,62 @@ func TestNormalizePhone(t *testing.T) {
 			require.Equal(t, tt.want, got)
 			require.Equal(t, tt.region, region)
 		})
+	}
+}
+
+// TestNewPhone checks that every form of a number comes from the one parse: the E.164
+// form and region as NormalizePhone gives them, the HMAC of that form under the key, and
+// its zone.
+func TestNewPhone(t *testing.T) {
+	t.Parallel()
+	key := bytes.Repeat([]byte{7}, 32)
+	hasher, err := phonehash.New(key)
+	require.NoError(t, err)
+	hmacOf := func(s string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	tests := []struct {
+		raw, region            string
+		e164, wantRegion, zone string
+		err                    string
+	}{
+		{raw: "+12125550123", e164: "+12125550123", wantRegion: "US", zone: "America/New_York"},
+		{raw: "(212) 555-0123", region: "us", e164: "+12125550123", wantRegion: "US", zone: "America/New_York"},
+		{raw: "9123 4567", region: "SG", e164: "+6591234567", wantRegion: "SG", zone: "Asia/Singapore"},
+		{raw: "+44 7911 123456", region: "SG", e164: "+447911123456", wantRegion: "GG", zone: "Europe/Guernsey"}, // a Guernsey mobile,
+		{raw: "+1 605 555 0123", e164: "+16055550123", wantRegion: "US", zone: ""},                               // two clocks: no zone
+		{raw: "", err: "is required"},
+		{raw: "91234567", err: "has no country code"},
+		{raw: "+65 123", err: "too short"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw+"/"+tt.region, func(t *testing.T) {
+			p, err := contacts.NewPhone(tt.raw, tt.region, hasher)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				require.Zero(t, p)
+				_, _, nerr := contacts.NormalizePhone(tt.raw, tt.region)
+				require.EqualError(t, err, nerr.Error(), "the same words as NormalizePhone")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, contacts.Phone{E164: tt.e164, Region: tt.wantRegion, Hash: hmacOf(tt.e164), Zone: tt.zone}, p)
+			require.Len(t, p.Hash, sha256.Size)
+		})
+	}
+}
+
+// BenchmarkNewPhone is the cost of every form of a canonical number, the import's common
+// case: NormalizePhone's fast path, the hash and the zone.
+func BenchmarkNewPhone(b *testing.B) {
+	hasher, err := phonehash.New(bytes.Repeat([]byte{7}, 32))
+	require.NoError(b, err)
+	for b.Loop() {
+		if _, err := contacts.NewPhone("+6591234567", "", hasher); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

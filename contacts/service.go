@@ -13,27 +13,38 @@ import (
 	"github.com/crierhq/crier/internal/phonehash"
 )
 
-// Service reads and writes contacts in PostgreSQL.
-type Service struct {
-	pool   *pgxpool.Pool
-	hasher *phonehash.Hasher
+// Options are what a Service works with besides its database. Zero values get defaults.
+type Options struct {
 	// ImportConsent, when set, records an import's consent column inside the import's
-	// transaction (the consent package does).
+	// transaction (the consent package does); without it the column is not recorded.
 	ImportConsent ImportConsentRecorder
 	// ImportQueue runs submitted imports in the background (the workers' import:run); nil
 	// runs them in a goroutine of this process, without retries (tests, tools).
 	ImportQueue ImportQueue
 	// ImportLimits bound imports: how many at once, how slow and long an upload may be.
 	ImportLimits ImportLimits
+}
+
+// Service reads and writes contacts in PostgreSQL.
+type Service struct {
+	pool    *pgxpool.Pool
+	hasher  *phonehash.Hasher
+	consent ImportConsentRecorder // nil: imports do not record consent
+	queue   ImportQueue           // nil: imports run in a goroutine of this process
+	limits  ImportLimits          // with defaults
 
 	chunkHook func(records int64) error // tests: called after each chunk a run merges
 }
 
-// NewService returns a Service on pool. The hasher keys each contact's phone_hash, which
-// the suppression list is matched against.
-func NewService(pool *pgxpool.Pool, hasher *phonehash.Hasher) *Service {
-	return &Service{pool: pool, hasher: hasher}
+// New returns a Service on pool. The hasher keys each contact's phone_hash, which the
+// suppression list is matched against.
+func New(pool *pgxpool.Pool, hasher *phonehash.Hasher, opts Options) *Service {
+	return &Service{pool: pool, hasher: hasher, consent: opts.ImportConsent, queue: opts.ImportQueue,
+		limits: opts.ImportLimits.WithDefaults()}
 }
+
+// ImportLimits are the limits the Service's imports are held to, defaults applied.
+func (s *Service) ImportLimits() ImportLimits { return s.limits }
 
 // contactColumns is the select list that scanContact reads. The country shown is the one
 // set for the contact, else the region of the number.
@@ -58,7 +69,7 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 	if f.Country != nil && *f.Country != "" {
 		region = *f.Country
 	}
-	e164, phoneRegion, perr := NormalizePhone(phone, region)
+	p, perr := NewPhone(phone, region, s.hasher)
 	if perr != nil {
 		errs = append([]apperr.FieldError{{Field: "phone", Message: perr.Error()}}, errs...)
 	}
@@ -79,8 +90,8 @@ func (s *Service) Upsert(ctx context.Context, phone, defaultCountry string, f Fi
 			attributes = contacts.attributes || coalesce($9, '{}'),
 			updated_at = now()
 		RETURNING `+contactColumns+`, xmax = 0`,
-		e164, phoneRegion, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(f.Attributes),
-		s.hasher.Sum(e164), PhoneZone(e164))
+		p.E164, p.Region, f.Name, f.Email, f.Locale, f.Timezone, f.Country, nilIfNil(f.Tags), nilIfNilMap(f.Attributes),
+		p.Hash, p.Zone)
 	c, err = scanContact(row, &created)
 	if err != nil {
 		return Contact{}, false, fmt.Errorf("contacts: upsert: %w", interpretError(err, 0))
@@ -131,12 +142,11 @@ func (s *Service) Update(ctx context.Context, id int64, phone *string, defaultCo
 		if f.Country != nil && *f.Country != "" {
 			region = *f.Country
 		}
-		p, r, err := NormalizePhone(*phone, region)
+		p, err := NewPhone(*phone, region, s.hasher)
 		if err != nil {
 			errs = append([]apperr.FieldError{{Field: "phone", Message: err.Error()}}, errs...)
 		}
-		zone := PhoneZone(p)
-		e164, phoneRegion, phoneHash, phoneZone = &p, &r, s.hasher.Sum(p), &zone
+		e164, phoneRegion, phoneHash, phoneZone = &p.E164, &p.Region, p.Hash, &p.Zone
 	}
 	if err := apperr.Fields(errs...); err != nil {
 		return Contact{}, err

@@ -24,7 +24,7 @@ func testHasher(t testing.TB) *phonehash.Hasher {
 func setup(t *testing.T) (*contacts.Service, context.Context) {
 	t.Helper()
 	t.Parallel()
-	return contacts.NewService(testdb.New(t), testHasher(t)), context.Background()
+	return contacts.New(testdb.New(t), testHasher(t), contacts.Options{}), context.Background()
 }
 
 func TestUpsertCreatesThenUpdates(t *testing.T) {
@@ -176,7 +176,7 @@ func TestPhoneHashFollowsThePhone(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	h := testHasher(t)
-	svc := contacts.NewService(pool, h)
+	svc := contacts.New(pool, h, contacts.Options{})
 	ctx := context.Background()
 	c, _, err := svc.Upsert(ctx, "+6591234567", "", contacts.Fields{})
 	require.NoError(t, err)

@@ -9,9 +9,41 @@ import (
 	"github.com/crierhq/crier/contacts"
 )
 
+// TestPhoneZone covers PhoneZone's rules: the longest prefix's zone, one name for zones
+// that keep one clock, none for zones hours apart or for what is not an E.164 number.
+func TestPhoneZone(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ phone, want string }{
+		{"+12125550123", "America/New_York"},
+		{"+14155550123", "America/Los_Angeles"},
+		{"+6591234567", "Asia/Singapore"},
+		{"+919812345678", "Asia/Calcutta"}, // libphonenumber's name; Go and PostgreSQL know it
+		{"+5511987654321", "America/Sao_Paulo"},
+		{"+5569987654321", "America/Manaus"},
+		{"+79161234567", "Europe/Moscow"},
+		{"+6281234567890", "Asia/Jakarta"},
+		// Several zones, one clock: the first name.
+		{"+447911123456", "Europe/Guernsey"},
+		{"+390612345678", "Europe/Rome"},
+		// Several zones, different clocks: unknown.
+		{"+16055550123", ""}, // South Dakota: Central or Mountain
+		{"+19075550123", ""}, // Alaska: Anchorage or Adak
+		{"+7", ""},
+		// Not a phone.
+		{"+99912345", ""},
+		{"12125550123", ""},
+		{"+1 212 555 0123", ""},
+		{"+", ""},
+		{"", ""},
+		{"+1234567890123456", ""},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, contacts.PhoneZone(tt.phone), tt.phone)
+	}
+}
+
 // TestPhoneZoneIsWritten checks that every way a phone is written also writes its zone,
-// which the campaigns' recipient-local times fall back to (contacts.PhoneZone's own cases
-// are tested in campaigns' TestPhoneZone).
+// which the campaigns' recipient-local times fall back to.
 func TestPhoneZoneIsWritten(t *testing.T) {
 	svc, pool, ctx := setupImport(t)
 	zoneOf := func(phone string) *string {

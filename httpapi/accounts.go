@@ -9,13 +9,13 @@ import (
 
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
-	"github.com/crierhq/crier/sender/whatsapp"
 )
 
-// Pairer links WhatsApp accounts to phones: *whatsapp.Connector.
+// Pairer links accounts to phones: the Connector, in Deps.Channels, of a channel whose
+// accounts are paired (sender.Capabilities.Pairs), such as WhatsApp's.
 type Pairer interface {
-	PairQR(ctx context.Context, a sender.Account) (*whatsapp.Pairing, error)
-	PairPhone(ctx context.Context, a sender.Account, phone string) (*whatsapp.Pairing, error)
+	PairQR(ctx context.Context, a sender.Account) (*sender.Pairing, error)
+	PairPhone(ctx context.Context, a sender.Account, phone string) (*sender.Pairing, error)
 }
 
 type accountRequest struct {
@@ -197,9 +197,9 @@ type pairJSON struct {
 	ExpiresInSeconds int `json:"expires_in_seconds,omitempty"`
 }
 
-// accountPair starts linking a WhatsApp account to a phone. The pairing goes on in the
-// background; when the phone links it, the account becomes disconnected (paired) and the
-// worker holding its lease connects it.
+// accountPair starts linking an account to a phone, for the channels whose accounts are
+// paired (WhatsApp's). The pairing goes on in the background; when the phone links it,
+// the account becomes disconnected (paired) and the worker holding its lease connects it.
 func (s *Server) accountPair(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.pathAccount(r)
 	if err != nil {
@@ -211,24 +211,22 @@ func (s *Server) accountPair(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if a.Channel != sender.WhatsApp {
-		return apperr.Newf(apperr.Conflict, "account %d is a %s account: only whatsapp accounts are paired", a.ID, a.Channel)
+	pairer, err := s.pairer(a)
+	if err != nil {
+		return err
 	}
-	if s.Pairer == nil {
-		return apperr.Newf(apperr.Unavailable, "pairing is not available in this process")
-	}
-	var p *whatsapp.Pairing
+	var p *sender.Pairing
 	method := "qr"
 	if req.Phone != "" {
 		method = "phone"
-		p, err = s.Pairer.PairPhone(r.Context(), a, req.Phone)
+		p, err = pairer.PairPhone(r.Context(), a, req.Phone)
 	} else {
-		p, err = s.Pairer.PairQR(r.Context(), a)
+		p, err = pairer.PairQR(r.Context(), a)
 	}
 	switch {
-	case errors.Is(err, whatsapp.ErrAlreadyPaired):
+	case errors.Is(err, sender.ErrAlreadyPaired):
 		return &apperr.Error{Code: apperr.Conflict, Message: fmt.Sprintf("account %d is already paired (status %s)", a.ID, a.Status), Err: err}
-	case err != nil && method == "phone" && errors.Is(err, whatsapp.ErrInvalidPhone):
+	case err != nil && method == "phone" && errors.Is(err, sender.ErrInvalidPhone):
 		return apperr.Field("phone", "%s", err)
 	case err != nil:
 		return &apperr.Error{Code: apperr.Unavailable, Message: err.Error(), Err: err}
@@ -237,19 +235,34 @@ func (s *Server) accountPair(w http.ResponseWriter, r *http.Request) error {
 	setTarget(r, "account", a.ID)
 	addDetail(r, "method", method)
 	out := pairJSON{AccountID: a.ID, Method: method, Code: p.Code}
-	if s.PairTimeout > 0 {
-		out.ExpiresInSeconds = int(s.PairTimeout / time.Second)
+	if p.Timeout > 0 {
+		out.ExpiresInSeconds = int(p.Timeout / time.Second)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// pairer returns the Pairer of the account's channel: a conflict when the channel's
+// accounts are not paired, unavailable when this process has no transport that pairs.
+func (s *Server) pairer(a sender.Account) (Pairer, error) {
+	if caps, _ := s.Channels.Capabilities(a.Channel); !caps.Pairs() {
+		if paired := s.Channels.Where(sender.Capabilities.Pairs); len(paired) > 0 {
+			return nil, apperr.Newf(apperr.Conflict, "account %d is a %s account: only %s accounts are paired", a.ID, a.Channel, sender.ChannelNames(paired))
+		}
+	}
+	p, ok := s.Channels[a.Channel].(Pairer)
+	if !ok {
+		return nil, apperr.Newf(apperr.Unavailable, "pairing is not available in this process")
+	}
+	return p, nil
+}
+
 // recordPairing waits for a pairing to end and records a success on the account.
-func (s *Server) recordPairing(accountID int64, p *whatsapp.Pairing) {
+func (s *Server) recordPairing(accountID int64, p *sender.Pairing) {
 	<-p.Done()
 	res := p.Result()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if res.Kind != whatsapp.PairSuccess {
+	if res.Kind != sender.PairSuccess {
 		s.Logger.WarnContext(ctx, "pairing ended without a phone", "account_id", accountID, "kind", res.Kind, "err", res.Err)
 		return
 	}

@@ -6,29 +6,46 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/sender"
-	"github.com/crierhq/crier/sender/whatsapp"
 )
 
-// fakePairer stands in for the whatsmeow connector, which would try to reach WhatsApp:
-// it fails with the error it is given and records what it was asked.
+// fakePairer stands in for the whatsmeow connector, which would try to reach WhatsApp: a
+// Connector that pairs, it fails with the error it is given and records what it was asked.
 type fakePairer struct {
-	mu    sync.Mutex
-	err   error
-	calls []string
+	mu      sync.Mutex
+	err     error
+	pairing *sender.Pairing // what a pairing without err returns
+	calls   []string
 }
 
-func (p *fakePairer) PairQR(_ context.Context, a sender.Account) (*whatsapp.Pairing, error) {
-	return nil, p.record(fmt.Sprintf("qr %d", a.ID))
+var _ httpapi.Pairer = (*fakePairer)(nil)
+
+func (p *fakePairer) Connect(context.Context, sender.Account, sender.EventFunc) (sender.Transport, error) {
+	return nil, errors.New("fakePairer: no connections")
 }
 
-func (p *fakePairer) PairPhone(_ context.Context, a sender.Account, phone string) (*whatsapp.Pairing, error) {
+func (p *fakePairer) Capabilities() sender.Capabilities {
+	return sender.Capabilities{Receipts: true, Inbound: true, PairQR: true, PairPhone: true}
+}
+
+func (p *fakePairer) PairQR(_ context.Context, a sender.Account) (*sender.Pairing, error) {
+	if err := p.record(fmt.Sprintf("qr %d", a.ID)); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pairing, nil
+}
+
+func (p *fakePairer) PairPhone(_ context.Context, a sender.Account, phone string) (*sender.Pairing, error) {
 	if phone == "12" {
-		return nil, p.record("phone", whatsapp.ErrInvalidPhone)
+		return nil, p.record("phone", sender.Mark(sender.Permanent(errors.New("fake: invalid phone number")), sender.ErrInvalidPhone))
 	}
 	return nil, p.record(fmt.Sprintf("phone %d", a.ID))
 }
@@ -109,13 +126,15 @@ func TestAccountPairing(t *testing.T) {
 	res := b.do(t, auth.Ops, "POST", fmt.Sprintf("/v1/accounts/%d/pair", int64(sb["id"].(float64))), nil)
 	require.Equal(t, 409, res.status, "%s", res.body)
 	require.Contains(t, res.json(t)["detail"], "only whatsapp accounts are paired")
+	require.Equal(t, fmt.Sprintf("account %d is a sandbox account: only whatsapp accounts are paired", int64(sb["id"].(float64))),
+		res.json(t)["detail"], "the channels' capabilities word it as before")
 
 	b.pairer.err = fmt.Errorf("whatsapp: pair account 2 directly (no proxy): %w", errors.New("dial tcp: no route to host"))
 	res = b.do(t, auth.Ops, "POST", waPath, nil)
 	require.Equal(t, 503, res.status, "%s", res.body)
 	require.Contains(t, res.json(t)["detail"], "no route to host", "the cause is shown, not hidden")
 
-	b.pairer.err = whatsapp.ErrAlreadyPaired
+	b.pairer.err = sender.Mark(errors.New("fake: already paired"), sender.ErrAlreadyPaired)
 	require.Equal(t, 409, b.do(t, auth.Ops, "POST", waPath, map[string]any{"phone": "+6591234567"}).status)
 
 	res = b.do(t, auth.Ops, "POST", waPath, map[string]any{"phone": "12"})
@@ -123,4 +142,27 @@ func TestAccountPairing(t *testing.T) {
 	require.Contains(t, res.fieldErrors(t), "phone")
 	require.Equal(t, 403, b.do(t, auth.Marketer, "POST", waPath, nil).status)
 	require.Equal(t, []string{"qr 2", "phone 2", "phone"}, b.pairer.calls)
+}
+
+// TestAccountPairingSucceeds: the answer shows the transport's first code and how long the
+// pairing waits; when the phone links the account, the account is recorded as paired.
+func TestAccountPairingSucceeds(t *testing.T) {
+	b := setup(t)
+	wa := b.do(t, auth.Ops, "POST", "/v1/accounts", map[string]any{"name": "WA", "channel": "whatsapp"}).json(t)
+	id := int64(wa["id"].(float64))
+	p := sender.NewPairing(id, func() {})
+	p.Code, p.Timeout = "2@first-code", 3*time.Minute
+	b.pairer.mu.Lock()
+	b.pairer.pairing = p
+	b.pairer.mu.Unlock()
+
+	res := b.do(t, auth.Ops, "POST", fmt.Sprintf("/v1/accounts/%d/pair", id), nil)
+	require.Equal(t, 200, res.status, "%s", res.body)
+	require.JSONEq(t, fmt.Sprintf(`{"account_id": %d, "method": "qr", "code": "2@first-code", "expires_in_seconds": 180}`, id), string(res.body))
+
+	p.Finish(sender.PairEvent{Kind: sender.PairSuccess, Phone: "+6591234567", Device: "6591234567:12@s.whatsapp.net"})
+	require.Eventually(t, func() bool {
+		a := b.do(t, auth.Ops, "GET", fmt.Sprintf("/v1/accounts/%d", id), nil).json(t)
+		return a["phone"] == "+6591234567" && a["status"] == "disconnected"
+	}, 10*time.Second, 20*time.Millisecond, "recorded as paired")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 )
@@ -15,14 +16,14 @@ import (
 // campaignRequest is a campaign as written. On create, name, template_id, account_ids and
 // audience are required; on PATCH, absent fields are left alone.
 type campaignRequest struct {
-	Name          *string               `json:"name" validate:"omitempty,max=200"`
-	TemplateID    *int64                `json:"template_id" validate:"omitempty,gt=0"`
-	AccountIDs    []int64               `json:"account_ids" validate:"omitempty,max=100"`
-	Audience      *campaigns.Audience   `json:"audience"`
-	Schedule      *campaigns.Schedule   `json:"schedule"`
-	QuietHours    *campaigns.QuietHours `json:"quiet_hours"`
-	Rotation      *string               `json:"rotation" validate:"omitempty,oneof=round_robin sticky"`
-	RatePerMinute *int                  `json:"rate_per_minute" validate:"omitempty,gte=0,max=100000"`
+	Name          *string              `json:"name" validate:"omitempty,max=200"`
+	TemplateID    *int64               `json:"template_id" validate:"omitempty,gt=0"`
+	AccountIDs    []int64              `json:"account_ids" validate:"omitempty,max=100"`
+	Audience      *campaigns.Audience  `json:"audience"`
+	Schedule      *schedule.Schedule   `json:"schedule"`
+	QuietHours    *schedule.QuietHours `json:"quiet_hours"`
+	Rotation      *string              `json:"rotation" validate:"omitempty,oneof=round_robin sticky"`
+	RatePerMinute *int                 `json:"rate_per_minute" validate:"omitempty,gte=0,max=100000"`
 }
 
 func (req campaignRequest) input() campaigns.Input {
@@ -53,22 +54,22 @@ func (req campaignRequest) given() []string {
 
 // campaignJSON is a campaign as the API shows it.
 type campaignJSON struct {
-	ID            int64                `json:"id"`
-	Name          string               `json:"name"`
-	TemplateID    int64                `json:"template_id"`
-	AccountIDs    []int64              `json:"account_ids"`
-	Audience      campaigns.Audience   `json:"audience"`
-	Schedule      campaigns.Schedule   `json:"schedule"`
-	QuietHours    campaigns.QuietHours `json:"quiet_hours"`
-	Rotation      sender.Rotation      `json:"rotation"`
-	RatePerMinute *int                 `json:"rate_per_minute"`
-	Status        campaigns.Status     `json:"status"`
-	StatusReason  string               `json:"status_reason,omitempty"`
-	PausedFrom    campaigns.Status     `json:"paused_from,omitempty"`
-	NextRunAt     *time.Time           `json:"next_run_at"`
-	CreatedBy     string               `json:"created_by"`
-	CreatedAt     time.Time            `json:"created_at"`
-	UpdatedAt     time.Time            `json:"updated_at"`
+	ID            int64               `json:"id"`
+	Name          string              `json:"name"`
+	TemplateID    int64               `json:"template_id"`
+	AccountIDs    []int64             `json:"account_ids"`
+	Audience      campaigns.Audience  `json:"audience"`
+	Schedule      schedule.Schedule   `json:"schedule"`
+	QuietHours    schedule.QuietHours `json:"quiet_hours"`
+	Rotation      sender.Rotation     `json:"rotation"`
+	RatePerMinute *int                `json:"rate_per_minute"`
+	Status        campaigns.Status    `json:"status"`
+	StatusReason  string              `json:"status_reason,omitempty"`
+	PausedFrom    campaigns.Status    `json:"paused_from,omitempty"`
+	NextRunAt     *time.Time          `json:"next_run_at"`
+	CreatedBy     string              `json:"created_by"`
+	CreatedAt     time.Time           `json:"created_at"`
+	UpdatedAt     time.Time           `json:"updated_at"`
 }
 
 func campaignOut(c campaigns.Campaign) campaignJSON {

@@ -5,5 +5,7 @@
 //
 // Handlers only translate: decode and shape-check the request, call a domain service,
 // encode the result. Domain rules live in the domain packages, which never import this
-// one.
+// one. It never imports a transport adapter (sender/whatsapp, sender/sandbox): it asks
+// Deps.Channels what an account's channel can do and reaches the adapters through
+// interfaces declared here (Pairer, SentLog), which cmd/crier fills.
 package httpapi

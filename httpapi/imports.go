@@ -165,7 +165,7 @@ func (s *Server) contactImport(w http.ResponseWriter, r *http.Request) error {
 // importError says why an upload did not make an import. A client that went away is no
 // server error: 499, not logged as one.
 func (s *Server) importError(w http.ResponseWriter, err error) error {
-	lim := s.Contacts.ImportLimits.WithDefaults()
+	lim := s.Contacts.ImportLimits()
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

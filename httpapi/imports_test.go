@@ -40,10 +40,7 @@ func setupImports(t *testing.T, lim contacts.ImportLimits, queue contacts.Import
 	b := setup(t)
 	hasher, err := phonehash.New(bytes.Repeat([]byte{42}, 32))
 	require.NoError(t, err)
-	svc := contacts.NewService(b.pool, hasher)
-	svc.ImportConsent = b.consent
-	svc.ImportLimits = lim
-	svc.ImportQueue = queue
+	svc := contacts.New(b.pool, hasher, contacts.Options{ImportConsent: b.consent, ImportLimits: lim, ImportQueue: queue})
 	logs := &syncBuffer{}
 	d := b.api.Deps
 	d.Contacts = svc

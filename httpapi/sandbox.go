@@ -12,8 +12,12 @@ import (
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
-	"github.com/crierhq/crier/sender/sandbox"
 )
+
+// SentLog lists what a simulated network delivered: the sandbox's *sandbox.Network.
+type SentLog interface {
+	Messages(ctx context.Context, f sender.SentFilter) ([]sender.SentMessage, int64, error)
+}
 
 // InboundFunc takes a customer's message to one of our accounts the way a transport's
 // inbound event does: the workers record it and act on it (STOP, START, HELP, replies).
@@ -49,8 +53,12 @@ func (s *Server) sandboxInbound(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Channel != sender.Sandbox {
-		return apperr.Field("account_id", "account %d is a %s account: only sandbox accounts take simulated messages", a.ID, a.Channel)
+	if caps, _ := s.Channels.Capabilities(a.Channel); !caps.Simulated {
+		simulated := s.Channels.Where(func(c sender.Capabilities) bool { return c.Simulated })
+		if len(simulated) == 0 {
+			return apperr.Newf(apperr.Unavailable, "there is no simulated network in this process")
+		}
+		return apperr.Field("account_id", "account %d is a %s account: only %s accounts take simulated messages", a.ID, a.Channel, sender.ChannelNames(simulated))
 	}
 	if s.Inbound == nil {
 		return apperr.Newf(apperr.Unavailable, "inbound messages are not handled by this process")
@@ -83,7 +91,7 @@ func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := sandbox.MessageFilter{AfterSeq: after, Limit: limit}
+	f := sender.SentFilter{AfterSeq: after, Limit: limit}
 	var errs []apperr.FieldError
 	if to := q.Get("to"); to != "" {
 		e164, _, perr := contacts.NormalizePhone(to, q.Get("default_country"))

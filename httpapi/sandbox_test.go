@@ -39,6 +39,8 @@ func TestSandboxInboundStop(t *testing.T) {
 	res = b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": wa["id"], "from": "+6591234567", "text": "STOP"})
 	require.Equal(t, 422, res.status)
 	require.Contains(t, res.fieldErrors(t)["account_id"], "only sandbox accounts")
+	require.Equal(t, fmt.Sprintf("account %d is a whatsapp account: only sandbox accounts take simulated messages", int64(wa["id"].(float64))),
+		res.fieldErrors(t)["account_id"], "the channels' capabilities word it as before")
 	res = b.do(t, auth.Admin, "POST", "/v1/sandbox/inbound", map[string]any{"account_id": 999, "from": "not a phone", "text": ""})
 	require.Equal(t, 422, res.status)
 	require.Contains(t, res.fieldErrors(t), "text")

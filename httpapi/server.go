@@ -22,7 +22,6 @@ import (
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
-	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/templates"
 	"github.com/redis/go-redis/v9"
 )
@@ -38,13 +37,15 @@ type Deps struct {
 	Audit     *audit.Log
 	Logger    *slog.Logger
 
-	Accounts    *sender.Accounts
-	Campaigns   *campaigns.Service
-	Limiter     *sender.Limiter // optional: account usage in the API
-	Pairer      Pairer          // optional: pairs WhatsApp accounts
-	PairTimeout time.Duration   // how long a pairing waits for the phone, as shown to callers
-	Sandbox     *sandbox.Network
-	Inbound     InboundFunc // takes the sandbox's simulated customer messages
+	Accounts  *sender.Accounts
+	Campaigns *campaigns.Service
+	Limiter   *sender.Limiter // optional: account usage in the API
+	// Channels are the process's transports (cmd/crier registers them): the API asks them
+	// what an account's channel can do, and pairs accounts through the Connector of a
+	// channel that pairs (a Pairer). Nil: no pairing, no simulated inbound.
+	Channels sender.Channels
+	Sandbox  SentLog     // what the simulated network delivered (GET /v1/sandbox/messages)
+	Inbound  InboundFunc // takes the sandbox's simulated customer messages
 	// Monitoring is the Asynq dashboard, mounted at /monitoring/ for the Dashboard
 	// permission; Metrics is the Prometheus handler of GET /metrics. Nil: not served.
 	Monitoring http.Handler

@@ -55,10 +55,9 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	}
 	engine, err := templates.New(templates.Options{})
 	require.NoError(t, err)
-	contactSvc := contacts.NewService(pool, hasher)
 	consentSvc, err := consent.New(pool, hasher, consent.Options{Brand: "Acme"})
 	require.NoError(t, err)
-	contactSvc.ImportConsent = consentSvc
+	contactSvc := contacts.New(pool, hasher, contacts.Options{ImportConsent: consentSvc})
 	auditLog := audit.NewLog(pool)
 	network := sandbox.New(pool, sandbox.Options{})
 	t.Cleanup(network.Close)
@@ -66,7 +65,7 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	api := httpapi.New(httpapi.Deps{
 		Accounts: sender.NewAccounts(pool),
 		Limiter:  sender.NewLimiter(rdb, sender.LimiterOptions{}),
-		Pairer:   pairer,
+		Channels: sender.Channels{sender.WhatsApp: pairer, sender.Sandbox: network},
 		Sandbox:  network,
 		Inbound:  consentSvc.HandleInbound,
 		Contacts: contactSvc,

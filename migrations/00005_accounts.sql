@@ -27,8 +27,8 @@ CREATE TABLE accounts (
 
 CREATE UNIQUE INDEX accounts_name_idx ON accounts (lower(name)) WHERE deleted_at IS NULL;
 
--- Crier's map from an account to its linked whatsmeow device (sender/whatsapp also
--- creates it if missing, which keeps that package usable on its own).
+-- Crier's map from an account to its linked whatsmeow device: this migration is its
+-- only definition; sender/whatsapp reads and writes the rows.
 CREATE TABLE IF NOT EXISTS crier_whatsapp_devices (
     account_id bigint      PRIMARY KEY,
     jid        text        NOT NULL UNIQUE,

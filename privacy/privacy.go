@@ -109,7 +109,7 @@ func (s *Service) Erase(ctx context.Context, contactID int64) error {
 }
 
 func subject(ctx context.Context, tx pgx.Tx, contactID int64, lock bool) (Subject, error) {
-	q := `SELECT id, phone, phone_hash FROM contacts WHERE id = $1`
+	q := `SELECT id, phone, phone_hash FROM contact_keys WHERE id = $1`
 	if lock {
 		q += ` FOR UPDATE`
 	}

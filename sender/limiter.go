@@ -12,15 +12,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Limiter's Redis keys, one set per account (ids only, never a phone number):
+// The Limiter's Redis keys, one set per account and one key per capped campaign (ids only,
+// never a phone number):
 //
-//	rate:crier:limit:{id}:gcra       GCRA state (the theoretical arrival time); redis_rate
-//	                                 adds its own "rate:" prefix in front of our key
-//	crier:limit:{id}:day:2006-01-02  tokens taken on that budget day; expires a day after
-//	                                 the day ends
+//	rate:crier:limit:{id}:gcra           an account's GCRA state (the theoretical arrival
+//	                                     time); redis_rate adds its own "rate:" prefix in
+//	                                     front of our key
+//	crier:limit:{id}:day:2006-01-02      tokens an account took on that budget day; expires
+//	                                     a day after the day ends
+//	rate:crier:limit:campaign:{id}:gcra  a campaign's own rate cap (WaitCampaign): GCRA
+//	                                     state only, a campaign has no daily budget
 //
-// The two keys are never used in one script, so they need not share a Redis Cluster slot;
-// the braces only keep one account's keys together.
+// No two keys are used in one script, so they need not share a Redis Cluster slot; the
+// braces only keep one account's keys together.
 
 // rateBurst is the GCRA burst. With a burst of 1 consecutive grants are at least one
 // emission interval (60s / rate) apart on the Redis server's clock, so a half-open window
@@ -144,7 +148,8 @@ func (a AccountLimits) budgetAt(now time.Time) budgetDay {
 
 // LimitDecision is the Limiter's answer to one request for a send token.
 type LimitDecision struct {
-	// AccountID is the account the token was asked for.
+	// AccountID is the account the token was asked for; 0 for a campaign's cap
+	// (WaitCampaign).
 	AccountID int64
 	// Allowed reports whether a token was taken: the caller may send one message now.
 	Allowed bool
@@ -152,7 +157,8 @@ type LimitDecision struct {
 	Reason LimitReason
 	// RetryAfter is how long until asking again can succeed; 0 when Allowed.
 	RetryAfter time.Duration
-	// Day is the budget day the token was counted against (2006-01-02 in the day zone).
+	// Day is the budget day the token was counted against (2006-01-02 in the day zone);
+	// empty for a campaign's cap, which has no daily budget.
 	Day string
 	// Used is how many tokens the account has taken on Day, this one included. It is known
 	// only when the daily budget was consulted, so it is 0 with LimitedByRate.
@@ -250,24 +256,54 @@ return redis.call('DECR', KEYS[1])
 //
 // A granted token is spent whether or not a message is sent; see Refund.
 func (l *Limiter) Take(ctx context.Context, accountID int64, limits AccountLimits) (LimitDecision, error) {
-	return l.take(ctx, accountID, limits, l.rdb, l.gcra)
+	return l.take(ctx, accountKey(accountID), limits, l.rdb, l.gcra)
 }
 
-func (l *Limiter) take(ctx context.Context, accountID int64, limits AccountLimits, rdb redis.Scripter, gcra *redis_rate.Limiter) (LimitDecision, error) {
-	if err := limits.validate(); err != nil {
-		return LimitDecision{}, fmt.Errorf("sender: take send token for account %d: %w", accountID, err)
-	}
-	now := l.now()
-	day := limits.budgetAt(now)
-	decision := LimitDecision{AccountID: accountID, Day: day.name, DailyLimit: day.limit}
+// limitKey names what a limit is kept for: an account (a rate and a daily budget) or a
+// campaign's own cap (a rate alone).
+type limitKey struct {
+	id       int64
+	campaign bool
+}
 
-	res, err := gcra.Allow(ctx, limiterRateKey(accountID), redis_rate.Limit{
+func accountKey(id int64) limitKey  { return limitKey{id: id} }
+func campaignKey(id int64) limitKey { return limitKey{id: id, campaign: true} }
+
+func (k limitKey) String() string {
+	if k.campaign {
+		return "campaign " + strconv.FormatInt(k.id, 10)
+	}
+	return "account " + strconv.FormatInt(k.id, 10)
+}
+
+func (l *Limiter) take(ctx context.Context, key limitKey, limits AccountLimits, rdb redis.Scripter, gcra *redis_rate.Limiter) (LimitDecision, error) {
+	if err := limits.validate(); err != nil {
+		return LimitDecision{}, fmt.Errorf("sender: take send token for %v: %w", key, err)
+	}
+	// A campaign's cap is a rate alone; an account's token counts against its budget day.
+	var now time.Time
+	var day budgetDay
+	decision := LimitDecision{DailyLimit: -1}
+	if !key.campaign {
+		now = l.now()
+		day = limits.budgetAt(now)
+		decision = LimitDecision{AccountID: key.id, Day: day.name, DailyLimit: day.limit}
+	}
+
+	// The key is built in place (not by a method of limitKey): so it stays off the heap.
+	var rateKey string
+	if key.campaign {
+		rateKey = limiterCampaignRateKey(key.id)
+	} else {
+		rateKey = limiterRateKey(key.id)
+	}
+	res, err := gcra.Allow(ctx, rateKey, redis_rate.Limit{
 		Rate:   limits.RatePerMinute,
 		Burst:  rateBurst,
 		Period: time.Minute,
 	})
 	if err != nil {
-		return LimitDecision{}, fmt.Errorf("sender: take rate token for account %d: %w", accountID, err)
+		return LimitDecision{}, fmt.Errorf("sender: take rate token for %v: %w", key, err)
 	}
 	if res.Allowed == 0 {
 		// Report the exact wait: rounding it up would waste rate in Wait, because GCRA with
@@ -275,13 +311,17 @@ func (l *Limiter) take(ctx context.Context, accountID int64, limits AccountLimit
 		decision.Reason, decision.RetryAfter = LimitedByRate, max(res.RetryAfter, time.Microsecond)
 		return decision, nil
 	}
+	if key.campaign {
+		decision.Allowed = true
+		return decision, nil
+	}
 
 	// The counter lives until a day after its budget day ends. The expiry is relative, so
 	// it does not matter whether the Redis server's clock agrees with ours.
 	ttl := day.end.Add(dayKeyGrace).Sub(now)
-	vals, err := dailyTakeScript.Run(ctx, rdb, []string{limiterDayKey(accountID, day.name)}, day.limit, ttl.Milliseconds()).Int64Slice()
+	vals, err := dailyTakeScript.Run(ctx, rdb, []string{limiterDayKey(key.id, day.name)}, day.limit, ttl.Milliseconds()).Int64Slice()
 	if err != nil {
-		return LimitDecision{}, fmt.Errorf("sender: take daily token for account %d: %w", accountID, err)
+		return LimitDecision{}, fmt.Errorf("sender: take daily token for %v: %w", key, err)
 	}
 	decision.Used = int(vals[1])
 	if vals[0] == 0 {
@@ -300,10 +340,22 @@ func (l *Limiter) take(ctx context.Context, accountID int64, limits AccountLimit
 // schedule a retry (an Asynq retry that does not count as a failure). If ctx ends while it
 // sleeps it returns the last refusal and an error wrapping ctx.Err().
 func (l *Limiter) Wait(ctx context.Context, accountID int64, limits AccountLimits, maxWait time.Duration) (LimitDecision, error) {
+	return l.wait(ctx, accountKey(accountID), limits, maxWait)
+}
+
+// WaitCampaign is Wait for a campaign's own rate cap, which a campaign may set below the
+// sum of its accounts' rates: a token of the cap is taken as well as an account's. The cap
+// has a key of its own and no daily budget, so its decisions carry no account and no budget
+// day, and Refund of one does nothing.
+func (l *Limiter) WaitCampaign(ctx context.Context, campaignID int64, ratePerMinute int, maxWait time.Duration) (LimitDecision, error) {
+	return l.wait(ctx, campaignKey(campaignID), AccountLimits{RatePerMinute: ratePerMinute}, maxWait)
+}
+
+func (l *Limiter) wait(ctx context.Context, key limitKey, limits AccountLimits, maxWait time.Duration) (LimitDecision, error) {
 	var slept time.Duration
 	for {
 		began := time.Now()
-		d, err := l.take(ctx, accountID, limits, l.direct, l.gcraDirect)
+		d, err := l.take(ctx, key, limits, l.direct, l.gcraDirect)
 		if err != nil || d.Allowed || d.Reason != LimitedByRate || slept+d.RetryAfter > maxWait {
 			return d, err
 		}
@@ -316,7 +368,7 @@ func (l *Limiter) Wait(ctx context.Context, accountID int64, limits AccountLimit
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return d, fmt.Errorf("sender: wait for send token for account %d: %w", accountID, ctx.Err())
+			return d, fmt.Errorf("sender: wait for send token for %v: %w", key, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -329,9 +381,10 @@ func (l *Limiter) Wait(ctx context.Context, accountID int64, limits AccountLimit
 // before the send. Never call it after the transport was called, even if the send failed,
 // because the message may have reached WhatsApp. The rate part is not given back; a
 // skipped rate slot only slows the account down. Refund of a refused decision does
-// nothing. It uses the decision's budget day, so it is right across midnight too.
+// nothing, and so does Refund of a campaign cap's decision (no budget day). It uses the
+// decision's budget day, so it is right across midnight too.
 func (l *Limiter) Refund(ctx context.Context, d LimitDecision) error {
-	if !d.Allowed {
+	if !d.Allowed || d.Day == "" {
 		return nil
 	}
 	if err := dailyRefundScript.Run(ctx, l.rdb, []string{limiterDayKey(d.AccountID, d.Day)}).Err(); err != nil {
@@ -423,4 +476,8 @@ func limiterRateKey(accountID int64) string {
 
 func limiterDayKey(accountID int64, day string) string {
 	return "crier:limit:{" + strconv.FormatInt(accountID, 10) + "}:day:" + day
+}
+
+func limiterCampaignRateKey(campaignID int64) string {
+	return "crier:limit:campaign:{" + strconv.FormatInt(campaignID, 10) + "}:gcra"
 }

@@ -634,3 +634,33 @@ func TestLimiterTakesAfterScriptFlush(t *testing.T) { // not parallel: SCRIPT FL
 	require.False(t, d.Allowed)
 	require.Equal(t, sender.LimitedByDailyCap, d.Reason)
 }
+
+// TestLimiterCampaignCapHasAKeyOfItsOwn: a campaign's cap is a rate under a key of its own,
+// with no daily count, whatever the ids of the accounts; Refund of its token does nothing.
+func TestLimiterCampaignCapHasAKeyOfItsOwn(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.New(t)
+	lim := sender.NewLimiter(rdb, sender.LimiterOptions{})
+	ctx := context.Background()
+
+	d, err := lim.WaitCampaign(ctx, 7, 60, 0)
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Zero(t, d.AccountID)
+	require.Empty(t, d.Day)
+	require.NoError(t, lim.Refund(ctx, d), "nothing to give back")
+	refused, err := lim.WaitCampaign(ctx, 7, 60, 0)
+	require.NoError(t, err)
+	require.False(t, refused.Allowed)
+	require.Equal(t, sender.LimitedByRate, refused.Reason)
+	require.Positive(t, refused.RetryAfter)
+
+	account, err := lim.Take(ctx, 7, sender.AccountLimits{RatePerMinute: 60})
+	require.NoError(t, err)
+	require.True(t, account.Allowed, "account 7 is not campaign 7")
+
+	keys, err := rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	slices.Sort(keys)
+	require.Equal(t, []string{"crier:limit:{7}:day:" + account.Day, "rate:crier:limit:campaign:{7}:gcra", "rate:crier:limit:{7}:gcra"}, keys)
+}

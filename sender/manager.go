@@ -203,7 +203,11 @@ func (m *Manager) connect(ctx context.Context, id, token int64) {
 			return
 		}
 	}
-	tr, err := conn.Connect(cctx, a, m.onEvent)
+	simulated := conn.Capabilities().Simulated
+	tr, err := conn.Connect(cctx, a, func(ctx context.Context, e Event) {
+		e.Simulated = simulated
+		m.onEvent(ctx, e)
+	})
 	m.mu.Lock()
 	h := m.conns[id]
 	stale := h == nil || h.token != token

@@ -242,3 +242,47 @@ func TestManagerCallsAcquiredFuncBeforeUse(t *testing.T) {
 		return n > before && ok
 	}, 5*time.Second, 10*time.Millisecond, "re-acquired after the flush and prepared again")
 }
+
+// TestManagerMarksSimulatedEvents: the events of a connection whose connector is a
+// simulation (Capabilities.Simulated) come out marked, so that nothing it reports speaks
+// for a customer.
+func TestManagerMarksSimulatedEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	store := sender.NewAccounts(pool)
+	network := sandbox.New(pool, sandbox.Options{})
+	t.Cleanup(network.Close)
+	a, err := store.Create(ctx, sandboxAccount("sim", sender.SandboxConfig{DeliveredAfterMS: 1}))
+	require.NoError(t, err)
+
+	got := make(chan sender.Event, 16)
+	m, err := sender.NewManager(testredis.New(t), store, sender.Channels{sender.Sandbox: network},
+		func(_ context.Context, e sender.Event) { got <- e },
+		sender.ManagerOptions{Refresh: 50 * time.Millisecond, Leases: sender.LeaseManagerOptions{Owner: "w", TTL: time.Second}})
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var tr sender.Transport
+	require.Eventually(t, func() bool {
+		var ok bool
+		tr, _, _, ok = m.Held(a.ID)
+		return ok
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err = tr.Send(ctx, sender.Message{ID: "3EB00000000000000001", To: "+6591234567", Text: "hi"})
+	require.NoError(t, err)
+	for {
+		select {
+		case e := <-got:
+			require.True(t, e.Simulated, "the sandbox is a simulation: %s event", e.Kind)
+			if e.Kind == sender.EventDelivered {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no receipt")
+		}
+	}
+}

@@ -1,10 +1,8 @@
 package sender
 
 import (
-	"fmt"
 	"hash/fnv"
 	"strconv"
-	"sync"
 )
 
 // Rotation is how a campaign spreads its messages over its accounts.
@@ -55,65 +53,4 @@ func contactHash(id int64) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(strconv.FormatInt(id, 10)))
 	return h.Sum64()
-}
-
-// ErrorWindow watches each account's recent send results and says when its failure rate
-// calls for pausing it. Only the process that holds an account's connection sends
-// through it, so its window sees all of the account's sends.
-type ErrorWindow struct {
-	size      int     // sends looked at
-	threshold float64 // failure share that pauses
-	minSends  int     // sends needed before judging
-
-	mu       sync.Mutex
-	accounts map[int64]*ring
-}
-
-// NewErrorWindow watches the last size sends of each account and trips when more than
-// threshold of them failed (and at least size/2 were made).
-func NewErrorWindow(size int, threshold float64) *ErrorWindow {
-	return &ErrorWindow{size: size, threshold: threshold, minSends: max(1, size/2), accounts: map[int64]*ring{}}
-}
-
-type ring struct {
-	results []bool // true: failed
-	next    int
-	filled  int
-	failed  int
-}
-
-// Record adds a send result and, when the account should be paused, returns the reason.
-// Only failures that are the account's or the network's count: a message that is
-// permanently undeliverable (no WhatsApp) says nothing about the account.
-func (w *ErrorWindow) Record(accountID int64, failed bool) (pause string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	r := w.accounts[accountID]
-	if r == nil {
-		r = &ring{results: make([]bool, w.size)}
-		w.accounts[accountID] = r
-	}
-	if r.filled == w.size && r.results[r.next] {
-		r.failed--
-	}
-	r.results[r.next] = failed
-	if failed {
-		r.failed++
-	}
-	r.next = (r.next + 1) % w.size
-	r.filled = min(r.filled+1, w.size)
-	if r.filled >= w.minSends && float64(r.failed) > w.threshold*float64(r.filled) {
-		reason := fmt.Sprintf("paused itself: %d of its last %d sends failed (threshold %.0f%%)",
-			r.failed, r.filled, w.threshold*100)
-		*r = ring{results: make([]bool, w.size)} // start afresh after a pause
-		return reason
-	}
-	return ""
-}
-
-// Forget drops an account's window (when it is resumed, or its lease moves away).
-func (w *ErrorWindow) Forget(accountID int64) {
-	w.mu.Lock()
-	delete(w.accounts, accountID)
-	w.mu.Unlock()
 }

@@ -44,9 +44,12 @@ type Transport interface {
 }
 
 // Connector connects accounts of one channel. The process that holds an account's lease
-// calls Connect; events of the connection go to the EventFunc until Close.
+// calls Connect; events of the connection go to the EventFunc until Close. cmd/crier
+// registers each channel's Connector in Channels.
 type Connector interface {
 	Connect(ctx context.Context, a Account, events EventFunc) (Transport, error)
+	// Capabilities says what the channel's transport can do; it never changes.
+	Capabilities() Capabilities
 }
 
 // ErrPermanent marks a send failure that retrying cannot fix.
@@ -71,6 +74,27 @@ type accountError struct{ err error }
 func (e *accountError) Error() string        { return e.err.Error() }
 func (e *accountError) Unwrap() error        { return e.err }
 func (e *accountError) Is(target error) bool { return target == ErrAccount }
+
+// ErrInvalidPhone marks a number that is not E.164 ("+" and 7 to 15 digits, no leading
+// 0): a customer's, given to Send, or the account's own, given to PairPhone. Transports
+// return it with their own words (Mark).
+var ErrInvalidPhone = errors.New("sender: invalid phone number: want E.164 (+ and 7 to 15 digits)")
+
+// Mark returns an error with err's message and chain for which errors.Is(err, kind) holds
+// too: a transport's own error that is also one of the kinds callers branch on
+// (ErrInvalidPhone, ErrAlreadyPaired).
+func Mark(err, kind error) error {
+	if err == nil || errors.Is(err, kind) {
+		return err
+	}
+	return &markedError{err: err, kind: kind}
+}
+
+type markedError struct{ err, kind error }
+
+func (e *markedError) Error() string        { return e.err.Error() }
+func (e *markedError) Unwrap() error        { return e.err }
+func (e *markedError) Is(target error) bool { return target == e.kind }
 
 // ErrNotOnWhatsApp is the permanent failure of a send to a number that has no WhatsApp.
 var ErrNotOnWhatsApp = permanent("the number is not on WhatsApp")
@@ -128,6 +152,10 @@ type Event struct {
 
 	Status Status // status changes
 	Reason string // status changes: why, for the API to show
+
+	// Simulated: the connection is a simulation (its connector's Capabilities.Simulated),
+	// so an inbound message or opt-out speaks for no customer. The Manager sets it.
+	Simulated bool
 }
 
 // EventFunc receives a connection's events. It is called from the transport's own

@@ -42,8 +42,9 @@ const stepLinger = 10 * time.Millisecond
 
 var stepOptions = batch.Options{MaxSize: 512, Runners: 1, Timeout: 30 * time.Second, Linger: stepLinger}
 
-func newSendSteps(h *Handlers) *sendSteps {
-	s := h.deps.Sends
+// newSendSteps batches the steps over sends and contacts; staleBefore is when a delivery in
+// "sending" has lost its worker, for the claim.
+func newSendSteps(s deliveryStore, people contactStore, staleBefore func() time.Time) *sendSteps {
 	return &sendSteps{
 		load: batch.New(func(ctx context.Context, ids []int64) ([]batch.Result[loaded], error) {
 			ds, err := s.Deliveries(ctx, ids)
@@ -56,7 +57,7 @@ func newSendSteps(h *Handlers) *sendSteps {
 					contactIDs = append(contactIDs, *d.ContactID)
 				}
 			}
-			cs, err := h.deps.Contacts.GetMany(ctx, contactIDs)
+			cs, err := people.GetMany(ctx, contactIDs)
 			if err != nil {
 				return nil, err
 			}
@@ -77,7 +78,7 @@ func newSendSteps(h *Handlers) *sendSteps {
 			return out, nil
 		}, stepOptions),
 		claim: batch.New(func(ctx context.Context, reqs []campaigns.ClaimRequest) ([]batch.Result[campaigns.ClaimResult], error) {
-			res, err := s.ClaimMany(ctx, reqs, h.now().Add(-h.opts.StaleSending), consent.WhatsApp, consent.Marketing)
+			res, err := s.ClaimMany(ctx, reqs, staleBefore(), consent.WhatsApp, consent.Marketing)
 			if err != nil {
 				return nil, err
 			}

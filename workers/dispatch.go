@@ -4,12 +4,34 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/crierhq/crier/campaigns"
 )
+
+// dispatchStore hands the due deliveries to the send queue (campaigns.Sends).
+type dispatchStore interface {
+	DispatchCampaigns(ctx context.Context) ([]int64, error)
+	DispatchBudget(ctx context.Context, campaignID int64, countUpTo int) (campaigns.DispatchBudget, error)
+	DispatchTake(ctx context.Context, campaignID int64, limit int) ([]int64, error)
+	Unenqueue(ctx context.Context, ids []int64) (int64, error)
+}
+
+// Dispatcher keeps each campaign's send queue topped up from Postgres: campaign:dispatch
+// tops up one campaign (Dispatch), and RunDispatcher asks for a dispatch of every campaign
+// with work, every DispatchEvery.
+type Dispatcher struct {
+	sends   dispatchStore
+	queue   *Queue
+	metrics *Metrics
+	log     *slog.Logger
+	opts    Options
+}
 
 // handleDispatch tops up one campaign's send queue from Postgres: it hands Asynq the due
 // deliveries that have no task yet, but never more than the campaign's accounts can send
@@ -17,7 +39,7 @@ import (
 // times Horizon, and never more than Options.MaxInFlight) minus what is already in flight.
 // Redis so holds a few minutes of work per campaign whatever the audience's size (a pending
 // task is about half a kilobyte), and Postgres keeps the rest.
-func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
+func (d *Dispatcher) handleDispatch(ctx context.Context, t *asynq.Task) error {
 	var p DispatchPayload
 	if err := decode(t, &p); err != nil {
 		return err
@@ -26,12 +48,12 @@ func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 	// dispatcher's next tick, for a while (the task's timeout is a minute).
 	began := time.Now()
 	for {
-		n, err := h.Dispatch(ctx, p.CampaignID)
+		n, err := d.Dispatch(ctx, p.CampaignID)
 		if err != nil {
 			return err
 		}
 		if n > 0 {
-			h.log.DebugContext(ctx, "dispatched", "campaign_id", p.CampaignID, "deliveries", n)
+			d.log.DebugContext(ctx, "dispatched", "campaign_id", p.CampaignID, "deliveries", n)
 		}
 		if n < maxDispatchBatch || time.Since(began) > 20*time.Second {
 			return nil
@@ -41,13 +63,13 @@ func (h *Handlers) handleDispatch(ctx context.Context, t *asynq.Task) error {
 
 // Dispatch tops up one campaign's send queue (see handleDispatch) and returns how many
 // deliveries it handed to Asynq.
-func (h *Handlers) Dispatch(ctx context.Context, campaignID int64) (int, error) {
-	s := h.deps.Sends
-	b, err := s.DispatchBudget(ctx, campaignID, h.opts.MaxInFlight)
+func (d *Dispatcher) Dispatch(ctx context.Context, campaignID int64) (int, error) {
+	s := d.sends
+	b, err := s.DispatchBudget(ctx, campaignID, d.opts.MaxInFlight)
 	if err != nil {
 		return 0, err
 	}
-	capacity := int(min(float64(b.PerMinute)*h.opts.Horizon.Minutes(), float64(h.opts.MaxInFlight)))
+	capacity := int(min(float64(b.PerMinute)*d.opts.Horizon.Minutes(), float64(d.opts.MaxInFlight)))
 	if b.PerMinute > 0 {
 		capacity = max(capacity, 1)
 	}
@@ -59,8 +81,8 @@ func (h *Handlers) Dispatch(ctx context.Context, campaignID int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	n, err := h.enqueueSends(ctx, ids)
-	h.deps.Metrics.dispatched.WithLabelValues(itoa(campaignID)).Add(float64(n))
+	n, err := d.enqueueSends(ctx, ids)
+	d.metrics.dispatched.WithLabelValues(itoa(campaignID)).Add(float64(n))
 	if err != nil {
 		return n, fmt.Errorf("dispatch campaign %d: %w", campaignID, err)
 	}
@@ -71,7 +93,7 @@ func (h *Handlers) Dispatch(ctx context.Context, campaignID int64) (int, error) 
 // at a time, a dispatcher would hand out only as many sends per second as it has round
 // trips to Redis. It returns how many it enqueued; the ids whose enqueue failed (Redis is
 // failing) are given back to the next dispatch.
-func (h *Handlers) enqueueSends(ctx context.Context, ids []int64) (int, error) {
+func (d *Dispatcher) enqueueSends(ctx context.Context, ids []int64) (int, error) {
 	var (
 		mu       sync.Mutex
 		failed   []int64
@@ -86,7 +108,7 @@ func (h *Handlers) enqueueSends(ctx context.Context, ids []int64) (int, error) {
 				if i >= len(ids) {
 					return
 				}
-				if _, err := h.enqueue(ctx, NewSendTask(ids[i])); err != nil {
+				if _, err := d.queue.enqueue(ctx, NewSendTask(ids[i])); err != nil {
 					mu.Lock()
 					failed = append(failed, ids[i])
 					firstErr = cmp.Or(firstErr, err)
@@ -100,7 +122,7 @@ func (h *Handlers) enqueueSends(ctx context.Context, ids []int64) (int, error) {
 	if firstErr == nil {
 		return n, nil
 	}
-	if _, err := h.deps.Sends.Unenqueue(context.WithoutCancel(ctx), failed); err != nil {
+	if _, err := d.sends.Unenqueue(context.WithoutCancel(ctx), failed); err != nil {
 		return n, fmt.Errorf("%w (and unenqueue: %v)", firstErr, err)
 	}
 	return n, fmt.Errorf("%d of %d sends not enqueued: %w", len(failed), len(ids), firstErr)
@@ -116,18 +138,18 @@ const maxDispatchBatch = 5000
 // RunDispatcher asks, every DispatchEvery until ctx ends, for a campaign:dispatch of every
 // campaign with due deliveries without a task. The dispatch task's TaskID is the campaign's,
 // so however many workers run this loop, one dispatch per campaign is queued at a time.
-func (h *Handlers) RunDispatcher(ctx context.Context) error {
-	t := time.NewTicker(h.opts.DispatchEvery)
+func (d *Dispatcher) RunDispatcher(ctx context.Context) error {
+	t := time.NewTicker(d.opts.DispatchEvery)
 	defer t.Stop()
 	failing := false
 	for {
-		err := h.requestDispatches(ctx)
+		err := d.requestDispatches(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			h.log.WarnContext(ctx, "dispatcher", "error", err)
+			d.log.WarnContext(ctx, "dispatcher", "error", err)
 			failing = true
 		case err == nil && failing:
-			h.log.InfoContext(ctx, "dispatcher works again")
+			d.log.InfoContext(ctx, "dispatcher works again")
 			failing = false
 		}
 		select {
@@ -138,13 +160,13 @@ func (h *Handlers) RunDispatcher(ctx context.Context) error {
 	}
 }
 
-func (h *Handlers) requestDispatches(ctx context.Context) error {
-	ids, err := h.deps.Sends.DispatchCampaigns(ctx)
+func (d *Dispatcher) requestDispatches(ctx context.Context) error {
+	ids, err := d.sends.DispatchCampaigns(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if _, err := h.enqueue(ctx, NewDispatchTask(id)); err != nil {
+		if _, err := d.queue.enqueue(ctx, NewDispatchTask(id)); err != nil {
 			return fmt.Errorf("enqueue dispatch of campaign %d: %w", id, err)
 		}
 	}

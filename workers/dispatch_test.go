@@ -77,14 +77,14 @@ func TestDispatchKeepsRedisFlat(t *testing.T) {
 	base := usedMemory(t, b)
 	var low, high int64 = 1 << 62, 0
 	for round := range 10 {
-		n, err := h.Dispatch(ctx, campaignID)
+		n, err := h.Dispatcher().Dispatch(ctx, campaignID)
 		require.NoError(t, err)
 		if round == 0 {
 			require.Equal(t, capacity, n, "the first dispatch fills the horizon")
 		} else {
 			require.Equal(t, capacity/2, n, "each later dispatch replaces what was sent")
 		}
-		again, err := h.Dispatch(ctx, campaignID)
+		again, err := h.Dispatcher().Dispatch(ctx, campaignID)
 		require.NoError(t, err)
 		require.Zero(t, again, "nothing more while the horizon is full")
 		info, err := inspector.GetQueueInfo(QueueSend)
@@ -130,7 +130,7 @@ func TestDispatchGivesBackWhatRedisRefused(t *testing.T) {
 	defer down.Close()
 	h := New(Deps{Redis: down, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
 	defer h.Close()
-	n, err := h.Dispatch(ctx, campaignID)
+	n, err := h.Dispatcher().Dispatch(ctx, campaignID)
 	require.Error(t, err)
 	require.Zero(t, n)
 	require.Equal(t, 50, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NULL AND status = 'queued'`))
@@ -138,7 +138,7 @@ func TestDispatchGivesBackWhatRedisRefused(t *testing.T) {
 	// Redis is back: all 50 go.
 	h2 := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
 	defer h2.Close()
-	n, err = h2.Dispatch(ctx, campaignID)
+	n, err = h2.Dispatcher().Dispatch(ctx, campaignID)
 	require.NoError(t, err)
 	require.Equal(t, 50, n)
 	require.Zero(t, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NULL`))
@@ -155,10 +155,10 @@ func TestDispatchCapsInFlight(t *testing.T) {
 	h := New(Deps{Redis: b.rdb, Sends: b.sends, Metrics: NewMetrics(), Logger: b.log}, b.opts)
 	defer h.Close()
 
-	n, err := h.Dispatch(ctx, campaignID)
+	n, err := h.Dispatcher().Dispatch(ctx, campaignID)
 	require.NoError(t, err)
 	require.Equal(t, 10, n, "ten million a minute, but ten in flight at most")
-	n, err = h.Dispatch(ctx, campaignID)
+	n, err = h.Dispatcher().Dispatch(ctx, campaignID)
 	require.NoError(t, err)
 	require.Zero(t, n)
 
@@ -167,7 +167,7 @@ func TestDispatchCapsInFlight(t *testing.T) {
 		UPDATE deliveries SET status = CASE WHEN id = (SELECT min(id) FROM deliveries) THEN 'sending' ELSE 'sent' END
 		WHERE id IN (SELECT id FROM deliveries WHERE enqueued_at IS NOT NULL ORDER BY id LIMIT 5)`)
 	require.NoError(t, err)
-	n, err = h.Dispatch(ctx, campaignID)
+	n, err = h.Dispatcher().Dispatch(ctx, campaignID)
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
 	require.Equal(t, 14, b.count(`SELECT count(*) FROM deliveries WHERE enqueued_at IS NOT NULL`))

@@ -2,10 +2,7 @@ package workers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,36 +11,31 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
-	"github.com/crierhq/crier/internal/apperr"
-	"github.com/crierhq/crier/internal/batch"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
 )
 
-// Campaigns is what the workers need from the campaign lifecycle (campaigns.Service, through
-// a small adapter in cmd/crier).
+// Campaigns is what the workers need of the campaign lifecycle (campaigns.Service).
 type Campaigns interface {
 	// Launch materialises the run's deliveries; launching a run again creates nothing new.
-	Launch(ctx context.Context, campaignID int64, runAt time.Time) error
+	Launch(ctx context.Context, campaignID int64, runAt time.Time) (campaigns.Run, error)
 	// DueRuns lists the runs due to launch by now.
-	DueRuns(ctx context.Context, now time.Time) ([]DueRun, error)
+	DueRuns(ctx context.Context, now time.Time) ([]campaigns.DueRun, error)
 	// FinishRuns completes the runs (and campaigns) with nothing left pending.
 	FinishRuns(ctx context.Context) (int, error)
 	// Pause pauses a campaign with a reason people will read.
 	Pause(ctx context.Context, campaignID int64, reason string) error
 }
 
-// DueRun is one campaign run due to launch.
-type DueRun struct {
-	CampaignID int64
-	RunAt      time.Time
-}
+var _ Campaigns = (*campaigns.Service)(nil)
 
 // Deps are the services the workers drive. Manager is nil in a process that holds no
-// account connections (the scheduler): it sends nothing.
+// account connections (the scheduler, the API): it sends nothing. Queue is the process's
+// task queue, which the API's imports share; nil makes one on Redis for these handlers alone.
 type Deps struct {
 	Redis     redis.UniversalClient
+	Queue     *Queue
 	Sends     *campaigns.Sends
 	Campaigns Campaigns
 	Consent   *consent.Service
@@ -52,10 +44,14 @@ type Deps struct {
 	Engine    *templates.Engine
 	Limiter   *sender.Limiter
 	Manager   *sender.Manager
-	Accounts  *sender.Accounts
-	Privacy   *privacy.Service
-	Metrics   *Metrics
-	Logger    *slog.Logger
+	// Events are the handlers of the networks' events. The Manager delivers its connections'
+	// events to Events.OnEvent, so a process that holds accounts makes them first, with
+	// NewEvents, and passes them to both; nil: New makes them.
+	Events   *Events
+	Accounts *sender.Accounts
+	Privacy  *privacy.Service
+	Metrics  *Metrics
+	Logger   *slog.Logger
 }
 
 // Options tune the workers. Zero values get defaults.
@@ -77,7 +73,7 @@ type Options struct {
 	// Default 1s.
 	DispatchEvery time.Duration
 	// MaxTokenWait is the longest a send waits in-process for an account's rate token before
-	// it gives the task back to Asynq. Default 2s.
+	// it gives the task back to Asynq (sender.PoolOptions). Default 2s.
 	MaxTokenWait time.Duration
 	// NoAccountDelay is when a send retries that found no account held here. Default 3s.
 	NoAccountDelay time.Duration
@@ -93,7 +89,9 @@ type Options struct {
 	// Retention: message text older than this is purged. Default 90 days.
 	Retention time.Duration
 	// ErrorWindow and ErrorThreshold: a campaign pauses itself when more than
-	// ErrorThreshold of its last ErrorWindow sends in this process failed. Defaults 100 and 0.5.
+	// ErrorThreshold of its last ErrorWindow sends in this process failed (the window is
+	// kept per campaign; the accounts have their own, sender.ManagerOptions). Defaults 100
+	// and 0.5.
 	ErrorWindow    int
 	ErrorThreshold float64
 	// Concurrency is the number of tasks a worker runs at once. Default 1000: a send spends
@@ -137,26 +135,23 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Handlers run Crier's tasks. Make one per process with New; it is safe for concurrent use.
+// Handlers are a process's task handlers, one type per job: the Sender (message:send,
+// reply:send), the Dispatcher (campaign:dispatch and its ticks), Events (event:* and the
+// transports' events) and Maintenance (campaign:launch, import:run, maintenance:*). New
+// assembles them over one Deps; Mux routes each task type to its handler.
 type Handlers struct {
-	deps      Deps
+	redis     redis.UniversalClient
+	manager   *sender.Manager
+	campaigns Campaigns
+	queue     *Queue
+	ownQueue  bool // made by New: Close closes it
 	opts      Options
 	log       *slog.Logger
-	client    *asynq.Client
-	inspector *asynq.Inspector
 
-	receipts  *batch.Batcher[receiptEvent, struct{}] // OnEvent's receipts, into event:receipts tasks
-	campaigns *cache[int64, campaigns.SendCampaign]
-	templates *cache[int64, templates.Stored]
-	errors    *sender.ErrorWindow
-	steps     *sendSteps
-	stacks    *stacks
-
-	mu      sync.Mutex
-	replies map[int64]int           // replies waiting for a send token, per account: they go first
-	turns   map[int64]uint64        // round-robin counter per campaign
-	prev    map[[2]int64]int        // last variant per (account, template), for variant rotation
-	waiters map[int64]chan struct{} // waiter slots per limiter key (waitAlone)
+	send     *Sender
+	dispatch *Dispatcher
+	events   *Events
+	upkeep   *Maintenance
 }
 
 // New returns the handlers over deps.
@@ -168,70 +163,87 @@ func New(deps Deps, opts Options) *Handlers {
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics()
 	}
-	h := &Handlers{
-		deps:      deps,
-		opts:      opts,
-		log:       deps.Logger,
-		client:    asynq.NewClientFromRedisClient(deps.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(deps.Redis),
-		// A paused or cancelled campaign stops sending within this long.
-		campaigns: newCache[int64, campaigns.SendCampaign](time.Second),
-		// A template edited mid-campaign reaches new sends within this long.
-		templates: newCache[int64, templates.Stored](10 * time.Second),
-		errors:    sender.NewErrorWindow(opts.ErrorWindow, opts.ErrorThreshold),
-		replies:   map[int64]int{},
-		turns:     map[int64]uint64{},
-		prev:      map[[2]int64]int{},
-		waiters:   map[int64]chan struct{}{},
+	h := &Handlers{redis: deps.Redis, manager: deps.Manager, campaigns: deps.Campaigns, queue: deps.Queue,
+		opts: opts, log: deps.Logger}
+	if h.queue == nil {
+		h.queue, h.ownQueue = NewQueue(deps.Redis, deps.Logger), true
 	}
-	h.steps = newSendSteps(h)
-	h.stacks = newStacks(opts.Concurrency)
-	h.receipts = batch.New(h.commitReceipts, batch.Options{MaxSize: maxReceiptsPerTask, Timeout: time.Minute, Linger: receiptLinger})
+	// A service left out stays a nil interface (a nil pointer in one would not be): the
+	// handlers skip what needs it, or are not run in such a process.
+	var held heldAccounts
+	var pool *sender.Pool
+	if deps.Manager != nil {
+		held = deps.Manager
+		pool = sender.NewPool(deps.Manager, deps.Limiter, sender.PoolOptions{MaxTokenWait: opts.MaxTokenWait})
+	}
+	var records accountRecords
+	if deps.Accounts != nil {
+		records = deps.Accounts
+	}
+	h.send = newSender(senderDeps{sends: deps.Sends, contacts: deps.Contacts, templates: deps.Templates, engine: deps.Engine,
+		campaigns: deps.Campaigns, pool: pool, held: held, records: records, replies: deps.Consent,
+		metrics: deps.Metrics, log: deps.Logger}, opts)
+	h.dispatch = &Dispatcher{sends: deps.Sends, queue: h.queue, metrics: deps.Metrics, log: deps.Logger, opts: opts}
+	h.events = deps.Events
+	if h.events == nil {
+		h.events = newEvents(deps, h.queue, opts)
+	}
+	m := maintenanceDeps{sends: deps.Sends, queue: h.queue, log: deps.Logger}
+	if deps.Campaigns != nil {
+		m.runs = deps.Campaigns
+	}
+	if deps.Consent != nil {
+		m.inbound = deps.Consent
+	}
+	if deps.Contacts != nil {
+		m.imports = deps.Contacts
+	}
+	if deps.Privacy != nil {
+		m.privacy = deps.Privacy
+	}
+	h.upkeep = newMaintenance(m, opts)
 	return h
 }
 
-// replyWaiting marks (delta +1) or unmarks (-1) a reply waiting for a send token from an
-// account. Only the process holding an account's lease sends through it, so this
-// in-process count is all the priority a reply needs.
-func (h *Handlers) replyWaiting(accountID int64, delta int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.replies[accountID] += delta; h.replies[accountID] <= 0 {
-		delete(h.replies, accountID)
-	}
-}
+// Sender is the process's message:send and reply:send handler.
+func (h *Handlers) Sender() *Sender { return h.send }
 
-// replyPending reports whether a reply waits for a token from the account.
-func (h *Handlers) replyPending(accountID int64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.replies[accountID] > 0
-}
+// Dispatcher is the process's campaign:dispatch handler and dispatch loop.
+func (h *Handlers) Dispatcher() *Dispatcher { return h.dispatch }
 
-// Client is the Asynq client the handlers enqueue with.
-func (h *Handlers) Client() *asynq.Client { return h.client }
+// Events is the process's event:* handler, and the transports' EventFunc (OnEvent).
+func (h *Handlers) Events() *Events { return h.events }
 
-// Close queues the receipts still gathering, then releases the Asynq client and inspector
-// (not the Redis connection).
+// Maintenance is the process's handler of launches, imports and maintenance.
+func (h *Handlers) Maintenance() *Maintenance { return h.upkeep }
+
+// Queue is the task queue the handlers enqueue with.
+func (h *Handlers) Queue() *Queue { return h.queue }
+
+// Close queues the receipts still gathering, then stops the send goroutines and, if New
+// made the queue, releases its Asynq client and inspector (not the Redis connection).
 func (h *Handlers) Close() error {
-	h.receipts.Wait()
-	h.stacks.close()
-	return errors.Join(h.client.Close(), h.inspector.Close())
+	h.events.close()
+	h.send.close()
+	if h.ownQueue {
+		return h.queue.Close()
+	}
+	return nil
 }
 
 // Mux is the one ServeMux of every task type.
 func (h *Handlers) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeCampaignLaunch, h.handleLaunch)
-	mux.HandleFunc(TypeCampaignDispatch, h.handleDispatch)
-	mux.HandleFunc(TypeMessageSend, h.handleSend)
-	mux.HandleFunc(TypeEventReceipts, h.handleReceipts)
-	mux.HandleFunc(TypeEventReceipt, h.handleReceipt)
-	mux.HandleFunc(TypeEventInbound, h.handleInbound)
-	mux.HandleFunc(TypeReplySend, h.handleReply)
-	mux.HandleFunc(TypeImportRun, h.handleImport)
-	mux.HandleFunc(TypeMaintenanceReconcile, h.handleReconcile)
-	mux.HandleFunc(TypeMaintenanceRetention, h.handleRetention)
+	mux.HandleFunc(TypeMessageSend, h.send.handleSend)
+	mux.HandleFunc(TypeReplySend, h.send.handleReply)
+	mux.HandleFunc(TypeCampaignDispatch, h.dispatch.handleDispatch)
+	mux.HandleFunc(TypeEventReceipts, h.events.handleReceipts)
+	mux.HandleFunc(TypeEventReceipt, h.events.handleReceipt)
+	mux.HandleFunc(TypeEventInbound, h.events.handleInbound)
+	mux.HandleFunc(TypeCampaignLaunch, h.upkeep.handleLaunch)
+	mux.HandleFunc(TypeImportRun, h.upkeep.handleImport)
+	mux.HandleFunc(TypeMaintenanceReconcile, h.upkeep.handleReconcile)
+	mux.HandleFunc(TypeMaintenanceRetention, h.upkeep.handleRetention)
 	return mux
 }
 
@@ -284,139 +296,4 @@ func (h *Handlers) serverConfig(shutdownTimeout time.Duration, concurrency int, 
 			h.log.WarnContext(ctx, "task failed", "task_type", t.Type(), "task_id", id, "error", err)
 		}),
 	}
-}
-
-func (h *Handlers) now() time.Time { return h.opts.Now() }
-
-// enqueue adds a task whose TaskID dedupes it. A task with the same id that is still queued
-// or running is left alone (ok); one that was archived after its retries ran out is deleted
-// and replaced, so that a TaskID never blocks work for good.
-func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task) (bool, error) {
-	_, err := h.client.EnqueueContext(ctx, t)
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return false, err
-	}
-	info, ierr := h.inspector.GetTaskInfo(queueOf(t), taskIDOf(t))
-	if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
-		return false, nil // queued, scheduled, retrying or running: it will run
-	}
-	if derr := h.inspector.DeleteTask(info.Queue, info.ID); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
-		return false, derr
-	}
-	if _, err := h.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return false, err
-	}
-	return true, nil
-}
-
-// queueOf and taskIDOf read back the options our constructors set.
-func queueOf(t *asynq.Task) string {
-	switch t.Type() {
-	case TypeMessageSend:
-		return QueueSend
-	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound:
-		return QueueEvents
-	case TypeReplySend:
-		return QueueReplies
-	case TypeMaintenanceReconcile, TypeMaintenanceRetention:
-		return QueueMaintenance
-	default:
-		return QueueCampaigns
-	}
-}
-
-func taskIDOf(t *asynq.Task) string {
-	var p struct {
-		CampaignID int64     `json:"campaign_id"`
-		RunAt      time.Time `json:"run_at"`
-		DeliveryID int64     `json:"delivery_id"`
-		InboundID  int64     `json:"inbound_id"`
-		ImportID   int64     `json:"import_id"`
-	}
-	_ = decode(t, &p)
-	switch t.Type() {
-	case TypeCampaignLaunch:
-		return launchTaskID(p.CampaignID, p.RunAt)
-	case TypeCampaignDispatch:
-		return dispatchTaskID(p.CampaignID)
-	case TypeMessageSend:
-		return SendTaskID(p.DeliveryID)
-	case TypeEventReceipts:
-		return receiptsTaskID(t.Payload())
-	case TypeEventInbound:
-		return inboundTaskID(p.InboundID)
-	case TypeReplySend:
-		return replyTaskID(p.InboundID)
-	case TypeImportRun:
-		return importTaskID(p.ImportID)
-	case TypeMaintenanceReconcile:
-		return "reconcile"
-	default:
-		return "retention"
-	}
-}
-
-// handleLaunch materialises a run and starts dispatching it at once.
-func (h *Handlers) handleLaunch(ctx context.Context, t *asynq.Task) error {
-	var p LaunchPayload
-	if err := decode(t, &p); err != nil {
-		return err
-	}
-	if err := h.deps.Campaigns.Launch(ctx, p.CampaignID, p.RunAt); err != nil {
-		if apperr.CodeOf(err) == apperr.Conflict || apperr.CodeOf(err) == apperr.NotFound {
-			// Paused, cancelled, or the run moved: the scheduler queues the run again when
-			// it is due again; retrying this one cannot succeed.
-			return fmt.Errorf("launch campaign %d: %w: %w", p.CampaignID, err, asynq.SkipRetry)
-		}
-		return fmt.Errorf("launch campaign %d run %s: %w", p.CampaignID, p.RunAt.Format(time.RFC3339), err)
-	}
-	if _, err := h.enqueue(ctx, NewDispatchTask(p.CampaignID)); err != nil {
-		h.log.WarnContext(ctx, "enqueue dispatch after launch", "campaign_id", p.CampaignID, "error", err)
-	}
-	return nil
-}
-
-// cache keeps values for a short time. It is small: campaigns and templates in use.
-type cache[K comparable, V any] struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[K]cached[V]
-}
-
-type cached[V any] struct {
-	v  V
-	at time.Time
-}
-
-func newCache[K comparable, V any](ttl time.Duration) *cache[K, V] {
-	return &cache[K, V]{ttl: ttl, m: map[K]cached[V]{}}
-}
-
-func (c *cache[K, V]) get(k K, load func() (V, error)) (V, error) {
-	c.mu.Lock()
-	e, ok := c.m[k]
-	c.mu.Unlock()
-	if ok && time.Since(e.at) < c.ttl {
-		return e.v, nil
-	}
-	v, err := load()
-	if err != nil {
-		return v, err
-	}
-	c.mu.Lock()
-	if len(c.m) > 10_000 { // never grows without bound
-		clear(c.m)
-	}
-	c.m[k] = cached[V]{v: v, at: time.Now()}
-	c.mu.Unlock()
-	return v, nil
-}
-
-func (c *cache[K, V]) forget(k K) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
 }

@@ -19,9 +19,12 @@ import (
 func TestImportRunTask(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{CheckTasksAfter: time.Millisecond})
-	h := New(Deps{Redis: b.rdb, Sends: b.sends, Contacts: b.contacts, Consent: b.consent, Logger: b.log}, b.opts)
+	// As `crier all` wires it: the API's contacts service queues imports on the workers' queue.
+	queue := NewQueue(b.rdb, b.log)
+	t.Cleanup(func() { _ = queue.Close() })
+	b.contacts = contacts.New(b.pool, b.hasher, contacts.Options{ImportConsent: b.consent, ImportQueue: queue})
+	h := New(Deps{Redis: b.rdb, Queue: queue, Sends: b.sends, Contacts: b.contacts, Consent: b.consent, Logger: b.log}, b.opts)
 	t.Cleanup(func() { _ = h.Close() })
-	b.contacts.ImportQueue = h
 	ctx := context.Background()
 	inspector := asynq.NewInspectorFromRedisClient(b.rdb)
 
@@ -44,13 +47,13 @@ func TestImportRunTask(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.rdb.FlushDB(ctx).Err())
 	time.Sleep(5 * time.Millisecond) // CheckTasksAfter
-	r, err := h.Reconcile(ctx)
+	r, err := h.Maintenance().Reconcile(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, r.ImportsQueued)
 	client := asynq.NewClientFromRedisClient(b.rdb)
 	_, err = client.EnqueueContext(ctx, NewImportTask(id))
 	require.ErrorIs(t, err, asynq.ErrTaskIDConflict, "queued again")
-	r, err = h.Reconcile(ctx)
+	r, err = h.Maintenance().Reconcile(ctx)
 	require.NoError(t, err)
 	require.Zero(t, r.ImportsQueued, "a task that exists is left alone")
 	require.NoError(t, h.Mux().ProcessTask(ctx, NewImportTask(id)))

@@ -25,13 +25,13 @@ func TestOptOutsDoNotWaitForReplies(t *testing.T) {
 	acct := b.sandboxAccount("slow", 30)
 	w := b.startWorker(true)
 	waitFor(t, 10*time.Second, "the account is connected", func() bool {
-		_, _, _, ok := w.h.deps.Manager.Held(acct)
+		_, _, _, ok := w.h.manager.Held(acct)
 		return ok
 	})
 
 	const stops = 20
 	for i, phone := range granted[:stops] {
-		_, err := w.h.Inbound(ctx, consent.Inbound{AccountID: acct, From: phone, Text: "STOP",
+		_, err := w.h.Events().Inbound(ctx, consent.Inbound{AccountID: acct, From: phone, Text: "STOP",
 			ProviderID: fmt.Sprintf("wamid.stop.%d", i), ReceivedAt: time.Now()})
 		require.NoError(t, err)
 	}
@@ -54,7 +54,7 @@ func TestReplyIsSentOnce(t *testing.T) {
 	acct := b.sandboxAccount("replies", 600)
 	w := b.startWorker(true)
 	waitFor(t, 10*time.Second, "the account is connected", func() bool {
-		_, _, _, ok := w.h.deps.Manager.Held(acct)
+		_, _, _, ok := w.h.manager.Held(acct)
 		return ok
 	})
 	out, err := b.consent.HandleInbound(ctx, consent.Inbound{AccountID: acct, From: granted[0], Text: "STOP",
@@ -62,7 +62,7 @@ func TestReplyIsSentOnce(t *testing.T) {
 	require.NoError(t, err)
 	task := NewReplyTask(out.InboundID)
 	for range 3 {
-		require.NoError(t, w.h.handleReply(ctx, task))
+		require.NoError(t, w.h.send.handleReply(ctx, task))
 	}
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE to_phone = $1`, granted[0]))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM inbound_messages WHERE reply_status = 'sent'`))
@@ -70,7 +70,7 @@ func TestReplyIsSentOnce(t *testing.T) {
 	none, err := b.consent.HandleInbound(ctx, consent.Inbound{AccountID: acct, From: granted[0], Text: "thanks",
 		ProviderID: "wamid.2", ReceivedAt: time.Now()})
 	require.NoError(t, err)
-	require.NoError(t, w.h.handleReply(ctx, NewReplyTask(none.InboundID)))
+	require.NoError(t, w.h.send.handleReply(ctx, NewReplyTask(none.InboundID)))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE to_phone = $1`, granted[0]))
 }
 
@@ -80,8 +80,23 @@ func TestNetworkOptOutEvent(t *testing.T) {
 	b := setup(t, Options{})
 	granted, _ := b.people(1)
 	w := b.startWorker(true)
-	w.h.OnEvent(context.Background(), sender.Event{Kind: sender.EventOptOut, AccountID: 9, From: granted[0], At: time.Now()})
+	w.h.Events().OnEvent(context.Background(), sender.Event{Kind: sender.EventOptOut, AccountID: 9, From: granted[0], At: time.Now()})
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM suppressions WHERE source = 'channel' AND purpose = 'marketing'`))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM consent_ledger WHERE source = 'channel' AND status = 'withdrawn'`))
 	require.Zero(t, b.count(`SELECT count(*) FROM inbound_messages`), "no message, no confirmation")
+}
+
+// TestSimulatedInboundSpeaksForNobody: a message from a simulated connection is stored as
+// simulated (by its account), so its STOP never withdraws a customer's consent.
+func TestSimulatedInboundSpeaksForNobody(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	granted, _ := b.people(1)
+	w := b.startWorker(true)
+	w.h.Events().OnEvent(context.Background(), sender.Event{Kind: sender.EventInbound, AccountID: 9, From: granted[0],
+		Text: "STOP", ProviderID: "sim.1", At: time.Now(), Simulated: true})
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM inbound_messages WHERE simulated_by = 'account:9'`))
+	w.h.Events().OnEvent(context.Background(), sender.Event{Kind: sender.EventInbound, AccountID: 9, From: granted[0],
+		Text: "hello", ProviderID: "real.1", At: time.Now()})
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM inbound_messages WHERE simulated_by IS NULL`))
 }

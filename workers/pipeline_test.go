@@ -15,14 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
-	"github.com/crierhq/crier/sender/whatsapp"
 	"github.com/crierhq/crier/templates"
 )
 
@@ -31,6 +32,7 @@ type bundle struct {
 	t         *testing.T
 	pool      *pgxpool.Pool
 	rdb       *redis.Client
+	hasher    *phonehash.Hasher
 	contacts  *contacts.Service
 	consent   *consent.Service
 	templates *templates.Store
@@ -50,11 +52,10 @@ func setup(t *testing.T, opts Options) *bundle {
 	rdb := testredis.New(t)
 	hasher, err := phonehash.New([]byte(strings.Repeat("k", 32)))
 	require.NoError(t, err)
-	b := &bundle{t: t, pool: pool, rdb: rdb, log: slog.New(slog.NewTextHandler(io.Discard, nil)), opts: opts}
+	b := &bundle{t: t, pool: pool, rdb: rdb, hasher: hasher, log: slog.New(slog.NewTextHandler(io.Discard, nil)), opts: opts}
 	if testing.Verbose() {
 		b.log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	b.contacts = contacts.NewService(pool, hasher)
 	b.engine, err = templates.New(templates.Options{})
 	require.NoError(t, err)
 	b.templates = templates.NewStore(pool, b.engine)
@@ -65,7 +66,7 @@ func setup(t *testing.T, opts Options) *bundle {
 	b.campaigns = campaigns.New(pool, campaigns.Options{Templates: b.templates, Engine: b.engine, Logger: b.log})
 	b.consent, err = consent.New(pool, hasher, consent.Options{Brand: "Acme", Logger: b.log, Canceller: b.campaigns})
 	require.NoError(t, err)
-	b.contacts.ImportConsent = b.consent
+	b.contacts = contacts.New(pool, hasher, contacts.Options{ImportConsent: b.consent})
 	b.sends = campaigns.NewSends(pool, campaigns.SendsOptions{})
 	return b
 }
@@ -88,11 +89,11 @@ type worker struct {
 // startWorker starts a worker like `crier worker` does; stop ends it.
 func (b *bundle) startWorker(holdAccounts bool) *worker {
 	w := &worker{done: make(chan error, 1)}
-	deps := Deps{Redis: b.rdb, Sends: b.sends, Campaigns: adapter{b.campaigns}, Consent: b.consent, Contacts: b.contacts,
+	deps := Deps{Redis: b.rdb, Sends: b.sends, Campaigns: b.campaigns, Consent: b.consent, Contacts: b.contacts,
 		Templates: b.templates, Engine: b.engine, Limiter: b.limiter, Accounts: b.accounts, Metrics: NewMetrics(), Logger: b.log}
 	if holdAccounts {
 		mgr, err := sender.NewManager(b.rdb, b.accounts, map[sender.Channel]sender.Connector{sender.Sandbox: b.network},
-			func(ctx context.Context, e sender.Event) { w.h.OnEvent(ctx, e) },
+			func(ctx context.Context, e sender.Event) { w.h.Events().OnEvent(ctx, e) },
 			sender.ManagerOptions{Logger: b.log, Refresh: 200 * time.Millisecond,
 				Leases: sender.LeaseManagerOptions{TTL: 3 * time.Second}})
 		require.NoError(b.t, err)
@@ -119,28 +120,6 @@ func (w *worker) stop() {
 		}
 		_ = w.h.Close()
 	})
-}
-
-type adapter struct{ s *campaigns.Service }
-
-func (a adapter) Launch(ctx context.Context, id int64, runAt time.Time) error {
-	_, err := a.s.Launch(ctx, id, runAt)
-	return err
-}
-
-func (a adapter) DueRuns(ctx context.Context, now time.Time) ([]DueRun, error) {
-	runs, err := a.s.DueRuns(ctx, now)
-	out := make([]DueRun, len(runs))
-	for i, r := range runs {
-		out[i] = DueRun{CampaignID: r.CampaignID, RunAt: r.RunAt}
-	}
-	return out, err
-}
-
-func (a adapter) FinishRuns(ctx context.Context) (int, error) { return a.s.FinishRuns(ctx) }
-
-func (a adapter) Pause(ctx context.Context, id int64, reason string) error {
-	return a.s.Pause(ctx, id, reason)
 }
 
 // people imports n contacts tagged vip: those with i%8 < 6 granted marketing consent, i%8
@@ -189,7 +168,7 @@ func (b *bundle) campaign(accounts []int64, variants ...string) int64 {
 	name, rot := "Spring sale", sender.RoundRobin
 	c, err := b.campaigns.Create(ctx, campaigns.Input{Name: &name, TemplateID: &tpl.ID, AccountIDs: accounts,
 		Audience: &campaigns.Audience{TagsAny: []string{"vip"}}, Rotation: &rot,
-		QuietHours: &campaigns.QuietHours{Start: "00:00", End: "00:00"}}, "test")
+		QuietHours: &schedule.QuietHours{Start: "00:00", End: "00:00"}}, "test")
 	require.NoError(b.t, err)
 	require.NoError(b.t, b.campaigns.Schedule(ctx, c.ID))
 	return c.ID
@@ -259,7 +238,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		SELECT c.phone FROM deliveries d JOIN contacts c ON c.id = d.contact_id
 		WHERE d.campaign_id = $1 AND d.sent_at IS NOT NULL ORDER BY d.id LIMIT 1`, campaignID).Scan(&reached))
 	for i, phone := range append(stoppers, reached) {
-		_, err := w1.h.Inbound(ctx, consent.Inbound{AccountID: acctA, From: phone, Text: "STOP",
+		_, err := w1.h.Events().Inbound(ctx, consent.Inbound{AccountID: acctA, From: phone, Text: "STOP",
 			ProviderID: fmt.Sprintf("in-%d", i), ReceivedAt: time.Now()})
 		require.NoError(t, err)
 	}
@@ -284,12 +263,12 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Len(t, crashed, 3)
-	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET message_id = $2 WHERE id = $1`, crashed[0], whatsapp.MessageID(crashed[0]))
+	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET message_id = $2 WHERE id = $1`, crashed[0], msgid.Of(crashed[0]))
 	require.NoError(t, err)
 	_, err = b.pool.Exec(ctx, `
 		INSERT INTO sandbox_messages (id, account_id, to_phone, text, sent_at)
 		SELECT $2, $3, c.phone, 'sent before the crash', now() FROM deliveries d JOIN contacts c ON c.id = d.contact_id
-		WHERE d.id = $1`, crashed[0], whatsapp.MessageID(crashed[0]), acctB)
+		WHERE d.id = $1`, crashed[0], msgid.Of(crashed[0]), acctB)
 	require.NoError(t, err)
 	// The second reached the network under an id of the shape a version before migration
 	// 00010 made (18 digits): its retry must send under that id, not under a new one.
@@ -309,11 +288,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 		return b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending')`, campaignID)
 	}
 	waitFor(t, 3*time.Minute, "the campaign to finish after the crash", func() bool {
-		_, err := w2.h.Reconcile(ctx)
+		_, err := w2.h.Maintenance().Reconcile(ctx)
 		require.NoError(t, err)
 		return pending() == 0
 	})
-	_, err = w2.h.Reconcile(ctx) // completes the run
+	_, err = w2.h.Maintenance().Reconcile(ctx) // completes the run
 	require.NoError(t, err)
 	w2.stop()
 
@@ -350,10 +329,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	// The crashed delivery that had reached the network is one message, recorded as sent.
 	require.Contains(t, []string{"sent", "delivered", "read"}, b.status(crashed[0]))
-	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, whatsapp.MessageID(crashed[0])))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, msgid.Of(crashed[0])))
 	require.Contains(t, []string{"sent", "delivered", "read"}, b.status(crashed[1]))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, older))
-	require.Zero(t, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, whatsapp.MessageID(crashed[1])))
+	require.Zero(t, b.count(`SELECT count(*) FROM sandbox_messages WHERE id = $1`, msgid.Of(crashed[1])))
 
 	// Statuses: opt-outs cancelled, the rest sent and moved on by receipts; the run completed.
 	require.Equal(t, 3, b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status = 'cancelled' AND skip_reason = 'opted_out'`, campaignID))

@@ -52,7 +52,7 @@ func (b *bundle) statusOf(messageID string) string {
 func counted(t *testing.T, h *Handlers, campaignID int64) (delivered, read, failed int) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	require.NoError(t, h.deps.Metrics.Register(reg))
+	require.NoError(t, h.events.metrics.Register(reg))
 	families, err := reg.Gather()
 	require.NoError(t, err)
 	for _, f := range families {
@@ -102,13 +102,13 @@ func TestReceiptsAreBatched(t *testing.T) {
 				if kind == sender.EventFailed {
 					e.Error = reason
 				}
-				h.OnEvent(ctx, e)
+				h.Events().OnEvent(ctx, e)
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
-	h.receipts.Wait()
+	h.events.receipts.Wait()
 
 	inspector := asynq.NewInspectorFromRedisClient(b.rdb)
 	defer inspector.Close()
@@ -264,9 +264,9 @@ func TestReceiptsAppliedWhenRedisRefuses(t *testing.T) {
 	require.NoError(t, closed.Close())
 	h := b.receiptHandlers(closed)
 
-	h.OnEvent(ctx, sender.Event{Kind: sender.EventDelivered, AccountID: 7, MessageID: "f-0", At: time.Now()})
-	h.OnEvent(ctx, sender.Event{Kind: sender.EventFailed, AccountID: 7, MessageID: "f-1", At: time.Now(), Error: "not on WhatsApp"})
-	h.receipts.Wait()
+	h.Events().OnEvent(ctx, sender.Event{Kind: sender.EventDelivered, AccountID: 7, MessageID: "f-0", At: time.Now()})
+	h.Events().OnEvent(ctx, sender.Event{Kind: sender.EventFailed, AccountID: 7, MessageID: "f-1", At: time.Now(), Error: "not on WhatsApp"})
+	h.events.receipts.Wait()
 	require.Equal(t, "delivered", b.statusOf("f-0"))
 	require.Equal(t, "failed", b.statusOf("f-1"))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM deliveries WHERE message_id = 'f-1' AND error = 'not on WhatsApp'`))

@@ -19,10 +19,10 @@ type Reconciled struct {
 }
 
 // handleReconcile runs one reconciler pass.
-func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
-	r, err := h.Reconcile(ctx)
+func (m *Maintenance) handleReconcile(ctx context.Context, _ *asynq.Task) error {
+	r, err := m.Reconcile(ctx)
 	if r != (Reconciled{}) {
-		h.log.InfoContext(ctx, "reconciled", "expired", r.Expired, "stuck_released", r.StuckReleased,
+		m.log.InfoContext(ctx, "reconciled", "expired", r.Expired, "stuck_released", r.StuckReleased,
 			"tasks_lost", r.TasksLost, "runs_finished", r.RunsFinished, "inbound_retried", r.InboundRetried,
 			"imports_queued", r.ImportsQueued)
 	}
@@ -42,33 +42,33 @@ func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {
 //   - imports queued or running whose row has not moved for a while get their import:run
 //     task again (a task that still exists is left alone);
 //   - runs with nothing pending are completed.
-func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
+func (m *Maintenance) Reconcile(ctx context.Context) (Reconciled, error) {
 	var r Reconciled
 	var errs []error
-	s := h.deps.Sends
-	now := h.now()
-	n, err := s.ExpireOverdue(ctx, now.Add(-h.opts.TTL))
+	s := m.sends
+	now := m.opts.Now()
+	n, err := s.ExpireOverdue(ctx, now.Add(-m.opts.TTL))
 	r.Expired, errs = n, append(errs, err)
-	n, err = s.ReleaseStuck(ctx, now.Add(-h.opts.StaleSending))
+	n, err = s.ReleaseStuck(ctx, now.Add(-m.opts.StaleSending))
 	r.StuckReleased, errs = n, append(errs, err)
-	n, err = h.requeueLost(ctx)
+	n, err = m.requeueLost(ctx)
 	r.TasksLost, errs = n, append(errs, err)
-	if h.deps.Consent != nil {
-		ids, err := h.deps.Consent.Unsettled(ctx, h.opts.CheckTasksAfter, 1000)
+	if m.inbound != nil {
+		ids, err := m.inbound.Unsettled(ctx, m.opts.CheckTasksAfter, 1000)
 		errs = append(errs, err)
 		for _, id := range ids {
-			if _, err := h.enqueue(ctx, NewInboundTask(id, now)); err != nil {
+			if _, err := m.queue.enqueue(ctx, NewInboundTask(id, now)); err != nil {
 				errs = append(errs, err)
 				break
 			}
 			r.InboundRetried++
 		}
 	}
-	if h.deps.Contacts != nil {
-		ids, err := h.deps.Contacts.ImportsPending(ctx, h.opts.CheckTasksAfter, 100)
+	if m.imports != nil {
+		ids, err := m.imports.ImportsPending(ctx, m.opts.CheckTasksAfter, 100)
 		errs = append(errs, err)
 		for _, id := range ids {
-			queued, err := h.enqueue(ctx, NewImportTask(id))
+			queued, err := m.queue.enqueue(ctx, NewImportTask(id))
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -78,8 +78,8 @@ func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 			}
 		}
 	}
-	if h.deps.Campaigns != nil {
-		r.RunsFinished, err = h.deps.Campaigns.FinishRuns(ctx)
+	if m.runs != nil {
+		r.RunsFinished, err = m.runs.FinishRuns(ctx)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -92,12 +92,12 @@ func (h *Handlers) Reconcile(ctx context.Context) (Reconciled, error) {
 // for each one's task; those without one get their enqueued mark cleared, so that the
 // dispatcher hands them out again. A live task that waits (for an account or a retry)
 // touches its delivery, so the scan stays small.
-func (h *Handlers) requeueLost(ctx context.Context) (int64, error) {
+func (m *Maintenance) requeueLost(ctx context.Context) (int64, error) {
 	var lost int64
 	var after int64
-	before := h.now().Add(-h.opts.CheckTasksAfter)
+	before := m.opts.Now().Add(-m.opts.CheckTasksAfter)
 	for {
-		ids, err := h.deps.Sends.EnqueuedBefore(ctx, before, after, 1000)
+		ids, err := m.sends.EnqueuedBefore(ctx, before, after, 1000)
 		if err != nil {
 			return lost, err
 		}
@@ -106,7 +106,7 @@ func (h *Handlers) requeueLost(ctx context.Context) (int64, error) {
 		}
 		var missing []int64
 		for _, id := range ids {
-			info, err := h.inspector.GetTaskInfo(QueueSend, SendTaskID(id))
+			info, err := m.queue.inspector.GetTaskInfo(QueueSend, SendTaskID(id))
 			switch {
 			case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 				missing = append(missing, id)
@@ -114,14 +114,14 @@ func (h *Handlers) requeueLost(ctx context.Context) (int64, error) {
 				return lost, fmt.Errorf("task of delivery %d: %w", id, err)
 			case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
 				// Its task ended but left the delivery queued: start afresh.
-				if err := h.inspector.DeleteTask(QueueSend, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				if err := m.queue.inspector.DeleteTask(QueueSend, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 					return lost, err
 				}
 				missing = append(missing, id)
 			}
 		}
 		if len(missing) > 0 {
-			n, err := h.deps.Sends.Unenqueue(ctx, missing)
+			n, err := m.sends.Unenqueue(ctx, missing)
 			lost += n
 			if err != nil {
 				return lost, err
@@ -133,14 +133,14 @@ func (h *Handlers) requeueLost(ctx context.Context) (int64, error) {
 
 // handleRetention purges message text older than the retention period from every package
 // that keeps it (privacy.Service's purgers).
-func (h *Handlers) handleRetention(ctx context.Context, _ *asynq.Task) error {
-	if h.deps.Privacy == nil {
+func (m *Maintenance) handleRetention(ctx context.Context, _ *asynq.Task) error {
+	if m.privacy == nil {
 		return nil
 	}
-	purged, err := h.deps.Privacy.Purge(ctx, h.opts.Retention)
+	purged, err := m.privacy.Purge(ctx, m.opts.Retention)
 	for name, n := range purged {
 		if n > 0 {
-			h.log.InfoContext(ctx, "retention purge", "holder", name, "rows", n)
+			m.log.InfoContext(ctx, "retention purge", "holder", name, "rows", n)
 		}
 	}
 	return err

@@ -27,7 +27,7 @@ func TestReconcileHonoursAStopWhoseTaskWasLost(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 
 	w := b.startWorker(true)
-	r, err := w.h.Reconcile(ctx)
+	r, err := w.h.Maintenance().Reconcile(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, r.InboundRetried)
 	waitFor(t, 30*time.Second, "the STOP is processed", func() bool {
@@ -36,12 +36,12 @@ func TestReconcileHonoursAStopWhoseTaskWasLost(t *testing.T) {
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM consent_state WHERE status = 'withdrawn'`))
 	require.Equal(t, 2, b.count(`SELECT count(*) FROM suppressions`), "for every purpose")
 
-	r, err = w.h.Reconcile(ctx)
+	r, err = w.h.Maintenance().Reconcile(ctx)
 	require.NoError(t, err)
 	waitFor(t, 30*time.Second, "the confirmation goes out", func() bool {
 		return b.count(`SELECT count(*) FROM inbound_messages WHERE id = $1 AND reply_status = 'sent'`, id) == 1
 	})
-	r, err = w.h.Reconcile(ctx)
+	r, err = w.h.Maintenance().Reconcile(ctx)
 	require.NoError(t, err)
 	require.Zero(t, r.InboundRetried, "settled: nothing to retry")
 }
@@ -66,7 +66,7 @@ func TestReplyGoesBeforeCampaignSends(t *testing.T) {
 	})
 
 	// The last contact, still queued, replies STOP.
-	_, err = w.h.Inbound(ctx, consent.Inbound{AccountID: acct, From: granted[len(granted)-1], Text: "STOP",
+	_, err = w.h.Events().Inbound(ctx, consent.Inbound{AccountID: acct, From: granted[len(granted)-1], Text: "STOP",
 		ProviderID: "wamid.stop", ReceivedAt: time.Now()})
 	require.NoError(t, err)
 	waitFor(t, 10*time.Second, "the confirmation", func() bool {

@@ -20,14 +20,15 @@ type retryLater struct {
 
 func (e *retryLater) Error() string { return fmt.Sprintf("retry in %v: %s", e.Delay, e.Reason) }
 
-// later returns a retryLater error; delays are kept within [minDelay, maxDelay].
+// later returns a retryLater error; delays are kept within [minRetryDelay, maxRetryDelay].
 func later(d time.Duration, reason string) error {
 	return &retryLater{Delay: min(max(d, minRetryDelay), maxRetryDelay), Reason: reason}
 }
 
-// The bounds of a retryLater delay. The reconciler takes a queued delivery whose task has
-// not run for a while (Options.TaskLostAfter) for lost, so the longest delay must stay well
-// below it; a task that waits for tomorrow's daily budget keeps coming back every
+// The bounds of a retryLater delay. A waiting task touches its delivery each time it comes
+// back (Sends.Touch); the reconciler asks Redis about the task of a queued delivery left
+// untouched for Options.CheckTasksAfter and gives the delivery back only when its task is
+// gone (requeueLost). A task that waits for tomorrow's daily budget keeps coming back every
 // maxRetryDelay and touching its delivery.
 const (
 	minRetryDelay = time.Second

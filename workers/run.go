@@ -11,18 +11,18 @@ import (
 )
 
 // RunWorker is `crier worker`: it holds this process's share of the account connections
-// (deps.Manager), serves every task type with Asynq, and runs the dispatcher, until ctx ends.
+// (Deps.Manager), serves every task type with Asynq, and runs the dispatcher, until ctx ends.
 // Then it stops taking tasks, lets the ones in flight finish for up to shutdownTimeout (Asynq
 // puts back the rest; the reconciler repairs whatever a harder stop leaves), and only then
 // closes the connections and releases their leases.
 func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration) error {
-	if h.deps.Manager == nil {
+	if h.manager == nil {
 		return errors.New("workers: a worker needs a sender.Manager")
 	}
 	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopManager()
 	managerDone := make(chan error, 1)
-	go func() { managerDone <- h.deps.Manager.Run(mctx) }()
+	go func() { managerDone <- h.manager.Run(mctx) }()
 
 	var servers []*asynq.Server
 	shutdown := func() {
@@ -34,7 +34,7 @@ func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration)
 	}
 	mux := h.Mux()
 	for _, cfg := range h.ServerConfigs(shutdownTimeout) {
-		srv := asynq.NewServerFromRedisClient(h.deps.Redis, cfg)
+		srv := asynq.NewServerFromRedisClient(h.redis, cfg)
 		if err := srv.Start(mux); err != nil {
 			shutdown()
 			stopManager()
@@ -47,9 +47,9 @@ func (h *Handlers) RunWorker(ctx context.Context, shutdownTimeout time.Duration)
 	dispatcherDone := make(chan struct{})
 	go func() {
 		defer close(dispatcherDone)
-		_ = h.RunDispatcher(dctx)
+		_ = h.dispatch.RunDispatcher(dctx)
 	}()
-	h.log.InfoContext(ctx, "worker started", "concurrency", h.opts.Concurrency, "lease_owner", h.deps.Manager.Owner())
+	h.log.InfoContext(ctx, "worker started", "concurrency", h.opts.Concurrency, "lease_owner", h.manager.Owner())
 
 	var err error
 	select {

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crierhq/crier/campaigns"
 )
 
 // SchedulerOptions tune the scheduler. Zero values get defaults.
@@ -34,13 +37,22 @@ const schedulerLockKey = "crier:scheduler:leader"
 // run for availability; a Redis lock (SET NX PX, renewed, released on shutdown) lets exactly
 // one of them act at a time, and the TaskIDs make even an overlap at a hand-over harmless.
 type Scheduler struct {
-	h     *Handlers
-	opts  SchedulerOptions
+	runs  dueRuns
+	queue *Queue
 	rdb   redis.UniversalClient
+	log   *slog.Logger
+	now   func() time.Time
+	opts  SchedulerOptions
 	owner string
 }
 
-// NewScheduler returns a scheduler that queues tasks for h's handlers.
+// dueRuns lists the campaign runs due to launch (Campaigns).
+type dueRuns interface {
+	DueRuns(ctx context.Context, now time.Time) ([]campaigns.DueRun, error)
+}
+
+// NewScheduler returns a scheduler that queues tasks for h's handlers, on h's queue and
+// Redis.
 func NewScheduler(h *Handlers, opts SchedulerOptions) *Scheduler {
 	if opts.PollEvery <= 0 {
 		opts.PollEvery = 5 * time.Second
@@ -60,7 +72,7 @@ func NewScheduler(h *Handlers, opts SchedulerOptions) *Scheduler {
 		_, _ = rand.Read(b)
 		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	return &Scheduler{h: h, opts: opts, rdb: h.deps.Redis, owner: opts.Owner}
+	return &Scheduler{runs: h.campaigns, queue: h.queue, rdb: h.redis, log: h.log, now: h.opts.Now, opts: opts, owner: opts.Owner}
 }
 
 // leadScript takes the lock if it is free and extends it if it is ours already.
@@ -90,7 +102,7 @@ func (s *Scheduler) lead(ctx context.Context) bool {
 
 // Run schedules until ctx ends, then gives up the lock.
 func (s *Scheduler) Run(ctx context.Context) error {
-	log := s.h.log.With("scheduler", s.owner)
+	log := s.log.With("scheduler", s.owner)
 	tick := time.NewTicker(min(s.opts.PollEvery, s.opts.LockTTL/3))
 	defer tick.Stop()
 	leading := false
@@ -120,13 +132,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		if leading && now.Sub(lastReconcile) >= s.opts.ReconcileEvery {
 			lastReconcile = now
-			if _, err := s.h.enqueue(ctx, NewReconcileTask()); err != nil && ctx.Err() == nil {
+			if _, err := s.queue.enqueue(ctx, NewReconcileTask()); err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "queue reconcile", "error", err)
 			}
 		}
 		if leading && now.Sub(lastRetention) >= s.opts.RetentionEvery {
 			lastRetention = now
-			if _, err := s.h.enqueue(ctx, NewRetentionTask()); err != nil && ctx.Err() == nil {
+			if _, err := s.queue.enqueue(ctx, NewRetentionTask()); err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "queue retention", "error", err)
 			}
 		}
@@ -141,13 +153,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // ScheduleDue queues a campaign:launch for every run due now and returns how many it queued
 // (a run whose launch is still queued is not counted again).
 func (s *Scheduler) ScheduleDue(ctx context.Context) (int, error) {
-	runs, err := s.h.deps.Campaigns.DueRuns(ctx, s.h.now())
+	runs, err := s.runs.DueRuns(ctx, s.now())
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, r := range runs {
-		added, err := s.h.enqueue(ctx, NewLaunchTask(r.CampaignID, r.RunAt))
+		added, err := s.queue.enqueue(ctx, NewLaunchTask(r.CampaignID, r.RunAt))
 		if err != nil {
 			return n, fmt.Errorf("queue launch of campaign %d: %w", r.CampaignID, err)
 		}

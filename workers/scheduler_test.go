@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/internal/testredis"
 )
 
@@ -35,7 +36,7 @@ func TestOneSchedulerLeads(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- a.Run(runCtx) }()
 	waitFor(t, 10*time.Second, "the leader to act", func() bool {
-		_, err := h.inspector.GetTaskInfo(QueueMaintenance, "reconcile")
+		_, err := h.queue.inspector.GetTaskInfo(QueueMaintenance, "reconcile")
 		return err == nil
 	})
 	cancel()
@@ -46,4 +47,4 @@ func TestOneSchedulerLeads(t *testing.T) {
 
 type noRuns struct{ Campaigns }
 
-func (noRuns) DueRuns(context.Context, time.Time) ([]DueRun, error) { return nil, nil }
+func (noRuns) DueRuns(context.Context, time.Time) ([]campaigns.DueRun, error) { return nil, nil }

@@ -10,11 +10,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/crierhq/crier/audit"
+	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/sender"
-	"github.com/crierhq/crier/sender/whatsapp"
 )
 
-// cmdAccounts lists sending accounts and pairs WhatsApp accounts from the terminal.
+// cmdAccounts lists sending accounts and pairs accounts (WhatsApp's) from the terminal.
 func cmdAccounts(ctx context.Context, a *app, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: accounts needs list or pair", errUsage)
@@ -75,27 +75,32 @@ func listAccounts(ctx context.Context, store *sender.Accounts, out io.Writer) er
 	}
 }
 
-// pairAccount links a WhatsApp account to a phone: it draws each QR code in the terminal
-// (or prints the pairing code to type on the phone) until the phone links it or the
-// pairing gives up.
+// pairAccount links an account to a phone, through its channel's transport: it draws each
+// QR code in the terminal (or prints the pairing code to type on the phone) until the
+// phone links it or the pairing gives up.
 func pairAccount(ctx context.Context, a *app, store *sender.Accounts, id int64, phone string, out io.Writer) error {
 	acct, err := store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if acct.Channel != sender.WhatsApp {
-		return fmt.Errorf("account %d is a %s account: only whatsapp accounts are paired", id, acct.Channel)
-	}
-	conn, err := whatsapp.New(ctx, a.pool, whatsapp.Options{Logger: a.logger})
+	tr, err := newTransports(ctx, a)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	var p *whatsapp.Pairing
+	defer tr.Close()
+	if caps, _ := tr.channels.Capabilities(acct.Channel); !caps.Pairs() {
+		return fmt.Errorf("account %d is a %s account: only %s accounts are paired", id, acct.Channel,
+			sender.ChannelNames(tr.channels.Where(sender.Capabilities.Pairs)))
+	}
+	pairer, ok := tr.channels[acct.Channel].(httpapi.Pairer)
+	if !ok {
+		return fmt.Errorf("account %d: the %s transport does not pair", id, acct.Channel)
+	}
+	var p *sender.Pairing
 	if phone != "" {
-		p, err = conn.PairPhone(ctx, acct, phone)
+		p, err = pairer.PairPhone(ctx, acct, phone)
 	} else {
-		p, err = conn.PairQR(ctx, acct)
+		p, err = pairer.PairQR(ctx, acct)
 	}
 	if err != nil {
 		return err
@@ -113,9 +118,9 @@ func pairAccount(ctx context.Context, a *app, store *sender.Accounts, id int64, 
 				return pairingResult(ctx, a, store, acct, p.Result(), out)
 			}
 			switch ev.Kind {
-			case whatsapp.PairCode:
+			case sender.PairCode:
 				fmt.Fprintf(out, "Scan with WhatsApp → Linked devices → Link a device (this code lasts %s):\n\n", ev.Expires)
-				if err := whatsapp.RenderQR(out, ev.Code); err != nil {
+				if err := renderQR(out, ev.Code); err != nil {
 					return err
 				}
 			default:
@@ -125,8 +130,8 @@ func pairAccount(ctx context.Context, a *app, store *sender.Accounts, id int64, 
 	}
 }
 
-func pairingResult(ctx context.Context, a *app, store *sender.Accounts, acct sender.Account, ev whatsapp.PairEvent, out io.Writer) error {
-	if ev.Kind != whatsapp.PairSuccess {
+func pairingResult(ctx context.Context, a *app, store *sender.Accounts, acct sender.Account, ev sender.PairEvent, out io.Writer) error {
+	if ev.Kind != sender.PairSuccess {
 		if ev.Err == nil {
 			ev.Err = errors.New("the pairing ended without a phone")
 		}

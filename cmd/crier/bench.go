@@ -28,6 +28,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/migrations"
@@ -464,7 +465,7 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 		return nil, err
 	}
 	name, tplID := "bench", tpl.ID
-	always := campaigns.QuietHours{Start: "00:00", End: "00:00"} // no quiet hours: measure the pipeline
+	always := schedule.QuietHours{Start: "00:00", End: "00:00"} // no quiet hours: measure the pipeline
 	c, err := pipe.campaigns.Create(ctx, campaigns.Input{Name: &name, TemplateID: &tplID, AccountIDs: accountIDs,
 		Audience: &campaigns.Audience{TagsAny: []string{"bench"}}, QuietHours: &always}, "cli:bench")
 	if err != nil {
@@ -644,7 +645,7 @@ func (b *benchStops) start(ctx context.Context, h *workers.Handlers, accounts []
 		step := contacts / b.n
 		for i := range b.n {
 			phone := "+65" + strconv.Itoa(90000000+i*step+step/2)
-			_, err := h.Inbound(ctx, consent.Inbound{AccountID: accounts[i%len(accounts)], From: phone, Text: "STOP",
+			_, err := h.Events().Inbound(ctx, consent.Inbound{AccountID: accounts[i%len(accounts)], From: phone, Text: "STOP",
 				ProviderID: "bench-stop-" + strconv.Itoa(i), ReceivedAt: time.Now()})
 			if err != nil {
 				b.done <- fmt.Errorf("bench STOP %d: %w", i, err)

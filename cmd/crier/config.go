@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 )
 
 // Config is everything Crier reads from its environment. Defaults work against the local
@@ -36,7 +37,7 @@ type Config struct {
 	DispatchHorizon time.Duration          // CRIER_DISPATCH_HORIZON: minutes of sending capacity kept in Redis
 	StaleSending    time.Duration          // CRIER_STALE_SENDING: a send held this long has lost its worker
 	ReconcileEvery  time.Duration          // CRIER_RECONCILE_EVERY: how often the scheduler queues a reconciler pass
-	QuietHours      campaigns.QuietHours   // CRIER_QUIET_HOURS: campaigns' default quiet window, recipient-local
+	QuietHours      schedule.QuietHours    // CRIER_QUIET_HOURS: campaigns' default quiet window, recipient-local
 	FrequencyCap    campaigns.FrequencyCap // CRIER_FREQUENCY_CAP: marketing messages per contact per window
 	Concurrency     int                    // CRIER_WORKER_CONCURRENCY: tasks a worker runs at once
 	MetricsAddr     string                 // CRIER_METRICS_ADDR: where `crier worker` and `crier scheduler` serve /metrics
@@ -260,7 +261,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_METRICS_ADDR", "must be host:port or :port, got %q", c.MetricsAddr)
 		}
 	}
-	if c.QuietHours, err = campaigns.ParseQuietHours(or(getenv("CRIER_QUIET_HOURS"), "21:00-08:00")); err != nil {
+	if c.QuietHours, err = schedule.ParseQuietHours(or(getenv("CRIER_QUIET_HOURS"), "21:00-08:00")); err != nil {
 		bad("CRIER_QUIET_HOURS", "must be HH:MM-HH:MM, e.g. 21:00-08:00 (00:00-00:00 for none), got %q", getenv("CRIER_QUIET_HOURS"))
 	}
 	if c.FrequencyCap, err = parseFrequencyCap(or(getenv("CRIER_FREQUENCY_CAP"), "2/24h")); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -99,7 +100,7 @@ func seedDemo(ctx context.Context, a *app, svc *services) (demoIDs, error) {
 		name := demoCampaign
 		// No quiet hours, so that the demo sends whatever the time of day where you are;
 		// real campaigns default to 21:00–08:00 in each recipient's time zone.
-		none := campaigns.QuietHours{Start: "00:00", End: "00:00"}
+		none := schedule.QuietHours{Start: "00:00", End: "00:00"}
 		c, err := svc.campaigns.Create(ctx, campaigns.Input{Name: &name, TemplateID: &ids.Template, AccountIDs: []int64{ids.Account},
 			Audience:   &campaigns.Audience{TagsAny: []string{"vip", "newsletter"}, ExcludeTags: []string{"staff"}},
 			QuietHours: &none}, "cli:demo")

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 )
@@ -266,12 +267,12 @@ func TestConfigQuietHoursAndFrequencyCap(t *testing.T) {
 	get := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	c, err := loadConfig(get(nil))
 	require.NoError(t, err)
-	require.Equal(t, campaigns.QuietHours{Start: "21:00", End: "08:00"}, c.QuietHours)
+	require.Equal(t, schedule.QuietHours{Start: "21:00", End: "08:00"}, c.QuietHours)
 	require.Equal(t, campaigns.FrequencyCap{Max: 2, Window: 24 * time.Hour}, c.FrequencyCap)
 
 	c, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "22:30-07:00", "CRIER_FREQUENCY_CAP": "3/168h"}))
 	require.NoError(t, err)
-	require.Equal(t, campaigns.QuietHours{Start: "22:30", End: "07:00"}, c.QuietHours)
+	require.Equal(t, schedule.QuietHours{Start: "22:30", End: "07:00"}, c.QuietHours)
 	require.Equal(t, campaigns.FrequencyCap{Max: 3, Window: 168 * time.Hour}, c.FrequencyCap)
 	c, err = loadConfig(get(map[string]string{"CRIER_QUIET_HOURS": "00:00-00:00", "CRIER_FREQUENCY_CAP": "off"}))
 	require.NoError(t, err)

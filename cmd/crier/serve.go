@@ -13,7 +13,6 @@ import (
 
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/migrations"
-	"github.com/crierhq/crier/sender/whatsapp"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string, _ io.Writer) error {
@@ -73,22 +72,21 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		a.logger.Info("backfilled phone hashes", "contacts", n)
 	}
 	api := httpapi.New(httpapi.Deps{
-		Contacts:    svc.contacts,
-		Consent:     svc.consent,
-		Privacy:     svc.privacy,
-		Templates:   svc.templates,
-		Engine:      svc.engine,
-		Keys:        svc.keys,
-		Audit:       svc.audit,
-		Logger:      a.logger,
-		Accounts:    svc.accounts,
-		Campaigns:   svc.campaigns,
-		Limiter:     svc.limiter,
-		Pairer:      svc.whatsapp,
-		PairTimeout: whatsapp.DefaultPairTimeout,
-		Sandbox:     svc.sandbox,
+		Contacts:  svc.contacts,
+		Consent:   svc.consent,
+		Privacy:   svc.privacy,
+		Templates: svc.templates,
+		Engine:    svc.engine,
+		Keys:      svc.keys,
+		Audit:     svc.audit,
+		Logger:    a.logger,
+		Accounts:  svc.accounts,
+		Campaigns: svc.campaigns,
+		Limiter:   svc.limiter,
+		Channels:  svc.channels,
+		Sandbox:   svc.sandbox,
 		// Stored, then handled by a worker (event:inbound), like a transport's message.
-		Inbound:    pipe.handlers.Inbound,
+		Inbound:    pipe.handlers.Events().Inbound,
 		Monitoring: dashboard,
 		Metrics:    pipe.metricsHandler(),
 		Ready: map[string]func(context.Context) error{

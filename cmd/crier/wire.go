@@ -9,12 +9,14 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/sender/whatsapp"
 	"github.com/crierhq/crier/templates"
+	"github.com/crierhq/crier/workers"
 )
 
 // services are the domain services every long-running command shares, wired in one place
@@ -26,12 +28,12 @@ type services struct {
 	engine    *templates.Engine
 	keys      *auth.Keys
 	audit     *audit.Log
-	whatsapp  *whatsapp.Connector
+	*transports
 	accounts  *sender.Accounts
 	limiter   *sender.Limiter
-	sandbox   *sandbox.Network
 	privacy   *privacy.Service
 	campaigns *campaigns.Service
+	queue     *workers.Queue // Asynq: the API queues imports on it, the workers their tasks
 }
 
 func newServices(ctx context.Context, a *app) (*services, error) {
@@ -43,27 +45,29 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		return nil, err
 	}
 	s := &services{
-		contacts: contacts.NewService(a.pool, hasher),
-		keys:     auth.NewKeys(a.pool),
-		audit:    audit.NewLog(a.pool),
+		keys:  auth.NewKeys(a.pool),
+		audit: audit.NewLog(a.pool),
+		queue: workers.NewQueue(a.redis, a.logger),
 	}
 	if s.engine, err = templates.New(templates.Options{}); err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	s.templates = templates.NewStore(a.pool, s.engine)
-	if s.whatsapp, err = whatsapp.New(ctx, a.pool, whatsapp.Options{Logger: a.logger}); err != nil {
+	if s.transports, err = newTransports(ctx, a); err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
 	s.accounts = sender.NewAccounts(a.pool)
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
-	s.sandbox = sandbox.New(a.pool, sandbox.Options{})
+	// The launch's phone-zone backfill needs a contacts.Service without imports: s.contacts
+	// comes after consent, which needs s.campaigns.
 	s.campaigns = campaigns.New(a.pool, campaigns.Options{QuietHours: a.cfg.QuietHours, FrequencyCap: a.cfg.FrequencyCap,
-		Templates: s.templates, Engine: s.engine, Logger: a.logger})
+		Templates: s.templates, Engine: s.engine, PhoneZones: contacts.New(a.pool, hasher, contacts.Options{}), Logger: a.logger})
 	// A withdrawal or a suppression cancels the contact's queued deliveries at once.
 	if s.consent, err = consent.New(a.pool, hasher, consent.Options{Brand: a.cfg.Brand, Logger: a.logger, Canceller: s.campaigns}); err != nil {
 		return nil, fmt.Errorf("consent: %w", err)
 	}
-	s.contacts.ImportConsent = s.consent
+	// An import records its consent column in the ledger; the API queues it for a worker.
+	s.contacts = contacts.New(a.pool, hasher, contacts.Options{ImportConsent: s.consent, ImportQueue: s.queue})
 	// Every package that keeps personal data, in erasure order: the contact itself last.
 	s.privacy = privacy.New(a.pool,
 		[]privacy.Holder{
@@ -84,10 +88,45 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 }
 
 func (s *services) Close() {
-	if s.sandbox != nil {
-		s.sandbox.Close()
+	if s.queue != nil {
+		_ = s.queue.Close()
 	}
-	if s.whatsapp != nil {
-		s.whatsapp.Close()
+	if s.transports != nil {
+		s.transports.Close()
 	}
+}
+
+// transports are the channels' adapters. This is the one place that names them: a new
+// channel is built in newTransports and registered in channels, and the rest of Crier
+// reaches it through sender.Channels (the Manager, the API, `crier accounts pair`) and
+// asks its sender.Capabilities instead of its name.
+type transports struct {
+	whatsapp *whatsapp.Connector
+	sandbox  *sandbox.Network
+	channels sender.Channels
+}
+
+// What the API finds in the adapters: WhatsApp's connector pairs, the sandbox keeps a log.
+var (
+	_ httpapi.Pairer  = (*whatsapp.Connector)(nil)
+	_ httpapi.SentLog = (*sandbox.Network)(nil)
+)
+
+// newTransports builds every channel's Connector. Close them.
+func newTransports(ctx context.Context, a *app) (*transports, error) {
+	wa, err := whatsapp.New(ctx, a.pool, whatsapp.Options{Logger: a.logger})
+	if err != nil {
+		return nil, err
+	}
+	sb := sandbox.New(a.pool, sandbox.Options{})
+	return &transports{whatsapp: wa, sandbox: sb, channels: sender.Channels{
+		sender.WhatsApp: wa,
+		sender.Sandbox:  sb,
+	}}, nil
+}
+
+// Close stops the sandbox's writer and disconnects WhatsApp's accounts.
+func (t *transports) Close() {
+	t.sandbox.Close()
+	t.whatsapp.Close()
 }

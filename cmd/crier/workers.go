@@ -39,8 +39,9 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{FrequencyCap: a.cfg.FrequencyCap})
 	deps := workers.Deps{
 		Redis:     a.redis,
+		Queue:     svc.queue,
 		Sends:     sends,
-		Campaigns: campaignsAdapter{p.campaigns},
+		Campaigns: svc.campaigns,
 		Consent:   svc.consent,
 		Contacts:  svc.contacts,
 		Templates: svc.templates,
@@ -51,11 +52,18 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		Metrics:   metrics,
 		Logger:    a.logger,
 	}
+	opts := workers.Options{
+		TTL:          a.cfg.SendTTL,
+		Horizon:      a.cfg.DispatchHorizon,
+		StaleSending: a.cfg.StaleSending,
+		Concurrency:  a.cfg.Concurrency,
+		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
+	}
 	if holdAccounts {
+		// The connections' events go to the event handlers, which the handlers then share.
+		deps.Events = workers.NewEvents(deps, opts)
 		var err error
-		p.manager, err = sender.NewManager(a.redis, svc.accounts,
-			map[sender.Channel]sender.Connector{sender.WhatsApp: svc.whatsapp, sender.Sandbox: svc.sandbox},
-			func(ctx context.Context, e sender.Event) { p.handlers.OnEvent(ctx, e) },
+		p.manager, err = sender.NewManager(a.redis, svc.accounts, svc.channels, deps.Events.OnEvent,
 			sender.ManagerOptions{Logger: a.logger, AcquiredFunc: func(ctx context.Context, acct sender.Account) error {
 				// Redis may have lost the daily counter with the lease: restore it from the
 				// deliveries before the account sends through this process.
@@ -67,15 +75,7 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		}
 		deps.Manager = p.manager
 	}
-	p.handlers = workers.New(deps, workers.Options{
-		TTL:          a.cfg.SendTTL,
-		Horizon:      a.cfg.DispatchHorizon,
-		StaleSending: a.cfg.StaleSending,
-		Concurrency:  a.cfg.Concurrency,
-		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
-	})
-	// The API stores an import's file and queues import:run; a worker imports it.
-	svc.contacts.ImportQueue = p.handlers
+	p.handlers = workers.New(deps, opts)
 	err := errors.Join(
 		metrics.Register(p.registry),
 		p.registry.Register(collectors.NewGoCollector()),
@@ -103,29 +103,6 @@ func monitoring(a *app) (*asynqmon.HTTPHandler, error) {
 		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
 	}
 	return asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt}), nil
-}
-
-// campaignsAdapter gives the workers the campaign lifecycle in the shape they declare.
-type campaignsAdapter struct{ s *campaigns.Service }
-
-func (c campaignsAdapter) Launch(ctx context.Context, id int64, runAt time.Time) error {
-	_, err := c.s.Launch(ctx, id, runAt)
-	return err
-}
-
-func (c campaignsAdapter) DueRuns(ctx context.Context, now time.Time) ([]workers.DueRun, error) {
-	runs, err := c.s.DueRuns(ctx, now)
-	out := make([]workers.DueRun, len(runs))
-	for i, r := range runs {
-		out[i] = workers.DueRun{CampaignID: r.CampaignID, RunAt: r.RunAt}
-	}
-	return out, err
-}
-
-func (c campaignsAdapter) FinishRuns(ctx context.Context) (int, error) { return c.s.FinishRuns(ctx) }
-
-func (c campaignsAdapter) Pause(ctx context.Context, id int64, reason string) error {
-	return c.s.Pause(ctx, id, reason)
 }
 
 // cmdWorker is `crier worker`: the Asynq server, the account connections and the

@@ -8,28 +8,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/privacy"
+	"github.com/crierhq/crier/sender"
 )
 
-// Message is what the simulated network delivered.
-type Message struct {
-	Seq       int64
-	ID        string
-	AccountID int64
-	To        string
-	Text      string
-	SentAt    time.Time
-}
-
-// MessageFilter selects delivered messages.
-type MessageFilter struct {
-	To        string // E.164; "" for all
-	AccountID int64  // 0 for all
-	AfterSeq  int64
-	Limit     int
-}
-
 // Messages lists what the network delivered, oldest first, and the cursor of the next page.
-func (n *Network) Messages(ctx context.Context, f MessageFilter) ([]Message, int64, error) {
+func (n *Network) Messages(ctx context.Context, f sender.SentFilter) ([]sender.SentMessage, int64, error) {
 	rows, err := n.pool.Query(ctx, `
 		SELECT seq, id, account_id, coalesce(to_phone, ''), coalesce(text, ''), sent_at FROM sandbox_messages
 		WHERE seq > $1 AND ($2 = '' OR to_phone = $2) AND ($3 = 0 OR account_id = $3)
@@ -37,7 +20,7 @@ func (n *Network) Messages(ctx context.Context, f MessageFilter) ([]Message, int
 	if err != nil {
 		return nil, 0, fmt.Errorf("sandbox: messages: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Message])
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sender.SentMessage])
 	if err != nil {
 		return nil, 0, fmt.Errorf("sandbox: messages: %w", err)
 	}

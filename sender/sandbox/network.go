@@ -78,6 +78,12 @@ func (n *Network) Connect(ctx context.Context, a sender.Account, events sender.E
 	return t, nil
 }
 
+// Capabilities are the simulated network's: receipts after the account's delays, inbound
+// messages written by operators (POST /v1/sandbox/inbound), text only, and no pairing.
+func (n *Network) Capabilities() sender.Capabilities {
+	return sender.Capabilities{Receipts: true, Inbound: true, Simulated: true}
+}
+
 // Close stops the writer; transports that are still open fail their sends.
 func (n *Network) Close() {
 	n.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
@@ -79,7 +80,7 @@ func TestSendStoresOnceAndReceipts(t *testing.T) {
 	_, err = tr.Send(ctx, m) // a retry of the same message
 	require.NoError(t, err)
 
-	msgs, next, err := n.Messages(ctx, sandbox.MessageFilter{Limit: 10})
+	msgs, next, err := n.Messages(ctx, sender.SentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Zero(t, next)
 	require.Len(t, msgs, 1, "one message per id")
@@ -159,15 +160,39 @@ func TestMessagesFilterAndPage(t *testing.T) {
 		_, err := tr.Send(ctx, sender.Message{ID: fmt.Sprint(i), To: fmt.Sprintf("+659123456%d", i%2), Text: "x"})
 		require.NoError(t, err)
 	}
-	page, next, err := n.Messages(ctx, sandbox.MessageFilter{To: "+6591234560", Limit: 2})
+	page, next, err := n.Messages(ctx, sender.SentFilter{To: "+6591234560", Limit: 2})
 	require.NoError(t, err)
 	require.Len(t, page, 2)
-	rest, _, err := n.Messages(ctx, sandbox.MessageFilter{To: "+6591234560", AfterSeq: next, Limit: 2})
+	rest, _, err := n.Messages(ctx, sender.SentFilter{To: "+6591234560", AfterSeq: next, Limit: 2})
 	require.NoError(t, err)
 	require.Len(t, rest, 1)
-	none, _, err := n.Messages(ctx, sandbox.MessageFilter{AccountID: 99, Limit: 10})
+	none, _, err := n.Messages(ctx, sender.SentFilter{AccountID: 99, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+// TestCapabilities: the sandbox declares what it does, and does it: receipts for what it
+// sends, simulated inbound messages, text only, and nothing to pair.
+func TestCapabilities(t *testing.T) {
+	n, _ := setup(t)
+	caps := n.Capabilities()
+	require.Equal(t, sender.Capabilities{Receipts: true, Inbound: true, Simulated: true}, caps)
+
+	tr, ev := connect(t, n, sender.SandboxConfig{DeliveredAfterMS: 1, ReadAfterMS: 2})
+	id := msgid.Of(1)
+	_, err := tr.Send(context.Background(), sender.Message{ID: id, To: "+6591234567", Text: "x"})
+	require.NoError(t, err)
+	require.Equal(t, id, ev.next(t, sender.EventDelivered).MessageID, "Receipts")
+	require.Equal(t, id, ev.next(t, sender.EventRead).MessageID, "Receipts")
+
+	require.False(t, caps.Pairs())
+	_, pairs := any(n).(interface {
+		PairQR(context.Context, sender.Account) (*sender.Pairing, error)
+	})
+	require.False(t, pairs, "nothing to pair")
+	got, ok := sender.Channels{sender.Sandbox: n}.Capabilities(sender.Sandbox)
+	require.True(t, ok)
+	require.Equal(t, caps, got)
 }
 
 func TestCloseFailsPendingSends(t *testing.T) {

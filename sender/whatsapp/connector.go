@@ -53,7 +53,8 @@ type Options struct {
 	// ConnectTimeout bounds Connect, and the start of a pairing up to its first code:
 	// dialling (through the proxy), the handshake and the login. Default 20 s.
 	ConnectTimeout time.Duration
-	// PairTimeout bounds a whole pairing, after which it ends with PairTimeout. Default 3 min.
+	// PairTimeout bounds a whole pairing, after which it ends with sender.PairTimeout.
+	// Default 3 min.
 	PairTimeout time.Duration
 
 	// Pacing sets the typing times; Pacing.Enabled turns pacing on for every account, and
@@ -131,20 +132,28 @@ type Connector struct {
 
 	mu        sync.Mutex
 	closed    bool
-	active    map[int64]*Transport // connected accounts
-	pairings  map[int64]*Pairing   // pairings under way
+	active    map[int64]*Transport      // connected accounts
+	pairings  map[int64]*sender.Pairing // pairings under way
 	pairingWG sync.WaitGroup
 }
 
 var _ sender.Connector = (*Connector)(nil)
+
+// Capabilities are those of a WhatsApp account linked as a device of the phone: delivered
+// and read receipts, customers' messages, free text at any time (no template rule, unlike
+// Meta's Cloud API), text only as Send goes today, and pairing by QR code or by code.
+func (c *Connector) Capabilities() sender.Capabilities {
+	return sender.Capabilities{Receipts: true, Inbound: true, PairQR: true, PairPhone: true}
+}
 
 // setOSInfo names the linked device "Crier" in the phone's list of linked devices. It sets
 // whatsmeow globals, hence once per process.
 var setOSInfo sync.Once
 
 // New sets up the WhatsApp session store in the database of pool, creating or upgrading
-// whatsmeow's tables and Crier's account-to-device map (safe to run from several
-// processes at once, and idempotent), and returns a Connector.
+// whatsmeow's tables (safe to run from several processes at once, and idempotent), and
+// returns a Connector. The database must be migrated: the migrations create Crier's
+// account-to-device map.
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Connector, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -169,7 +178,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Connector, err
 		rnd:       &lockedRand{r: rand.New(opts.Rand)},
 		onWA:      newOnWhatsAppCache(opts.OnWhatsAppTTL, opts.OnWhatsAppMax),
 		active:    make(map[int64]*Transport),
-		pairings:  make(map[int64]*Pairing),
+		pairings:  make(map[int64]*sender.Pairing),
 	}, nil
 }
 
@@ -186,7 +195,7 @@ func (c *Connector) Close() error {
 	for _, t := range c.active {
 		transports = append(transports, t)
 	}
-	pairings := make([]*Pairing, 0, len(c.pairings))
+	pairings := make([]*sender.Pairing, 0, len(c.pairings))
 	for _, p := range c.pairings {
 		pairings = append(pairings, p)
 	}

@@ -5,12 +5,13 @@
 // It owns:
 //   - the device sessions, in whatsmeow's own tables (whatsmeow_*) in Crier's PostgreSQL,
 //     created and upgraded by New;
-//   - the map from a Crier account to its linked device (crier_whatsapp_devices, see
-//     devicesSchema in store.go);
-//   - pairing by QR code or phone pairing code (PairQR, PairPhone, RenderQR);
+//   - the rows of the map from a Crier account to its linked device
+//     (crier_whatsapp_devices, a table that migrations/00005 creates, see store.go);
+//   - pairing by QR code or phone pairing code (PairQR, PairPhone, returning a
+//     sender.Pairing);
 //   - connecting an account, with its own proxy, and failing fast when WhatsApp cannot be
 //     reached (Connect);
-//   - sending a text under the caller's deterministic message id (MessageID, Send), with an
+//   - sending a text under the caller's deterministic message id (msgid.Of, Send), with an
 //     IsOnWhatsApp check cached per number and optional typing-indicator pacing;
 //   - turning whatsmeow events into sender.Events: receipts, inbound texts and account
 //     status (events.go);

@@ -14,8 +14,8 @@ var (
 	// unlinked and deleted). Its status is pending_pair until PairQR or PairPhone succeeds.
 	ErrNotPaired = errors.New("whatsapp: the account is not paired: pair it first (status pending_pair)")
 	// ErrAlreadyPaired: PairQR or PairPhone on an account that has a linked device. Unpair
-	// it first to link another phone.
-	ErrAlreadyPaired = errors.New("whatsapp: the account is already paired: unpair it first")
+	// it first to link another phone. It is sender.ErrAlreadyPaired.
+	ErrAlreadyPaired = sender.Mark(errors.New("whatsapp: the account is already paired: unpair it first"), sender.ErrAlreadyPaired)
 	// ErrAlreadyConnected: Connect on an account that this Connector has connected already.
 	ErrAlreadyConnected = errors.New("whatsapp: the account is already connected in this process")
 	// ErrTimeout: WhatsApp (or the proxy) did not answer within the connect timeout.
@@ -37,11 +37,12 @@ var (
 	// ErrBanned: WhatsApp banned the account, for a while or for good. A failure of the
 	// account (sender.ErrAccount): the worker sends the message through another.
 	ErrBanned = sender.AccountFailure(errors.New("whatsapp: the account is banned"))
-	// ErrInvalidMessageID: Message.ID does not have the shape of a WhatsApp message id;
-	// derive it with MessageID.
-	ErrInvalidMessageID = sender.Permanent(errors.New("whatsapp: invalid message id: derive it with whatsapp.MessageID"))
-	// ErrInvalidPhone: the number is not E.164 ("+" and 7 to 15 digits, no leading 0).
-	ErrInvalidPhone = sender.Permanent(errors.New("whatsapp: invalid phone number: want E.164 (+ and 7 to 15 digits)"))
+	// ErrInvalidMessageID: Message.ID does not have the shape of a WhatsApp message id
+	// (ValidMessageID); derive it with msgid.Of.
+	ErrInvalidMessageID = sender.Permanent(errors.New("whatsapp: invalid message id: derive it with msgid.Of"))
+	// ErrInvalidPhone: the number is not E.164 ("+" and 7 to 15 digits, no leading 0). It
+	// is sender.ErrInvalidPhone.
+	ErrInvalidPhone = sender.Mark(sender.Permanent(errors.New("whatsapp: invalid phone number: want E.164 (+ and 7 to 15 digits)")), sender.ErrInvalidPhone)
 	// ErrInvalidText: the text is empty or longer than WhatsApp accepts.
 	ErrInvalidText = sender.Permanent(errors.New("whatsapp: invalid text: empty or longer than 65536 characters"))
 )

@@ -5,20 +5,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mau.fi/whatsmeow"
+
+	"github.com/crierhq/crier/internal/msgid"
 )
 
-func TestMessageID(t *testing.T) {
+// TestDeliveryIDsAreValid: the ids msgid makes for deliveries are ids Send takes.
+func TestDeliveryIDsAreValid(t *testing.T) {
 	t.Parallel()
-	id := MessageID(42)
+	id := msgid.Of(42)
 	require.Len(t, id, 20)
 	require.Regexp(t, `^3EB0[0-9A-F]{16}$`, id)
 	require.True(t, ValidMessageID(id))
-	require.Equal(t, id, MessageID(42), "deterministic")
+	require.Equal(t, id, msgid.Of(42), "deterministic")
 	require.Equal(t, "3EB0", id[:4])
 
 	seen := map[string]int64{}
 	for d := int64(-5); d < 20000; d++ {
-		id := MessageID(d)
+		id := msgid.Of(d)
 		require.True(t, ValidMessageID(id), id)
 		prev, dup := seen[id]
 		require.False(t, dup, "deliveries %d and %d share %s", prev, d, id)

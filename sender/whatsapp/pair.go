@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -14,114 +13,17 @@ import (
 	"github.com/crierhq/crier/sender"
 )
 
-// PairEventKind says what a PairEvent reports.
-type PairEventKind string
-
-// The kinds of PairEvent. A pairing reports codes, then exactly one of the others, last.
-const (
-	PairCode    PairEventKind = "code"    // a QR code to show: Code, valid for Expires
-	PairSuccess PairEventKind = "success" // the phone linked the account: Phone, JID
-	PairTimeout PairEventKind = "timeout" // no phone linked in time: Err
-	PairFailed  PairEventKind = "failed"  // pairing went wrong, or was cancelled: Err
-)
-
-// PairEvent is one step of a pairing.
-type PairEvent struct {
-	Kind PairEventKind
-	// Code is the text of the QR code to show (PairCode), e.g. with RenderQR.
-	Code string
-	// Expires is how long Code is shown before the next one replaces it (PairCode).
-	Expires time.Duration
-	// Phone is the account's own number in E.164, the business's (PairSuccess).
-	Phone string
-	// JID is the linked device's JID, e.g. 15550001111:12@s.whatsapp.net (PairSuccess).
-	JID string
-	// Err says why the pairing ended without success (PairTimeout, PairFailed).
-	Err error
-}
-
-// Pairing is a pairing under way. It goes on in the background after PairQR or PairPhone
-// returns, until a phone links the account, the codes run out, Options.PairTimeout passes,
-// or Cancel; nobody has to read its events for it to finish and record the device.
-type Pairing struct {
-	// AccountID is the account being paired.
-	AccountID int64
-	// Code is what the person pairing needs first: the first QR text (PairQR), or the
-	// pairing code to type on the phone, "ABCD-EFGH" (PairPhone).
-	Code string
-
-	events    chan PairEvent
-	done      chan struct{}
-	final     PairEvent
-	cancel    context.CancelFunc
-	cancelled atomic.Bool
-}
-
-func newPairing(accountID int64, cancel context.CancelFunc) *Pairing {
-	return &Pairing{
-		AccountID: accountID,
-		events:    make(chan PairEvent, pairingEventsBufferSize),
-		done:      make(chan struct{}),
-		cancel:    cancel,
-	}
-}
-
-// Events yields the QR codes as WhatsApp rotates them (PairQR only; the first is Code),
-// then the final event, and is then closed. Codes that nobody reads in time are dropped,
-// never the final event.
-func (p *Pairing) Events() <-chan PairEvent { return p.events }
-
-// Done is closed when the pairing has ended.
-func (p *Pairing) Done() <-chan struct{} { return p.done }
-
-// Result waits for the pairing to end and returns its final event.
-func (p *Pairing) Result() PairEvent {
-	<-p.done
-	return p.final
-}
-
-// Wait waits for the pairing to end and returns its final event, or ctx's error.
-func (p *Pairing) Wait(ctx context.Context) (PairEvent, error) {
-	select {
-	case <-p.done:
-		return p.final, nil
-	case <-ctx.Done():
-		return PairEvent{}, ctx.Err()
-	}
-}
-
-// Cancel ends the pairing (with PairFailed and ErrPairingCancelled) unless it has ended.
-func (p *Pairing) Cancel() {
-	p.cancelled.Store(true)
-	p.cancel()
-}
-
-// emitCode passes a QR code on unless the buffer is full, keeping room for the final
-// event. Only the pairing's own goroutine sends, so the length check is safe.
-func (p *Pairing) emitCode(e PairEvent) {
-	if len(p.events) < cap(p.events)-1 {
-		p.events <- e
-	}
-}
-
-// finish reports the final event and ends the pairing.
-func (p *Pairing) finish(final PairEvent) {
-	p.final = final
-	p.events <- final
-	close(p.events)
-	close(p.done)
-}
-
 // PairQR links the account to a phone by QR code. It returns once WhatsApp has given the
 // first code (Pairing.Code), within Options.ConnectTimeout, or fails fast when WhatsApp
-// cannot be reached. The pairing then goes on in the background: the codes rotate (see
-// Pairing.Events) until the phone scans one, and on success the device is recorded for
-// the account, so that Connect can use it.
+// cannot be reached. The pairing then goes on in the background for Options.PairTimeout
+// (Pairing.Timeout): the codes rotate (see Pairing.Events) until the phone scans one, and
+// on success the device is recorded for the account, so that Connect can use it.
 //
-// ctx bounds only the start. An account already paired fails with ErrAlreadyPaired; a new
-// pairing of an account replaces the one under way. After success, the account is not
+// ctx bounds only the start. An account already paired fails with ErrAlreadyPaired
+// (sender.ErrAlreadyPaired); a new pairing of an account replaces the one under way, which
+// ends, like a cancelled one, with sender.PairFailed and ErrPairingCancelled. After success, the account is not
 // connected: the process that holds its lease connects it.
-func (c *Connector) PairQR(ctx context.Context, a sender.Account) (*Pairing, error) {
+func (c *Connector) PairQR(ctx context.Context, a sender.Account) (*sender.Pairing, error) {
 	return c.pair(ctx, a, "")
 }
 
@@ -130,14 +32,14 @@ func (c *Connector) PairQR(ctx context.Context, a sender.Account) (*Pairing, err
 // types in WhatsApp → Linked devices → Link with phone number, after WhatsApp shows them
 // a notification. phone is the account's own number in E.164. The rest is as PairQR,
 // except that Pairing.Events yields no QR codes, only the final event.
-func (c *Connector) PairPhone(ctx context.Context, a sender.Account, phone string) (*Pairing, error) {
+func (c *Connector) PairPhone(ctx context.Context, a sender.Account, phone string) (*sender.Pairing, error) {
 	if _, err := phoneDigits(phone); err != nil {
 		return nil, fmt.Errorf("whatsapp: pair account %d by phone: %w", a.ID, err)
 	}
 	return c.pair(ctx, a, phone)
 }
 
-func (c *Connector) pair(ctx context.Context, a sender.Account, phone string) (*Pairing, error) {
+func (c *Connector) pair(ctx context.Context, a sender.Account, phone string) (*sender.Pairing, error) {
 	if a.Channel != sender.WhatsApp {
 		return nil, fmt.Errorf("whatsapp: pair account %d: it is a %q account", a.ID, a.Channel)
 	}
@@ -160,7 +62,8 @@ func (c *Connector) pair(ctx context.Context, a sender.Account, phone string) (*
 		cancel()
 		return nil, fmt.Errorf("whatsapp: pair account %d: %w", a.ID, err)
 	}
-	p := newPairing(a.ID, cancel)
+	p := sender.NewPairing(a.ID, cancel)
+	p.Timeout = c.opts.PairTimeout
 	stop := func() {
 		cancel()
 		cli.Disconnect()
@@ -170,10 +73,10 @@ func (c *Connector) pair(ctx context.Context, a sender.Account, phone string) (*
 		stop()
 		return nil, fmt.Errorf("whatsapp: pair account %d: %w", a.ID, err)
 	}
-	fail := func(err error) (*Pairing, error) {
+	fail := func(err error) (*sender.Pairing, error) {
 		stop()
 		c.pairingEnd(p)
-		if p.cancelled.Load() {
+		if p.Cancelled() {
 			err = ErrPairingCancelled
 		}
 		return nil, reachError("pair", a, err)
@@ -189,7 +92,7 @@ func (c *Connector) pair(ctx context.Context, a sender.Account, phone string) (*
 	}
 	if phone == "" {
 		p.Code = first.Code
-		p.emitCode(PairEvent{Kind: PairCode, Code: first.Code, Expires: first.Timeout})
+		p.EmitCode(sender.PairEvent{Kind: sender.PairCode, Code: first.Code, Expires: first.Timeout})
 	} else {
 		pctx, pcancel := context.WithDeadline(ctx, deadline)
 		code, err := cli.PairPhone(pctx, phone, true, whatsmeow.PairClientChrome, pairingCodeClientName)
@@ -247,12 +150,12 @@ func firstCode(ctx context.Context, items <-chan whatsmeow.QRChannelItem, deadli
 
 // pairingWatch follows a pairing to its end in the background, records the device on
 // success, and reports the outcome.
-func (c *Connector) pairingWatch(p *Pairing, items <-chan whatsmeow.QRChannelItem, showCodes bool, deviceJID func() types.JID, stop func()) {
+func (c *Connector) pairingWatch(p *sender.Pairing, items <-chan whatsmeow.QRChannelItem, showCodes bool, deviceJID func() types.JID, stop func()) {
 	defer c.pairingEnd(p)
 	final := c.pairingOutcome(p, items, showCodes, deviceJID)
 	stop()
-	p.finish(final)
-	if final.Kind == PairSuccess {
+	p.Finish(final)
+	if final.Kind == sender.PairSuccess {
 		c.log.Info("whatsapp: pairing succeeded", "account_id", p.AccountID)
 	} else {
 		c.log.Info("whatsapp: pairing ended", "account_id", p.AccountID, "outcome", string(final.Kind), "reason", final.Err.Error())
@@ -260,43 +163,43 @@ func (c *Connector) pairingWatch(p *Pairing, items <-chan whatsmeow.QRChannelIte
 }
 
 // pairingOutcome reads whatsmeow's QR channel until the pairing ends.
-func (c *Connector) pairingOutcome(p *Pairing, items <-chan whatsmeow.QRChannelItem, showCodes bool, deviceJID func() types.JID) PairEvent {
+func (c *Connector) pairingOutcome(p *sender.Pairing, items <-chan whatsmeow.QRChannelItem, showCodes bool, deviceJID func() types.JID) sender.PairEvent {
 	for item := range items {
 		switch item.Event {
 		case whatsmeow.QRChannelEventCode:
 			if showCodes {
-				p.emitCode(PairEvent{Kind: PairCode, Code: item.Code, Expires: item.Timeout})
+				p.EmitCode(sender.PairEvent{Kind: sender.PairCode, Code: item.Code, Expires: item.Timeout})
 			}
 		case whatsmeow.QRChannelScannedWithoutMultidevice.Event:
 			// The phone must enable multi-device; the same code can then be scanned again.
 		case whatsmeow.QRChannelSuccess.Event:
 			return c.paired(p.AccountID, deviceJID())
 		case whatsmeow.QRChannelTimeout.Event:
-			return PairEvent{Kind: PairTimeout, Err: errors.New("whatsapp: no phone linked the account before the codes ran out or the connection closed")}
+			return sender.PairEvent{Kind: sender.PairTimeout, Err: errors.New("whatsapp: no phone linked the account before the codes ran out or the connection closed")}
 		default:
-			return PairEvent{Kind: PairFailed, Err: fmt.Errorf("whatsapp: pairing failed: %w", qrItemError(item))}
+			return sender.PairEvent{Kind: sender.PairFailed, Err: fmt.Errorf("whatsapp: pairing failed: %w", qrItemError(item))}
 		}
 	}
 	// whatsmeow closes the channel without a final item when the pairing's context ends.
-	if p.cancelled.Load() {
-		return PairEvent{Kind: PairFailed, Err: ErrPairingCancelled}
+	if p.Cancelled() {
+		return sender.PairEvent{Kind: sender.PairFailed, Err: ErrPairingCancelled}
 	}
-	return PairEvent{Kind: PairTimeout, Err: fmt.Errorf("whatsapp: no phone linked the account within %s", c.opts.PairTimeout)}
+	return sender.PairEvent{Kind: sender.PairTimeout, Err: fmt.Errorf("whatsapp: no phone linked the account within %s", c.opts.PairTimeout)}
 }
 
 // paired records the new device of the account.
-func (c *Connector) paired(accountID int64, jid types.JID) PairEvent {
+func (c *Connector) paired(accountID int64, jid types.JID) sender.PairEvent {
 	if jid.IsEmpty() || !isPhoneDigits(jid.User) {
-		return PairEvent{Kind: PairFailed, Err: errors.New("whatsapp: pairing reported success, but the device has no phone-number JID")}
+		return sender.PairEvent{Kind: sender.PairFailed, Err: errors.New("whatsapp: pairing reported success, but the device has no phone-number JID")}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := devicePut(ctx, c.pool, accountID, jid, c.now()); err != nil {
 		// The phone lists the device, but Crier cannot find it; pairing again makes another.
 		c.log.Error("whatsapp: paired, but could not record the device", "account_id", accountID, "error", err.Error())
-		return PairEvent{Kind: PairFailed, Err: err}
+		return sender.PairEvent{Kind: sender.PairFailed, Err: err}
 	}
-	return PairEvent{Kind: PairSuccess, Phone: "+" + jid.User, JID: jid.String()}
+	return sender.PairEvent{Kind: sender.PairSuccess, Phone: "+" + jid.User, Device: jid.String()}
 }
 
 // qrItemError explains a final item of whatsmeow's QR channel.
@@ -318,7 +221,7 @@ func qrItemError(item whatsmeow.QRChannelItem) error {
 }
 
 // pairingStart registers p as the account's pairing, cancelling the one under way.
-func (c *Connector) pairingStart(p *Pairing) error {
+func (c *Connector) pairingStart(p *sender.Pairing) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -333,7 +236,7 @@ func (c *Connector) pairingStart(p *Pairing) error {
 }
 
 // pairingEnd unregisters p; once per pairingStart.
-func (c *Connector) pairingEnd(p *Pairing) {
+func (c *Connector) pairingEnd(p *sender.Pairing) {
 	c.mu.Lock()
 	if c.pairings[p.AccountID] == p {
 		delete(c.pairings, p.AccountID)

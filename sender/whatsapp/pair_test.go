@@ -1,16 +1,16 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
+
+	"github.com/crierhq/crier/sender"
 )
 
 func TestPairFailsFastWhenWhatsAppIsUnreachable(t *testing.T) {
@@ -51,15 +51,19 @@ func TestPairRefusesPairedAccountsAndBadNumbers(t *testing.T) {
 	storeFakeDevice(t, b, 3, ownDigits)
 	_, err := b.conn.PairQR(context.Background(), waAccount(3, unreachableProxy))
 	require.ErrorIs(t, err, ErrAlreadyPaired)
+	require.ErrorIs(t, err, sender.ErrAlreadyPaired, "the API tells it apart without naming this package")
 	_, err = b.conn.PairPhone(context.Background(), waAccount(4, unreachableProxy), "015551234")
 	require.ErrorIs(t, err, ErrInvalidPhone)
+	require.ErrorIs(t, err, sender.ErrInvalidPhone, "the API tells it apart without naming this package")
+	require.ErrorIs(t, err, sender.ErrPermanent)
+	require.EqualError(t, err, "whatsapp: pair account 4 by phone: whatsapp: invalid phone number: want E.164 (+ and 7 to 15 digits)", "the API shows this text")
 }
 
 // startTestPairing runs the background half of a pairing on a constructed QR channel.
-func startTestPairing(t *testing.T, b *testBundle, accountID int64, showCodes bool) (*Pairing, chan whatsmeow.QRChannelItem, *types.JID, *int) {
+func startTestPairing(t *testing.T, b *testBundle, accountID int64, showCodes bool) (*sender.Pairing, chan whatsmeow.QRChannelItem, *types.JID, *int) {
 	t.Helper()
 	_, cancel := context.WithCancel(context.Background())
-	p := newPairing(accountID, cancel)
+	p := sender.NewPairing(accountID, cancel)
 	require.NoError(t, b.conn.pairingStart(p))
 	items := make(chan whatsmeow.QRChannelItem, 8)
 	var jid types.JID
@@ -80,18 +84,18 @@ func TestPairingSuccessRecordsTheDevice(t *testing.T) {
 	items <- whatsmeow.QRChannelSuccess
 	close(items)
 
-	var got []PairEvent
+	var got []sender.PairEvent
 	for e := range p.Events() {
 		got = append(got, e)
 	}
-	require.Equal(t, []PairEvent{
-		{Kind: PairCode, Code: "2@first", Expires: time.Minute},
-		{Kind: PairCode, Code: "2@second", Expires: 20 * time.Second},
-		{Kind: PairSuccess, Phone: "+" + ownDigits, JID: ownDigits + ":12@s.whatsapp.net"},
+	require.Equal(t, []sender.PairEvent{
+		{Kind: sender.PairCode, Code: "2@first", Expires: time.Minute},
+		{Kind: sender.PairCode, Code: "2@second", Expires: 20 * time.Second},
+		{Kind: sender.PairSuccess, Phone: "+" + ownDigits, Device: ownDigits + ":12@s.whatsapp.net"},
 	}, got)
 	final, err := p.Wait(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, PairSuccess, final.Kind)
+	require.Equal(t, sender.PairSuccess, final.Kind)
 	require.Equal(t, final, p.Result())
 	require.Equal(t, 1, *stops, "the pairing client is stopped")
 
@@ -107,14 +111,14 @@ func TestPairingEnds(t *testing.T) {
 	tests := []struct {
 		name string
 		last *whatsmeow.QRChannelItem // nil: whatsmeow closes the channel (its context ended)
-		kind PairEventKind
+		kind sender.PairEventKind
 		err  string
 	}{
-		{"codes ran out", &whatsmeow.QRChannelTimeout, PairTimeout, "codes ran out"},
-		{"pair error", &whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventError, Error: errors.New("hmac mismatch for 15550001111")}, PairFailed, "hmac mismatch"},
-		{"client outdated", &whatsmeow.QRChannelClientOutdated, PairFailed, "upgrade Crier"},
-		{"unexpected state", &whatsmeow.QRChannelErrUnexpectedEvent, PairFailed, "unexpected connection state"},
-		{"pair timeout", nil, PairTimeout, "within 3m0s"},
+		{"codes ran out", &whatsmeow.QRChannelTimeout, sender.PairTimeout, "codes ran out"},
+		{"pair error", &whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventError, Error: errors.New("hmac mismatch for 15550001111")}, sender.PairFailed, "hmac mismatch"},
+		{"client outdated", &whatsmeow.QRChannelClientOutdated, sender.PairFailed, "upgrade Crier"},
+		{"unexpected state", &whatsmeow.QRChannelErrUnexpectedEvent, sender.PairFailed, "unexpected connection state"},
+		{"pair timeout", nil, sender.PairTimeout, "within 3m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +149,7 @@ func TestPairingCancelledOrReplaced(t *testing.T) {
 	close(items1) // whatsmeow closes the channel once the cancelled context ends
 	final, err := first.Wait(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, PairFailed, final.Kind)
+	require.Equal(t, sender.PairFailed, final.Kind)
 	require.ErrorIs(t, final.Err, ErrPairingCancelled)
 
 	b.conn.mu.Lock()
@@ -175,14 +179,14 @@ func TestPairingNobodyReadingNeverBlocks(t *testing.T) {
 	defer cancel()
 	final, err := p.Wait(ctx) // the HTTP handler returned after the first code; nobody reads
 	require.NoError(t, err)
-	require.Equal(t, PairSuccess, final.Kind)
+	require.Equal(t, sender.PairSuccess, final.Kind)
 
-	var got []PairEvent
+	var got []sender.PairEvent
 	for e := range p.Events() {
 		got = append(got, e)
 	}
 	require.Len(t, got, pairingEventsBufferSize)
-	require.Equal(t, PairSuccess, got[len(got)-1].Kind, "the final event is never dropped")
+	require.Equal(t, sender.PairSuccess, got[len(got)-1].Kind, "the final event is never dropped")
 }
 
 func TestPairingByPhoneShowsNoCodes(t *testing.T) {
@@ -192,27 +196,10 @@ func TestPairingByPhoneShowsNoCodes(t *testing.T) {
 	items <- whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@ignored"}
 	items <- whatsmeow.QRChannelTimeout
 	close(items)
-	var got []PairEvent
+	var got []sender.PairEvent
 	for e := range p.Events() {
 		got = append(got, e)
 	}
 	require.Len(t, got, 1)
-	require.Equal(t, PairTimeout, got[0].Kind)
-}
-
-func TestRenderQR(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	require.NoError(t, RenderQR(&buf, "2@abcdefghijklmnopqrstuvwxyz0123456789,AbCdEfGhIjKlMnOpQrStUvWxYz,0123456789abcdef,ABCDEFGH"))
-	out := buf.String()
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	require.Greater(t, len(lines), 10)
-	require.Contains(t, out, "▀")
-	require.Contains(t, out, "▄")
-	// Half blocks: about half as many lines as columns.
-	width := len([]rune(lines[0]))
-	require.Less(t, len(lines), width)
-
-	require.Error(t, RenderQR(&buf, ""))
-	require.Error(t, RenderQR(&buf, strings.Repeat("x", maxQRText+1)))
+	require.Equal(t, sender.PairTimeout, got[0].Kind)
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/crierhq/crier/sender"
 )
 
-// Send sends a text to m.To under the id m.ID, which must come from MessageID, so that a
-// retried send is the same message.
+// Send sends a text to m.To under the id m.ID, which must have the shape ValidMessageID
+// checks (a delivery's id from msgid.Of has it), so that a retried send is the same message.
 //
 // Before the first message to a number (and again once the cached answer expires) it asks
 // WhatsApp whether the number has WhatsApp; a number without it fails at once with

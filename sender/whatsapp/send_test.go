@@ -12,6 +12,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
+	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/sender"
 )
 
@@ -25,7 +26,7 @@ func TestSendSendsUnderOurID(t *testing.T) {
 	cli.sendTime = evTS
 	tr, _, _ := newFakeTransport(t, Options{Now: clock.Now}, cli)
 
-	id := MessageID(1)
+	id := msgid.Of(1)
 	res, err := tr.Send(context.Background(), sender.Message{ID: id, To: custE164, Text: "Hello Ana"})
 	require.NoError(t, err)
 	require.Equal(t, sender.SendResult{ProviderID: id, SentAt: evTS}, res)
@@ -34,7 +35,7 @@ func TestSendSendsUnderOurID(t *testing.T) {
 
 	// Without a server timestamp, the clock tells.
 	cli.sendTime = time.Time{}
-	res, err = tr.Send(context.Background(), sender.Message{ID: MessageID(2), To: custE164, Text: "again"})
+	res, err = tr.Send(context.Background(), sender.Message{ID: msgid.Of(2), To: custE164, Text: "again"})
 	require.NoError(t, err)
 	require.Equal(t, clock.Now(), res.SentAt)
 }
@@ -55,13 +56,13 @@ func TestSendRejectsBadInputPermanently(t *testing.T) {
 	}{
 		{"delivery id instead of a message id", sender.Message{ID: "42", To: custE164, Text: "hi"}, ErrInvalidMessageID},
 		{"lowercase id", sender.Message{ID: "3eb00123456789abcdef01", To: custE164, Text: "hi"}, ErrInvalidMessageID},
-		{"no plus", sender.Message{ID: MessageID(1), To: custDigits, Text: "hi"}, ErrInvalidPhone},
-		{"too short", sender.Message{ID: MessageID(1), To: "+12345", Text: "hi"}, ErrInvalidPhone},
-		{"too long", sender.Message{ID: MessageID(1), To: "+1234567890123456", Text: "hi"}, ErrInvalidPhone},
-		{"not digits", sender.Message{ID: MessageID(1), To: "+49 151 1234", Text: "hi"}, ErrInvalidPhone},
-		{"leading zero", sender.Message{ID: MessageID(1), To: "+0151123456", Text: "hi"}, ErrInvalidPhone},
-		{"empty text", sender.Message{ID: MessageID(1), To: custE164, Text: ""}, ErrInvalidText},
-		{"text too long", sender.Message{ID: MessageID(1), To: custE164, Text: string(long)}, ErrInvalidText},
+		{"no plus", sender.Message{ID: msgid.Of(1), To: custDigits, Text: "hi"}, ErrInvalidPhone},
+		{"too short", sender.Message{ID: msgid.Of(1), To: "+12345", Text: "hi"}, ErrInvalidPhone},
+		{"too long", sender.Message{ID: msgid.Of(1), To: "+1234567890123456", Text: "hi"}, ErrInvalidPhone},
+		{"not digits", sender.Message{ID: msgid.Of(1), To: "+49 151 1234", Text: "hi"}, ErrInvalidPhone},
+		{"leading zero", sender.Message{ID: msgid.Of(1), To: "+0151123456", Text: "hi"}, ErrInvalidPhone},
+		{"empty text", sender.Message{ID: msgid.Of(1), To: custE164, Text: ""}, ErrInvalidText},
+		{"text too long", sender.Message{ID: msgid.Of(1), To: custE164, Text: string(long)}, ErrInvalidText},
 	}
 	for _, tt := range tests {
 		_, err := tr.Send(context.Background(), tt.m)
@@ -81,7 +82,7 @@ func TestSendChecksOnWhatsAppOnceAndCaches(t *testing.T) {
 	ctx := context.Background()
 
 	for i := range 3 {
-		_, err := tr.Send(ctx, sender.Message{ID: MessageID(int64(i)), To: custE164, Text: "hi"})
+		_, err := tr.Send(ctx, sender.Message{ID: msgid.Of(int64(i)), To: custE164, Text: "hi"})
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1, cli.onWACalls, "asked once for three sends")
@@ -89,7 +90,7 @@ func TestSendChecksOnWhatsAppOnceAndCaches(t *testing.T) {
 	// A number without WhatsApp fails at once, for good, and the answer is cached too.
 	const noWA = "+4915199999999"
 	for range 2 {
-		_, err := tr.Send(ctx, sender.Message{ID: MessageID(10), To: noWA, Text: "hi"})
+		_, err := tr.Send(ctx, sender.Message{ID: msgid.Of(10), To: noWA, Text: "hi"})
 		require.ErrorIs(t, err, sender.ErrNotOnWhatsApp)
 		require.ErrorIs(t, err, sender.ErrPermanent)
 		require.NotContains(t, err.Error(), "4915199999999")
@@ -103,13 +104,13 @@ func TestSendChecksOnWhatsAppOnceAndCaches(t *testing.T) {
 		require.NotContains(t, fmt.Sprintf("%x%s", k, k[:]), custDigits)
 	}
 	clock.Advance(time.Hour)
-	_, err := tr.Send(ctx, sender.Message{ID: MessageID(11), To: custE164, Text: "hi"})
+	_, err := tr.Send(ctx, sender.Message{ID: msgid.Of(11), To: custE164, Text: "hi"})
 	require.NoError(t, err)
 	require.Equal(t, 3, cli.onWACalls, "asked again after the TTL")
 
 	// Erasure forgets the answer.
 	c.onWA.forget(custDigits)
-	_, err = tr.Send(ctx, sender.Message{ID: MessageID(12), To: custE164, Text: "hi"})
+	_, err = tr.Send(ctx, sender.Message{ID: msgid.Of(12), To: custE164, Text: "hi"})
 	require.NoError(t, err)
 	require.Equal(t, 4, cli.onWACalls)
 }
@@ -123,7 +124,7 @@ func TestSendUsesTheCanonicalJID(t *testing.T) {
 	tr, _, c := newFakeTransport(t, Options{}, cli)
 
 	for i := range 2 {
-		_, err := tr.Send(context.Background(), sender.Message{ID: MessageID(int64(i)), To: "+5511987654321", Text: "oi"})
+		_, err := tr.Send(context.Background(), sender.Message{ID: msgid.Of(int64(i)), To: "+5511987654321", Text: "oi"})
 		require.NoError(t, err)
 		require.Equal(t, types.NewJID("551187654321", types.DefaultUserServer), cli.sent[i].to)
 	}
@@ -139,7 +140,7 @@ func TestSendLookupFailuresAreTransientAndNotCached(t *testing.T) {
 	cli.onWAErr = fmt.Errorf("failed to query %s@c.us: %w", custE164, whatsmeow.ErrIQRateOverLimit)
 	tr, _, c := newFakeTransport(t, Options{}, cli)
 
-	_, err := tr.Send(context.Background(), sender.Message{ID: MessageID(1), To: custE164, Text: "hi"})
+	_, err := tr.Send(context.Background(), sender.Message{ID: msgid.Of(1), To: custE164, Text: "hi"})
 	require.ErrorIs(t, err, whatsmeow.ErrIQRateOverLimit)
 	require.NotErrorIs(t, err, sender.ErrPermanent)
 	require.NotContains(t, err.Error(), custDigits, "the number is scrubbed from the error")
@@ -149,7 +150,7 @@ func TestSendLookupFailuresAreTransientAndNotCached(t *testing.T) {
 func TestSendWhenTheAccountCannotSend(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := sender.Message{ID: MessageID(1), To: custE164, Text: "hi"}
+	m := sender.Message{ID: msgid.Of(1), To: custE164, Text: "hi"}
 
 	t.Run("not connected now: transient", func(t *testing.T) {
 		t.Parallel()
@@ -220,7 +221,7 @@ func TestSendClassifiesWhatsmeowErrors(t *testing.T) {
 		cli.on(custE164)
 		cli.sendErr = tt.err
 		tr, _, _ := newFakeTransport(t, Options{}, cli)
-		_, err := tr.Send(context.Background(), sender.Message{ID: MessageID(1), To: custE164, Text: "hi"})
+		_, err := tr.Send(context.Background(), sender.Message{ID: msgid.Of(1), To: custE164, Text: "hi"})
 		require.Error(t, err)
 		require.Equal(t, tt.permanent, errors.Is(err, sender.ErrPermanent), "%v", tt.err)
 		if tt.is != nil {
@@ -243,7 +244,7 @@ func TestSendPacingShowsTyping(t *testing.T) {
 		return nil
 	}
 	for i := range 20 {
-		_, err := tr.Send(context.Background(), sender.Message{ID: MessageID(int64(i)), To: custE164, Text: "hi"})
+		_, err := tr.Send(context.Background(), sender.Message{ID: msgid.Of(int64(i)), To: custE164, Text: "hi"})
 		require.NoError(t, err)
 	}
 	require.Len(t, slept, 20)
@@ -260,7 +261,7 @@ func TestSendPacingShowsTyping(t *testing.T) {
 
 	// A cancelled wait sends nothing.
 	tr.sleep = func(ctx context.Context, d time.Duration) error { return context.Canceled }
-	_, err := tr.Send(context.Background(), sender.Message{ID: MessageID(99), To: custE164, Text: "hi"})
+	_, err := tr.Send(context.Background(), sender.Message{ID: msgid.Of(99), To: custE164, Text: "hi"})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Len(t, cli.sent, 20)
 }

@@ -212,7 +212,7 @@ func newFakeTransport(t *testing.T, opts Options, cli client) (*Transport, *even
 		rnd:      &lockedRand{r: rand.New(opts.Rand)},
 		onWA:     newOnWhatsAppCache(opts.OnWhatsAppTTL, opts.OnWhatsAppMax),
 		active:   map[int64]*Transport{},
-		pairings: map[int64]*Pairing{},
+		pairings: map[int64]*sender.Pairing{},
 	}
 	log := &eventLog{}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,29 +12,22 @@ import (
 	"go.mau.fi/whatsmeow/types"
 )
 
-// devicesSchema is Crier's map from an account to its linked whatsmeow device. It holds
-// the account's own device JID (the business's number), never a customer's.
-//
-// It belongs in a numbered migration of the migrations package; until one lands, New runs
-// it, and it is idempotent so that it can stay here harmlessly after that. There is no
-// foreign key to whatsmeow_device: migrations run before whatsmeow's own upgrade creates
-// that table, and a row whose device whatsmeow deleted (logged out) simply reads as "not
-// paired" (see Connector.device).
-const devicesSchema = `
-CREATE TABLE IF NOT EXISTS crier_whatsapp_devices (
-	account_id bigint      PRIMARY KEY,
-	jid        text        NOT NULL UNIQUE, -- whatsmeow_device.jid, e.g. 15550001111:12@s.whatsapp.net
-	paired_at  timestamptz NOT NULL,
-	updated_at timestamptz NOT NULL
-)`
+// The account-to-device map, crier_whatsapp_devices, is created by Crier's migrations
+// (migrations/00005_accounts.sql), its only owner: account_id primary key, jid (the
+// account's own device JID, the business's number, never a customer's) unique, paired_at
+// and updated_at. There is no foreign key to whatsmeow_device: migrations run before
+// whatsmeow's own upgrade creates that table, and a row whose device whatsmeow deleted
+// (logged out) simply reads as "not paired" (see Connector.device).
+const devicesTable = "crier_whatsapp_devices"
 
 // schemaLockKey serialises schema set-up across processes that start at once (compose
 // starts api, worker and scheduler together): whatsmeow's upgrader takes no lock itself,
 // and two of them would race to create the same tables.
 const schemaLockKey = "crier_whatsapp_schema"
 
-// schemaUpgrade creates or upgrades whatsmeow's tables and Crier's device map, under a
-// transaction-level advisory lock, which Postgres releases however the transaction ends.
+// schemaUpgrade checks that the migrations created Crier's device map, then creates or
+// upgrades whatsmeow's tables under a transaction-level advisory lock, which Postgres
+// releases however the transaction ends.
 func schemaUpgrade(ctx context.Context, pool *pgxpool.Pool, container *sqlstore.Container) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -44,13 +37,17 @@ func schemaUpgrade(ctx context.Context, pool *pgxpool.Pool, container *sqlstore.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", schemaLockKey); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
+	var migrated bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", devicesTable).Scan(&migrated); err != nil {
+		return fmt.Errorf("%s: %w", devicesTable, err)
+	}
+	if !migrated {
+		return fmt.Errorf("%s is missing: the database is not migrated (run `crier migrate`)", devicesTable)
+	}
 	// whatsmeow's upgrader runs on its own connections (database/sql over the same pool);
 	// the lock held by tx keeps other processes out meanwhile.
 	if err := container.Upgrade(ctx); err != nil {
 		return fmt.Errorf("whatsmeow tables: %w", err)
-	}
-	if _, err := tx.Exec(ctx, devicesSchema); err != nil {
-		return fmt.Errorf("crier_whatsapp_devices: %w", err)
 	}
 	return tx.Commit(ctx)
 }

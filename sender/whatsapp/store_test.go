@@ -53,6 +53,22 @@ func TestNewCreatesTheSessionStoreIdempotently(t *testing.T) {
 	require.Equal(t, 1, versions)
 }
 
+// TestNewNeedsTheMigratedDeviceMap: the migrations own crier_whatsapp_devices; New
+// creates only whatsmeow's tables, and says so on a database that lacks the map.
+func TestNewNeedsTheMigratedDeviceMap(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "DROP TABLE crier_whatsapp_devices")
+	require.NoError(t, err)
+	_, err = New(ctx, pool, Options{})
+	require.ErrorContains(t, err, "crier_whatsapp_devices is missing")
+	require.ErrorContains(t, err, "crier migrate")
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('crier_whatsapp_devices') IS NOT NULL").Scan(&exists))
+	require.False(t, exists, "New does not create it")
+}
+
 func TestDeviceMap(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{})

@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -136,4 +137,29 @@ func TestOnWhatsAppCacheStaysBounded(t *testing.T) {
 	require.True(t, ok)
 	require.False(t, e.in)
 	require.Empty(t, e.user, "no number stored when it is the key's")
+}
+
+// TestCapabilities: the Connector declares what it does, and does it: it pairs by QR code
+// and by code, reports receipts and customers' messages, and needs no template outside a
+// service window.
+func TestCapabilities(t *testing.T) {
+	t.Parallel()
+	tr, log, c := newFakeTransport(t, Options{}, newFakeClient())
+	caps := c.Capabilities()
+	require.Equal(t, sender.Capabilities{Receipts: true, Inbound: true, PairQR: true, PairPhone: true}, caps)
+
+	_, pairs := any(c).(interface {
+		PairQR(context.Context, sender.Account) (*sender.Pairing, error)
+		PairPhone(context.Context, sender.Account, string) (*sender.Pairing, error)
+	})
+	require.True(t, pairs, "PairQR and PairPhone")
+
+	tr.resolvePN = knownLIDs
+	tr.handle(&events.Receipt{MessageSource: types.MessageSource{Chat: custPN, Sender: custPNDev}, Type: types.ReceiptTypeDelivered, Timestamp: evTS, MessageIDs: []types.MessageID{"3EB0AA"}})
+	tr.handle(&events.Message{Info: types.MessageInfo{MessageSource: types.MessageSource{Chat: custPN, Sender: custPNDev}, ID: "ABCDEF", Timestamp: evTS}, Message: &waE2E.Message{Conversation: strp("hi")}})
+	var kinds []sender.EventKind
+	for _, e := range log.all() {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Equal(t, []sender.EventKind{sender.EventDelivered, sender.EventInbound}, kinds, "Receipts and Inbound")
 }

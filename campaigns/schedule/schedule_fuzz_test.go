@@ -1,4 +1,4 @@
-package campaigns_test
+package schedule_test
 
 import (
 	"strings"
@@ -7,17 +7,17 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/apperr"
 )
 
-// schedFuzzZones are the recipient zones the fuzz targets pick from: DST in both
+// fuzzZones are the recipient zones the fuzz targets pick from: DST in both
 // hemispheres, half- and quarter-hour offsets, a 30-minute DST, the date line.
-var schedFuzzZones = []string{"UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
+var fuzzZones = []string{"UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
 	"Asia/Singapore", "America/Sao_Paulo", "Pacific/Chatham", "Asia/Kathmandu", "Pacific/Apia", "America/St_Johns"}
 
-// schedFuzzInstant maps any int64 to an instant between 1990 and 2060, in seconds.
-func schedFuzzInstant(sec int64) time.Time {
+// fuzzInstant maps any int64 to an instant between 1990 and 2060, in seconds.
+func fuzzInstant(sec int64) time.Time {
 	const span = 70 * 365 * 24 * 3600
 	sec %= span
 	if sec < 0 {
@@ -26,7 +26,7 @@ func schedFuzzInstant(sec int64) time.Time {
 	return time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
 }
 
-var schedFuzzCron = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+var fuzzCron = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // FuzzSchedule feeds Validate arbitrary schedules and checks what a valid one promises:
 // no panic, a first run, cron runs that agree with robfig/cron where there is no DST
@@ -40,8 +40,8 @@ func FuzzSchedule(f *testing.F) {
 	f.Add("at", "2026-03-08T06:30:00Z", "", "", "02:30", false, int64(1_141_000_000), uint8(1), "00:00", "00:00")
 	f.Add("now", "", "", "Australia/Lord_Howe", "02:15", false, int64(1_160_000_000), uint8(3), "22:00", "02:15")
 	f.Fuzz(func(t *testing.T, typ, at, expr, tz, localTime string, skip bool, nowSec int64, zoneIdx uint8, quietStart, quietEnd string) {
-		now := schedFuzzInstant(nowSec)
-		s := campaigns.Schedule{Type: campaigns.ScheduleType(typ), At: at, Cron: expr, Timezone: tz, LocalTime: localTime, SkipPastLocal: skip}
+		now := fuzzInstant(nowSec)
+		s := schedule.Schedule{Type: schedule.Type(typ), At: at, Cron: expr, Timezone: tz, LocalTime: localTime, SkipPastLocal: skip}
 		err := s.Validate(now)
 		if err != nil {
 			if apperr.CodeOf(err) != apperr.Invalid || len(apperr.FieldsOf(err)) == 0 {
@@ -59,12 +59,12 @@ func FuzzSchedule(f *testing.F) {
 		switch {
 		case !ok:
 			t.Fatalf("%+v is valid at %s but never runs", s, now)
-		case s.Type == campaigns.ScheduleNow && !run.Equal(now.Truncate(time.Microsecond)):
+		case s.Type == schedule.Now && !run.Equal(now.Truncate(time.Microsecond)):
 			t.Fatalf("%+v: now runs at %s", s, run)
-		case s.Type != campaigns.ScheduleNow && !run.After(now):
+		case s.Type != schedule.Now && !run.After(now):
 			t.Fatalf("%+v: first run %s is not after %s", s, run, now)
 		}
-		if s.Type == campaigns.ScheduleCron {
+		if s.Type == schedule.Cron {
 			next, ok := s.NextRun(run)
 			if ok && !next.After(run) {
 				t.Fatalf("%+v: run %s is followed by %s", s, run, next)
@@ -73,7 +73,7 @@ func FuzzSchedule(f *testing.F) {
 				t.Fatalf("%+v: runs %s and %s are closer than the minimum interval", s, run, next)
 			}
 			if tz == "" || tz == "UTC" { // no DST: robfig/cron must agree
-				spec, err := schedFuzzCron.Parse(strings.TrimSpace(expr))
+				spec, err := fuzzCron.Parse(strings.TrimSpace(expr))
 				if err != nil {
 					t.Fatalf("%+v: valid here, refused by robfig/cron: %v", s, err)
 				}
@@ -84,15 +84,15 @@ func FuzzSchedule(f *testing.F) {
 			}
 		}
 
-		zone, err := time.LoadLocation(schedFuzzZones[int(zoneIdx)%len(schedFuzzZones)])
+		zone, err := time.LoadLocation(fuzzZones[int(zoneIdx)%len(fuzzZones)])
 		if err != nil {
 			t.Fatal(err)
 		}
-		quiet := campaigns.QuietHours{Start: quietStart, End: quietEnd}
+		quiet := schedule.QuietHours{Start: quietStart, End: quietEnd}
 		if quiet.Validate() != nil {
-			quiet = campaigns.DefaultQuietHours()
+			quiet = schedule.DefaultQuietHours()
 		}
-		due, skipped := campaigns.DueAt(run, s, zone, quiet)
+		due, skipped := schedule.DueAt(run, s, zone, quiet)
 		switch {
 		case skipped && (!s.SkipPastLocal || s.LocalTime == ""):
 			t.Fatalf("%+v: recipient in %s skipped without skip_past_local", s, zone)
@@ -115,15 +115,15 @@ func FuzzQuietHoursDefer(f *testing.F) {
 	f.Add(int64(1_160_000_000), uint8(2), "23:00", "01:30")
 	f.Add(int64(1_160_000_000), uint8(3), "02:45", "02:30")
 	f.Fuzz(func(t *testing.T, sec int64, zoneIdx uint8, start, end string) {
-		q := campaigns.QuietHours{Start: start, End: end}
+		q := schedule.QuietHours{Start: start, End: end}
 		if q.Validate() != nil {
 			return
 		}
-		zone, err := time.LoadLocation(schedFuzzZones[int(zoneIdx)%len(schedFuzzZones)])
+		zone, err := time.LoadLocation(fuzzZones[int(zoneIdx)%len(fuzzZones)])
 		if err != nil {
 			t.Fatal(err)
 		}
-		at := schedFuzzInstant(sec)
+		at := fuzzInstant(sec)
 		got := q.Defer(at, zone)
 		switch {
 		case got.Before(at):

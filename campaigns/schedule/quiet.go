@@ -1,4 +1,4 @@
-package campaigns
+package schedule
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ func ParseQuietHours(s string) (QuietHours, error) {
 	_, okStart := parseWallClock(q.Start)
 	_, okEnd := parseWallClock(q.End)
 	if !found || !okStart || !okEnd {
-		return QuietHours{}, fmt.Errorf("campaigns: quiet hours %q: want HH:MM-HH:MM, e.g. 21:00-08:00", s)
+		return QuietHours{}, fmt.Errorf("schedule: quiet hours %q: want HH:MM-HH:MM, e.g. 21:00-08:00", s)
 	}
 	return q, nil
 }
@@ -59,7 +59,7 @@ func (q QuietHours) Validate() error {
 	for _, f := range []struct{ name, value string }{{"start", q.Start}, {"end", q.End}} {
 		if _, ok := parseWallClock(f.value); f.value != "" && !ok {
 			errs = append(errs, apperr.FieldError{Field: "quiet_hours." + f.name,
-				Message: fmt.Sprintf("must be a time of day as HH:MM, from 00:00 to 23:59 (got %q)", schedTruncate(f.value, 20))})
+				Message: fmt.Sprintf("must be a time of day as HH:MM, from 00:00 to 23:59 (got %q)", truncate(f.value, 20))})
 		}
 	}
 	return apperr.Fields(errs...)
@@ -75,7 +75,7 @@ func (q QuietHours) None() bool {
 // time in zone (nil means UTC).
 func (q QuietHours) Contains(t time.Time, zone *time.Location) bool {
 	start, end := q.window()
-	return quietInside(start, end, t.In(schedOrUTC(zone)))
+	return quietInside(start, end, t.In(orUTC(zone)))
 }
 
 // Defer returns the first instant at or after t that is outside the quiet window in
@@ -90,7 +90,7 @@ func (q QuietHours) Contains(t time.Time, zone *time.Location) bool {
 // follows the clock: 01:15 EST on 1 November 2026, after the EDT 01:30, with a
 // 21:00–01:30 window waits for 01:30 EST.
 func (q QuietHours) Defer(t time.Time, zone *time.Location) time.Time {
-	zone = schedOrUTC(zone)
+	zone = orUTC(zone)
 	start, end := q.window()
 	t = t.UTC() // also drops the monotonic reading: results are stored and compared as instants
 	// Each pass moves t to a later opening; more than two passes need a pathological
@@ -139,96 +139,4 @@ func quietInside(start, end wallClock, local time.Time) bool {
 
 func quietSecondOfDay(local time.Time) int {
 	return local.Hour()*3600 + local.Minute()*60 + local.Second()
-}
-
-// wallClock is a time of day as minutes since local midnight, 0 to 1439.
-type wallClock int
-
-// parseWallClock parses "HH:MM" strictly: two digits each, 00:00 to 23:59.
-func parseWallClock(s string) (wallClock, bool) {
-	if len(s) != 5 || s[2] != ':' {
-		return 0, false
-	}
-	for _, i := range []int{0, 1, 3, 4} {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	h := int(s[0]-'0')*10 + int(s[1]-'0')
-	m := int(s[3]-'0')*10 + int(s[4]-'0')
-	if h > 23 || m > 59 {
-		return 0, false
-	}
-	return wallClock(h*60 + m), true
-}
-
-// wallDate is a calendar date, without a zone.
-type wallDate struct {
-	year  int
-	month time.Month
-	day   int
-}
-
-func wallDateOf(local time.Time) wallDate {
-	y, m, d := local.Date()
-	return wallDate{y, m, d}
-}
-
-func (d wallDate) addDays(n int) wallDate {
-	return wallDateOf(time.Date(d.year, d.month, d.day+n, 0, 0, 0, 0, time.UTC))
-}
-
-// wallSearch bounds how far an instant can be from the same wall reading read as UTC:
-// no zone's offset is more than a day.
-const wallSearch = 27 * time.Hour
-
-// wallFirst returns the first instant, not before notBefore, at which the wall clock in
-// loc reads clock on date or later. That one rule gives every DST answer this package
-// promises: a normal wall time maps to its instant; a time that occurs twice (fall back)
-// maps to its first occurrence; a time that does not exist (spring forward) maps to the
-// first instant after the gap, when the clock jumps past it. The result is in UTC.
-//
-// Time and Location have no "wall time to instant" with defined DST behaviour (time.Date
-// leaves it unspecified), so this walks the zone's periods (ZoneBounds) instead: within
-// one period the wall clock only moves forward, so the answer in each period is a
-// subtraction, and the first period that has one holds the answer.
-func wallFirst(loc *time.Location, date wallDate, clock wallClock, notBefore time.Time) time.Time {
-	w := time.Date(date.year, date.month, date.day, 0, int(clock), 0, 0, time.UTC) // the wall reading, written as UTC
-	t := w.Add(-wallSearch)
-	if notBefore.After(t) {
-		t = notBefore
-	}
-	for range 16 {
-		local := t.In(loc)
-		_, offset := local.Zone()
-		_, end := local.ZoneBounds()
-		at := w.Add(-time.Duration(offset) * time.Second)
-		if at.Before(t) {
-			at = t
-		}
-		if end.IsZero() || at.Before(end) {
-			return at.UTC()
-		}
-		t = end
-	}
-	return t.UTC() // sixteen transitions in two days: no real zone has them
-}
-
-func schedOrUTC(loc *time.Location) *time.Location {
-	if loc == nil {
-		return time.UTC
-	}
-	return loc
-}
-
-// schedTruncate shortens user input echoed in a message.
-func schedTruncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut < len(s) && s[cut]&0xC0 == 0x80 { // do not split a UTF-8 sequence
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -1,0 +1,118 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crierhq/crier/contacts"
+)
+
+// Queue puts Crier's tasks into Asynq. A process has one: the handlers queue their follow-up
+// tasks through it, and the API queues imports (contacts.ImportQueue) with nothing else of
+// the workers, so it is built before the services that enqueue. It is safe for concurrent
+// use.
+type Queue struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	log       *slog.Logger
+}
+
+var _ contacts.ImportQueue = (*Queue)(nil)
+
+// NewQueue returns a Queue on rdb; nil logger means slog.Default().
+func NewQueue(rdb redis.UniversalClient, logger *slog.Logger) *Queue {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), log: logger}
+}
+
+// Close releases the Asynq client and inspector (not the Redis connection).
+func (q *Queue) Close() error { return errors.Join(q.client.Close(), q.inspector.Close()) }
+
+// EnqueueImport queues import:run for a stored import (contacts.ImportQueue). A failure is
+// logged here: the import stays queued, and the reconciler queues it again.
+func (q *Queue) EnqueueImport(ctx context.Context, importID int64) error {
+	if _, err := q.enqueue(ctx, NewImportTask(importID)); err != nil {
+		q.log.WarnContext(ctx, "enqueue import", "import_id", importID, "error", err)
+		return fmt.Errorf("workers: enqueue import %d: %w", importID, err)
+	}
+	return nil
+}
+
+// enqueue adds a task whose TaskID dedupes it. A task with the same id that is still queued
+// or running is left alone (ok); one that was archived after its retries ran out is deleted
+// and replaced, so that a TaskID never blocks work for good.
+func (q *Queue) enqueue(ctx context.Context, t *asynq.Task) (bool, error) {
+	_, err := q.client.EnqueueContext(ctx, t)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	info, ierr := q.inspector.GetTaskInfo(queueOf(t), taskIDOf(t))
+	if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+		return false, nil // queued, scheduled, retrying or running: it will run
+	}
+	if derr := q.inspector.DeleteTask(info.Queue, info.ID); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
+		return false, derr
+	}
+	if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	return true, nil
+}
+
+// queueOf and taskIDOf read back the options our constructors set.
+func queueOf(t *asynq.Task) string {
+	switch t.Type() {
+	case TypeMessageSend:
+		return QueueSend
+	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound:
+		return QueueEvents
+	case TypeReplySend:
+		return QueueReplies
+	case TypeMaintenanceReconcile, TypeMaintenanceRetention:
+		return QueueMaintenance
+	default:
+		return QueueCampaigns
+	}
+}
+
+func taskIDOf(t *asynq.Task) string {
+	var p struct {
+		CampaignID int64     `json:"campaign_id"`
+		RunAt      time.Time `json:"run_at"`
+		DeliveryID int64     `json:"delivery_id"`
+		InboundID  int64     `json:"inbound_id"`
+		ImportID   int64     `json:"import_id"`
+	}
+	_ = decode(t, &p)
+	switch t.Type() {
+	case TypeCampaignLaunch:
+		return launchTaskID(p.CampaignID, p.RunAt)
+	case TypeCampaignDispatch:
+		return dispatchTaskID(p.CampaignID)
+	case TypeMessageSend:
+		return SendTaskID(p.DeliveryID)
+	case TypeEventReceipts:
+		return receiptsTaskID(t.Payload())
+	case TypeEventInbound:
+		return inboundTaskID(p.InboundID)
+	case TypeReplySend:
+		return replyTaskID(p.InboundID)
+	case TypeImportRun:
+		return importTaskID(p.ImportID)
+	case TypeMaintenanceReconcile:
+		return "reconcile"
+	default:
+		return "retention"
+	}
+}
