@@ -165,6 +165,11 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+wip+" RENAME TO "+name); err != nil {
 		return "", err
 	}
+	// Marked as a template, any role that may create databases clones it, not only its
+	// owner: a suite run as another role (crier or postgres) reuses it.
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" IS_TEMPLATE true"); err != nil {
+		return "", err
+	}
 	return name, nil
 }
 
