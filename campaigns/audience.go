@@ -9,17 +9,12 @@ import (
 	"github.com/crierhq/crier/consent"
 )
 
-// Skip reasons the launch records, in the order they are decided: a contact gets the
-// first that applies. excluded_tag (the marketer's own choice) comes first; then
-// eligibility, decided by consent's contact_eligibility: invalid_phone, suppressed,
-// no_consent, withdrawn (no consent, no message); then the frequency cap
-// (SkipFrequencyCapped), then local_time_passed (SkipLocalTimePassed).
-const (
-	SkipInvalidPhone = string(consent.ExcludedInvalidPhone) // the contact has no keyed phone hash to check the suppression list with
-	SkipSuppressed   = string(consent.ExcludedSuppressed)
-	SkipNoConsent    = string(consent.ExcludedNoConsent)
-	SkipWithdrawn    = string(consent.ExcludedWithdrawn)
-)
+// The launch records the skip reasons (delivery.SkipReason) it decides in the order
+// delivery/skip.go gives them: a contact gets the first that applies. excluded_tag (the
+// marketer's own choice) comes first; then eligibility, decided by consent's
+// contact_eligibility: invalid_phone, suppressed, no_consent, withdrawn (no consent, no
+// message); then frequency_capped, then local_time_passed. launchDeliveries spells them in
+// SQL; a test checks that they are the constants.
 
 // The audience statements: launchDeliveries, previewCounts and previewSamples. Each reads
 // the same audience, the subquery m, written out in each (a test checks that the three

@@ -33,7 +33,7 @@ const (
 
 // Audience is a campaign's segment, by tag: contacts with any of TagsAny (when given) and
 // all of TagsAll (when given). Those that also have one of ExcludeTags match but are
-// skipped with SkipExcludedTag, so that the preview and the stats can say so.
+// skipped with delivery.SkipExcludedTag, so that the preview and the stats can say so.
 type Audience struct {
 	TagsAny     []string `json:"tags_any"`
 	TagsAll     []string `json:"tags_all"`

@@ -11,6 +11,7 @@ import (
 	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
@@ -106,7 +107,7 @@ func TestDueTableSQLAgreesWithGo(t *testing.T) {
 					what := fmt.Sprintf("run %s, %+v, %+v, recipient %+v", run, s, q, r)
 					require.Equal(t, loc.String(), zone, what)
 					if wantSkip {
-						require.Equal(t, SkipLocalTimePassed, ptrValue(reason), what)
+						require.Equal(t, string(delivery.SkipLocalTimePassed), ptrValue(reason), what)
 						require.Nil(t, due, what)
 						skipped++
 					} else {

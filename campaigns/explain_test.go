@@ -138,19 +138,6 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	c.Schedule.Timezone, c.Schedule.LocalTime = "Asia/Singapore", "10:00"
 	audience, err := svc.audienceArgs(ctx, c, consent.Marketing, runAt, true)
 	require.NoError(t, err)
-	var queued []int64
-	// A batch of a worker's claims: a few hundred of a million deliveries in production, a
-	// hundred of forty thousand here.
-	rows, err = pool.Query(ctx, `SELECT id FROM deliveries WHERE campaign_id = 2 ORDER BY id LIMIT 100`)
-	require.NoError(t, err)
-	queued, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-	require.NoError(t, err)
-	n := len(queued)
-	accounts, locales, variants, messageIDs := make([]int64, n), make([]string, n), make([]int32, n), make([]string, n)
-	for i, id := range queued {
-		accounts[i], locales[i], messageIDs[i] = 1, "en", msgid.Of(id)
-	}
-	legacy := []string{"legacy-2", "legacy-4", "legacy-6"}
 
 	for _, tc := range []struct {
 		name, settings, stmt string
@@ -166,21 +153,6 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 		{name: "preview count", settings: audienceSettings, stmt: previewCounts, args: audience,
 			want:   []string{"index=contacts_tags_idx", "rel=consent_state", "rel=suppressions"},
 			absent: []string{"contact_eligibility", "Seq Scan rel=contacts"}},
-		{name: "claim", stmt: claimDeliveries,
-			args: []any{queued, runAt, runAt.Add(-time.Minute), accounts, locales, variants, messageIDs,
-				consent.WhatsApp, consent.Marketing, 2, runAt.Add(-24 * time.Hour)},
-			// The deliveries by id; eligibility per contact by primary keys; the cap's counts by contact.
-			want:   []string{"index=deliveries_pkey", "index=contacts_pkey", "index=consent_state_pkey", "index=suppressions_pkey", "index=deliveries_contact_idx"},
-			absent: []string{"contact_eligibility", "Seq Scan rel=deliveries", "Seq Scan rel=contacts"}},
-		{name: "mark sent", stmt: markSent,
-			args: []any{queued, make([]string, n), make([]string, n), make([]time.Time, n), runAt},
-			want: []string{"index=deliveries_pkey"}, absent: []string{"Seq Scan"}},
-		{name: "receipts by keyed id", stmt: lockKeyedReceiptTargets, args: []any{keyed[:3], keyedIDs[:3]},
-			want: []string{"index=deliveries_pkey"}, absent: []string{"Seq Scan"}},
-		{name: "receipts by older id", stmt: lockLegacyReceiptTargets, args: []any{legacy},
-			want: []string{"index=deliveries_legacy_message_idx"}, absent: []string{"Seq Scan"}},
-		{name: "dispatch take", stmt: dispatchTake, args: []any{int64(2), 100, runAt},
-			want: []string{"index=deliveries_dispatch_idx"}, absent: []string{"Seq Scan"}},
 	} {
 		plan := explain(t, pool, tc.settings, tc.stmt, tc.args...)
 		t.Logf("%s:\n%s", tc.name, plan)

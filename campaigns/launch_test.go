@@ -13,6 +13,7 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/delivery"
 )
 
 func TestLaunchIsIdempotent(t *testing.T) {
@@ -349,13 +350,13 @@ func TestStats(t *testing.T) {
 	require.Equal(t, int64(4), st.ByAccount[itoa(b.account)].Total)
 	require.Equal(t, map[string]int64{"no_consent": 1, "opted_out": 1}, st.SkipReason)
 
-	rows, next, err := b.svc.Deliveries(ctx, c.ID, campaigns.DeliveryListParams{Status: campaigns.Failed, Limit: 10})
+	rows, next, err := b.svc.Deliveries(ctx, c.ID, campaigns.DeliveryListParams{Status: delivery.StatusFailed, Limit: 10})
 	require.NoError(t, err)
 	require.Zero(t, next)
 	require.Len(t, rows, 1)
 	require.Equal(t, "+65••••••04", rows[0].Phone)
 	require.Empty(t, rows[0].Error, "the error may quote personal data")
-	rows, _, err = b.svc.Deliveries(ctx, c.ID, campaigns.DeliveryListParams{Status: campaigns.Failed, Limit: 10, PII: true})
+	rows, _, err = b.svc.Deliveries(ctx, c.ID, campaigns.DeliveryListParams{Status: delivery.StatusFailed, Limit: 10, PII: true})
 	require.NoError(t, err)
 	require.Equal(t, "+6591000004", rows[0].Phone)
 	var all []int64

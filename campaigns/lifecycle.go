@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/campaigns/schedule"
+	"github.com/crierhq/crier/delivery"
 )
 
 // transitions is the state machine: the statuses each action may start from.
@@ -91,7 +92,7 @@ func (s *Service) Resume(ctx context.Context, id int64) error {
 }
 
 // Cancel stops a campaign for good: no further run, and every queued delivery is
-// cancelled with SkipCampaignCancelled (one a worker already holds is stopped by the
+// cancelled with delivery.SkipCampaignCancelled (one a worker already holds is stopped by the
 // worker's own check of the campaign). It returns how many deliveries it cancelled.
 // Errors: NotFound; Conflict naming the status (completed or already cancelled).
 func (s *Service) Cancel(ctx context.Context, id int64, reason string) (int64, error) {
@@ -108,7 +109,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, reason string) (int64, e
 		for _, handed := range []string{"IS NULL", "IS NOT NULL"} {
 			tag, err := tx.Exec(ctx, `
 				UPDATE deliveries SET status = 'cancelled', skip_reason = $2, updated_at = now()
-				WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at `+handed, id, SkipCampaignCancelled)
+				WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at `+handed, id, delivery.SkipCampaignCancelled)
 			if err != nil {
 				return err
 			}

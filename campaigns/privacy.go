@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/privacy"
 )
 
@@ -28,13 +29,13 @@ type deliveryEventExport struct {
 }
 
 type deliveryExport struct {
-	Delivery
+	delivery.Delivery
 	Events []deliveryEventExport `json:"events"`
 }
 
 func (deliveryHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject) (any, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT `+deliveryColumns+`,
+		SELECT `+delivery.Columns+`,
 		       coalesce((SELECT jsonb_agg(jsonb_build_object('kind', e.kind, 'detail', e.detail, 'occurred_at', e.occurred_at) ORDER BY e.id)
 		                 FROM delivery_events e WHERE e.delivery_id = d.id), '[]')
 		FROM deliveries d WHERE d.contact_id = $1 ORDER BY d.id`, subj.ContactID)
@@ -43,7 +44,7 @@ func (deliveryHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subjec
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deliveryExport, error) {
 		var d deliveryExport
-		err := r.Scan(d.fields(&d.Events)...)
+		err := r.Scan(d.Fields(&d.Events)...)
 		return d, err
 	})
 	if err != nil {

@@ -13,30 +13,14 @@ import (
 
 	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/templates"
 )
 
 // FrequencyCap limits the marketing messages one contact gets across all campaigns: at
-// most Max in any Window. Max 0 turns the cap off.
-type FrequencyCap struct {
-	Max    int
-	Window time.Duration
-}
-
-// withDefault applies the options' rule: zero is 2 per 24 h, a Max below zero is off
-// (Max 0), and a missing window is 24 h.
-func (c FrequencyCap) withDefault() FrequencyCap {
-	switch {
-	case c.Max == 0:
-		c = FrequencyCap{Max: 2, Window: 24 * time.Hour}
-	case c.Max < 0:
-		c.Max = 0
-	}
-	if c.Window <= 0 {
-		c.Window = 24 * time.Hour
-	}
-	return c
-}
+// most Max in any Window; Max 0 turns the cap off. It is delivery.FrequencyCap: the launch
+// and the send-time claim (delivery.Sends) enforce the same cap.
+type FrequencyCap = delivery.FrequencyCap
 
 // Options configure a Service. Zero values get defaults.
 type Options struct {
@@ -75,7 +59,7 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 		opts.QuietHours = schedule.DefaultQuietHours()
 	}
 	opts.QuietHours = opts.QuietHours.WithDefault(schedule.DefaultQuietHours())
-	opts.FrequencyCap = opts.FrequencyCap.withDefault()
+	opts.FrequencyCap = opts.FrequencyCap.WithDefault()
 	if opts.Channel == "" {
 		opts.Channel = "whatsapp"
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/apperr"
 )
 
@@ -161,15 +162,15 @@ func keyOf[T int | int64](v *T) string {
 
 // DeliveryRow is a delivery with its recipient's phone, for the per-recipient list.
 type DeliveryRow struct {
-	Delivery
+	delivery.Delivery
 	Phone string `json:"phone"` // "" once the contact is deleted or erased
 }
 
 // DeliveryListParams filter and page a campaign's deliveries.
 type DeliveryListParams struct {
-	Status  DeliveryStatus // only deliveries in this status; "" for all
-	RunID   int64          // only this run's; 0 for all
-	AfterID int64          // keyset cursor
+	Status  delivery.Status // only deliveries in this status; "" for all
+	RunID   int64           // only this run's; 0 for all
+	AfterID int64           // keyset cursor
 	Limit   int
 	// PII shows phones and the rendered text; without it phones are masked and the text
 	// is left out.
@@ -180,7 +181,8 @@ type DeliveryListParams struct {
 // (0 at the end). Errors: NotFound; Invalid for an unknown status.
 func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryListParams) ([]DeliveryRow, int64, error) {
 	switch p.Status {
-	case "", Queued, Sending, Sent, Delivered, Read, Failed, Skipped, Cancelled, Expired:
+	case "", delivery.StatusQueued, delivery.StatusSending, delivery.StatusSent, delivery.StatusDelivered, delivery.StatusRead,
+		delivery.StatusFailed, delivery.StatusSkipped, delivery.StatusCancelled, delivery.StatusExpired:
 	default:
 		return nil, 0, apperr.Field("status", "must be one of queued, sending, sent, delivered, read, failed, skipped, cancelled, expired")
 	}
@@ -188,7 +190,7 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 		return nil, 0, err
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+deliveryColumns+`, coalesce(c.phone, '')
+		SELECT `+delivery.Columns+`, coalesce(c.phone, '')
 		FROM deliveries d LEFT JOIN contact_keys c ON c.id = d.contact_id
 		WHERE d.run_id IN (SELECT id FROM campaign_runs WHERE campaign_id = $1 AND ($4 = 0 OR id = $4))
 		  AND d.id > $2 AND ($3 = '' OR d.status = $3)
@@ -198,7 +200,7 @@ func (s *Service) Deliveries(ctx context.Context, campaignID int64, p DeliveryLi
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryRow, error) {
 		var d DeliveryRow
-		err := r.Scan(d.fields(&d.Phone)...)
+		err := r.Scan(d.Fields(&d.Phone)...)
 		if !p.PII {
 			d.Rendered, d.Error = "", ""
 			if d.Phone != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/campaigns/schedule"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 )
@@ -257,7 +258,7 @@ func (s *Server) campaignDeliveries(w http.ResponseWriter, r *http.Request) erro
 		}
 	}
 	list, next, err := s.Campaigns.Deliveries(r.Context(), id, campaigns.DeliveryListParams{
-		Status: campaigns.DeliveryStatus(q.Get("status")), RunID: runID, AfterID: after, Limit: limit,
+		Status: delivery.Status(q.Get("status")), RunID: runID, AfterID: after, Limit: limit,
 		PII: caller(r).Role.Can(auth.ContactsPII)})
 	if err != nil {
 		return err

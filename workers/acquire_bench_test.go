@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/sender"
@@ -65,7 +66,7 @@ func BenchmarkAcquire(b *testing.B) {
 			b.ReportAllocs()
 			for i := range b.N {
 				contact := int64(i)
-				m := message{delivery: campaigns.Delivery{ID: int64(i), CampaignID: 1, ContactID: &contact}, campaign: camp}
+				m := message{delivery: delivery.Delivery{ID: int64(i), CampaignID: 1, ContactID: &contact}, campaign: camp}
 				g, err := s.acquire(ctx, &m)
 				if err != nil {
 					b.Fatal(err)

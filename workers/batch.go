@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/batch"
 )
 
@@ -16,19 +16,19 @@ import (
 // statement for the deliveries that reached that step together (up to 512), not one each.
 type sendSteps struct {
 	load  *batch.Batcher[int64, loaded]
-	claim *batch.Batcher[campaigns.ClaimRequest, campaigns.ClaimResult]
+	claim *batch.Batcher[delivery.ClaimRequest, delivery.ClaimResult]
 	sent  *batch.Batcher[sentReq, struct{}]
 }
 
 // loaded is a delivery and its recipient (nil once erased).
 type loaded struct {
-	delivery campaigns.Delivery
+	delivery delivery.Delivery
 	contact  *contacts.Contact
 }
 
 type sentReq struct {
 	id int64
-	campaigns.SentInfo
+	delivery.SentInfo
 }
 
 // stepOptions: one statement per step at a time, so that the sends arriving meanwhile
@@ -65,7 +65,7 @@ func newSendSteps(s deliveryStore, people contactStore, staleBefore func() time.
 			for i, id := range ids {
 				d, ok := ds[id]
 				if !ok {
-					out[i].Err = fmt.Errorf("delivery %d: %w", id, campaigns.ErrDeliveryFinal)
+					out[i].Err = fmt.Errorf("delivery %d: %w", id, delivery.ErrDeliveryFinal)
 					continue
 				}
 				out[i].Value.delivery = d
@@ -77,19 +77,19 @@ func newSendSteps(s deliveryStore, people contactStore, staleBefore func() time.
 			}
 			return out, nil
 		}, stepOptions),
-		claim: batch.New(func(ctx context.Context, reqs []campaigns.ClaimRequest) ([]batch.Result[campaigns.ClaimResult], error) {
+		claim: batch.New(func(ctx context.Context, reqs []delivery.ClaimRequest) ([]batch.Result[delivery.ClaimResult], error) {
 			res, err := s.ClaimMany(ctx, reqs, staleBefore(), consent.WhatsApp, consent.Marketing)
 			if err != nil {
 				return nil, err
 			}
-			out := make([]batch.Result[campaigns.ClaimResult], len(res))
+			out := make([]batch.Result[delivery.ClaimResult], len(res))
 			for i, r := range res {
-				out[i] = batch.Result[campaigns.ClaimResult]{Value: r, Err: r.Err}
+				out[i] = batch.Result[delivery.ClaimResult]{Value: r, Err: r.Err}
 			}
 			return out, nil
 		}, stepOptions),
 		sent: batch.New(func(ctx context.Context, ss []sentReq) ([]batch.Result[struct{}], error) {
-			ids, infos := make([]int64, len(ss)), make([]campaigns.SentInfo, len(ss))
+			ids, infos := make([]int64, len(ss)), make([]delivery.SentInfo, len(ss))
 			for i, m := range ss {
 				ids[i], infos[i] = m.id, m.SentInfo
 			}

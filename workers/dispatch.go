@@ -11,13 +11,13 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/delivery"
 )
 
-// dispatchStore hands the due deliveries to the send queue (campaigns.Sends).
+// dispatchStore hands the due deliveries to the send queue (delivery.Sends).
 type dispatchStore interface {
 	DispatchCampaigns(ctx context.Context) ([]int64, error)
-	DispatchBudget(ctx context.Context, campaignID int64, countUpTo int) (campaigns.DispatchBudget, error)
+	DispatchBudget(ctx context.Context, campaignID int64, countUpTo int) (delivery.DispatchBudget, error)
 	DispatchTake(ctx context.Context, campaignID int64, limit int) ([]int64, error)
 	Unenqueue(ctx context.Context, ids []int64) (int64, error)
 }

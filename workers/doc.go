@@ -6,7 +6,7 @@
 // (message:send, reply:send), Dispatcher (campaign:dispatch), Events (event:*) and
 // Maintenance (campaign:launch, import:run, maintenance:*); New assembles them for a process.
 // The send path's steps have owners elsewhere: the delivery state machine
-// (campaigns.Sends), the account and its send token (sender.Pool), the message id
+// (delivery.Sends), the account and its send token (sender.Pool), the message id
 // (internal/msgid). The package never imports a transport adapter: it sends through
 // sender.Transport, and the transports are registered in cmd.
 package workers

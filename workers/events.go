@@ -9,17 +9,17 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/internal/batch"
 	"github.com/crierhq/crier/sender"
 )
 
-// receiptStore applies receipts and replies to the deliveries (campaigns.Sends).
+// receiptStore applies receipts and replies to the deliveries (delivery.Sends).
 type receiptStore interface {
-	ApplyReceipts(ctx context.Context, rs []campaigns.Receipt) ([]campaigns.ReceiptOutcome, error)
-	RecordReply(ctx context.Context, contactID int64, at time.Time, window time.Duration, optOut bool) (campaigns.ReplyOutcome, bool, error)
+	ApplyReceipts(ctx context.Context, rs []delivery.Receipt) ([]delivery.ReceiptOutcome, error)
+	RecordReply(ctx context.Context, contactID int64, at time.Time, window time.Duration, optOut bool) (delivery.ReplyOutcome, bool, error)
 }
 
 // inboundStore keeps customers' messages and runs their consent side (consent.Service).
@@ -216,10 +216,10 @@ func (ev *Events) handleReceipt(ctx context.Context, t *asynq.Task) error {
 
 // applyReceipts applies receipts (details: the failed ones' reasons, or nil) and counts the
 // ones that moved a delivery.
-func (ev *Events) applyReceipts(ctx context.Context, ps []ReceiptPayload, details []string) ([]campaigns.ReceiptOutcome, error) {
-	rs := make([]campaigns.Receipt, len(ps))
+func (ev *Events) applyReceipts(ctx context.Context, ps []ReceiptPayload, details []string) ([]delivery.ReceiptOutcome, error) {
+	rs := make([]delivery.Receipt, len(ps))
 	for i, p := range ps {
-		rs[i] = campaigns.Receipt{MessageID: p.MessageID, Kind: campaigns.ReceiptKind(p.Status), At: p.At}
+		rs[i] = delivery.Receipt{MessageID: p.MessageID, Kind: delivery.ReceiptKind(p.Status), At: p.At}
 		if details != nil {
 			rs[i].Error = details[i]
 		}
@@ -234,11 +234,11 @@ func (ev *Events) applyReceipts(ctx context.Context, ps []ReceiptPayload, detail
 		}
 		campaign, account := itoa(out.CampaignID), itoa(out.AccountID)
 		switch rs[i].Kind {
-		case campaigns.ReceiptDelivered:
+		case delivery.ReceiptDelivered:
 			ev.metrics.delivered.WithLabelValues(campaign, account).Inc()
-		case campaigns.ReceiptRead:
+		case delivery.ReceiptRead:
 			ev.metrics.read.WithLabelValues(campaign, account).Inc()
-		case campaigns.ReceiptFailed:
+		case delivery.ReceiptFailed:
 			ev.metrics.failed.WithLabelValues(campaign, account).Inc()
 		}
 	}

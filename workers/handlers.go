@@ -11,6 +11,7 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -26,6 +27,8 @@ type Campaigns interface {
 	FinishRuns(ctx context.Context) (int, error)
 	// Pause pauses a campaign with a reason people will read.
 	Pause(ctx context.Context, campaignID int64, reason string) error
+	// SendCampaign reads what the send path needs to know about a campaign.
+	SendCampaign(ctx context.Context, id int64) (campaigns.SendCampaign, error)
 }
 
 var _ Campaigns = (*campaigns.Service)(nil)
@@ -36,7 +39,7 @@ var _ Campaigns = (*campaigns.Service)(nil)
 type Deps struct {
 	Redis     redis.UniversalClient
 	Queue     *Queue
-	Sends     *campaigns.Sends
+	Sends     *delivery.Sends
 	Campaigns Campaigns
 	Consent   *consent.Service
 	Contacts  *contacts.Service

@@ -12,7 +12,7 @@ import (
 	"github.com/crierhq/crier/internal/apperr"
 )
 
-// repairStore is what the reconciler repairs in the deliveries (campaigns.Sends).
+// repairStore is what the reconciler repairs in the deliveries (delivery.Sends).
 type repairStore interface {
 	ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, error)
 	ReleaseStuck(ctx context.Context, before time.Time) (int64, error)

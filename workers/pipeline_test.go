@@ -18,6 +18,7 @@ import (
 	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/internal/phonehash"
 	"github.com/crierhq/crier/internal/testdb"
@@ -41,7 +42,7 @@ type bundle struct {
 	limiter   *sender.Limiter
 	network   *sandbox.Network
 	campaigns *campaigns.Service
-	sends     *campaigns.Sends
+	sends     *delivery.Sends
 	log       *slog.Logger
 	opts      Options
 }
@@ -67,7 +68,7 @@ func setup(t *testing.T, opts Options) *bundle {
 	b.consent, err = consent.New(pool, hasher, consent.Options{Brand: "Acme", Logger: b.log, Canceller: b.campaigns})
 	require.NoError(t, err)
 	b.contacts = contacts.New(pool, hasher, contacts.Options{ImportConsent: b.consent})
-	b.sends = campaigns.NewSends(pool, campaigns.SendsOptions{})
+	b.sends = delivery.New(pool, delivery.Options{})
 	return b
 }
 

@@ -15,23 +15,19 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
 )
 
-// deliveryStore is the delivery state machine as the Sender drives it (campaigns.Sends).
+// deliveryStore is the delivery state machine as the Sender drives it (delivery.Sends).
 type deliveryStore interface {
-	Deliveries(ctx context.Context, ids []int64) (map[int64]campaigns.Delivery, error)
-	SendCampaign(ctx context.Context, id int64) (campaigns.SendCampaign, error)
-	ClaimMany(ctx context.Context, reqs []campaigns.ClaimRequest, staleBefore time.Time, ch consent.Channel, p consent.Purpose) ([]campaigns.ClaimResult, error)
-	MarkSentMany(ctx context.Context, ids []int64, sent []campaigns.SentInfo) ([]error, error)
-	MarkFailed(ctx context.Context, id int64, reason string) error
-	Release(ctx context.Context, id int64, keepAccount bool, reason string) error
+	Deliveries(ctx context.Context, ids []int64) (map[int64]delivery.Delivery, error)
+	ClaimMany(ctx context.Context, reqs []delivery.ClaimRequest, staleBefore time.Time, ch consent.Channel, p consent.Purpose) ([]delivery.ClaimResult, error)
+	MarkSentMany(ctx context.Context, ids []int64, sent []delivery.SentInfo) ([]error, error)
+	Settle(ctx context.Context, id int64, o delivery.Outcome) error
 	Touch(ctx context.Context, id int64) error
-	Park(ctx context.Context, id int64) error
-	Skip(ctx context.Context, id int64, reason string) error
-	Expire(ctx context.Context, id int64) error
 }
 
 // contactStore reads the recipients (contacts.Service).
@@ -49,8 +45,10 @@ type renderer interface {
 	Render(ctx context.Context, t templates.Template, c templates.Choice, d templates.Data) (string, error)
 }
 
-// campaignPauser pauses a campaign whose sends fail (Campaigns).
-type campaignPauser interface {
+// sendCampaigns reads a campaign's send settings and pauses a campaign whose sends fail
+// (Campaigns).
+type sendCampaigns interface {
+	SendCampaign(ctx context.Context, id int64) (campaigns.SendCampaign, error)
 	Pause(ctx context.Context, campaignID int64, reason string) error
 }
 
@@ -79,7 +77,7 @@ type senderDeps struct {
 	contacts  contactStore
 	templates templateStore
 	engine    renderer
-	campaigns campaignPauser
+	campaigns sendCampaigns
 	pool      *sender.Pool
 	held      heldAccounts
 	records   accountRecords
@@ -89,7 +87,7 @@ type senderDeps struct {
 }
 
 // Sender runs message:send and reply:send. A campaign message goes through owners that each
-// do one thing: the delivery's state (campaigns.Sends, its database steps batched across the
+// do one thing: the delivery's state (delivery.Sends, its database steps batched across the
 // sends running at once), the account and its send token (sender.Pool), the text
 // (templates.Engine) and the network (sender.Transport).
 type Sender struct {
@@ -150,7 +148,7 @@ func (s *Sender) sendTask(ctx context.Context, t *asynq.Task) error {
 		return later(s.opts.NoAccountDelay, "this process holds no accounts")
 	}
 	err := s.send(ctx, p.DeliveryID)
-	if errors.Is(err, errSettled) || errors.Is(err, campaigns.ErrDeliveryFinal) {
+	if errors.Is(err, errSettled) || errors.Is(err, delivery.ErrDeliveryFinal) {
 		return nil // settled here, or meanwhile (sent, opted out, cancelled): nothing to do
 	}
 	return err
@@ -162,8 +160,8 @@ var errSettled = errors.New("workers: settled")
 
 // message is one delivery on its way through send.
 type message struct {
-	delivery   campaigns.Delivery // as loaded, then as claimed
-	hadAccount bool               // an attempt was pinned to an account before this one
+	delivery   delivery.Delivery // as loaded, then as claimed
+	hadAccount bool              // an attempt was pinned to an account before this one
 	contact    contacts.Contact
 	campaign   campaigns.SendCampaign
 	template   templates.Stored
@@ -214,31 +212,31 @@ func (s *Sender) load(ctx context.Context, id int64, m *message) error {
 	if d.Status.Final() {
 		return errSettled
 	}
-	if d.Status == campaigns.Sending && s.opts.Now().Sub(d.UpdatedAt) < s.opts.StaleSending {
+	if d.Status == delivery.StatusSending && s.opts.Now().Sub(d.UpdatedAt) < s.opts.StaleSending {
 		return errSettled // another worker holds it; the reconciler takes it back if that worker dies
 	}
 	camp, err := s.campaignCache.get(d.CampaignID, func() (campaigns.SendCampaign, error) {
-		return s.sends.SendCampaign(ctx, d.CampaignID)
+		return s.campaigns.SendCampaign(ctx, d.CampaignID)
 	})
 	if err != nil {
 		return err
 	}
 	switch {
-	case campaigns.Status(camp.Status) == campaigns.StatusCancelled:
-		return s.skip(ctx, d, campaigns.SkipCampaignCancelled)
+	case camp.Cancelled():
+		return s.skip(ctx, d, delivery.SkipCampaignCancelled)
 	case camp.Paused():
-		if err := s.sends.Park(ctx, id); err != nil {
+		if err := s.giveBack(ctx, id, delivery.Parked()); err != nil {
 			return err
 		}
 		return errSettled // dispatched again on resume
 	case s.opts.Now().After(d.DueAt.Add(s.opts.TTL)):
-		if err := s.sends.Expire(ctx, id); err != nil {
+		if err := s.sends.Settle(ctx, id, delivery.Expired()); err != nil {
 			return err
 		}
 		s.metrics.expired.WithLabelValues(itoa(d.CampaignID)).Inc()
 		return errSettled
 	case ld.contact == nil:
-		return s.skip(ctx, d, campaigns.SkipContactErased)
+		return s.skip(ctx, d, delivery.SkipContactErased)
 	}
 	tpl, err := s.templateCache.get(camp.TemplateID, func() (templates.Stored, error) {
 		return s.templates.Get(ctx, camp.TemplateID)
@@ -299,9 +297,9 @@ func (s *Sender) refund(ctx context.Context, g sender.Grant) {
 func (s *Sender) claim(ctx context.Context, m *message) error {
 	id := msgid.Of(m.delivery.ID)
 	choice := s.choose(m.template, m.contact.Locale, m.delivery, m.accountID)
-	claim, err := s.steps.claim.Do(ctx, campaigns.ClaimRequest{ID: m.delivery.ID,
-		Attempt: campaigns.Attempt{AccountID: m.accountID, Locale: choice.Locale, Variant: choice.Variant, MessageID: id}})
-	if errors.Is(err, campaigns.ErrDeliveryBusy) {
+	claim, err := s.steps.claim.Do(ctx, delivery.ClaimRequest{ID: m.delivery.ID,
+		Attempt: delivery.Attempt{AccountID: m.accountID, Locale: choice.Locale, Variant: choice.Variant, MessageID: id}})
+	if errors.Is(err, delivery.ErrDeliveryBusy) {
 		return errSettled
 	}
 	if err != nil {
@@ -342,7 +340,7 @@ func (s *Sender) render(ctx context.Context, m *message) (string, error) {
 	if ctx.Err() != nil {
 		return "", s.release(ctx, m.delivery, true, err)
 	}
-	if ferr := s.sends.MarkFailed(ctx, m.delivery.ID, err.Error()); ferr != nil {
+	if ferr := s.sends.Settle(ctx, m.delivery.ID, delivery.Failed(err.Error())); ferr != nil {
 		return "", ferr
 	}
 	s.countFailure(ctx, m.campaign, m.accountID)
@@ -374,7 +372,7 @@ func (s *Sender) settle(ctx context.Context, m *message, text string, res sender
 	campaign, account := itoa(m.campaign.ID), itoa(m.accountID)
 	switch {
 	case serr == nil:
-		if _, err := s.steps.sent.Do(ctx, sentReq{id, campaigns.SentInfo{ProviderID: res.ProviderID, Rendered: text, SentAt: res.SentAt}}); err != nil {
+		if _, err := s.steps.sent.Do(ctx, sentReq{id, delivery.SentInfo{ProviderID: res.ProviderID, Rendered: text, SentAt: res.SentAt}}); err != nil {
 			return err
 		}
 		s.remember(m.accountID, m.template.ID, m.choice)
@@ -382,7 +380,7 @@ func (s *Sender) settle(ctx context.Context, m *message, text string, res sender
 		s.errors.Record(m.campaign.ID, false)
 		return nil
 	case errors.Is(serr, sender.ErrPermanent):
-		if err := s.sends.MarkFailed(context.WithoutCancel(ctx), id, serr.Error()); err != nil {
+		if err := s.sends.Settle(context.WithoutCancel(ctx), id, delivery.Failed(serr.Error())); err != nil {
 			return err
 		}
 		s.metrics.failed.WithLabelValues(campaign, account).Inc()
@@ -395,13 +393,13 @@ func (s *Sender) settle(ctx context.Context, m *message, text string, res sender
 	default:
 		s.countFailure(ctx, m.campaign, m.accountID)
 		if lastAttempt(ctx) {
-			if err := s.sends.MarkFailed(context.WithoutCancel(ctx), id, serr.Error()); err != nil {
+			if err := s.sends.Settle(context.WithoutCancel(ctx), id, delivery.Failed(serr.Error())); err != nil {
 				return err
 			}
 			s.metrics.failed.WithLabelValues(campaign, account).Inc()
 			return fmt.Errorf("delivery %d: %w: %w", id, serr, asynq.SkipRetry)
 		}
-		if err := s.sends.Release(context.WithoutCancel(ctx), id, true, serr.Error()); err != nil {
+		if err := s.giveBack(context.WithoutCancel(ctx), id, delivery.Released(true, serr.Error())); err != nil {
 			return err
 		}
 		return fmt.Errorf("delivery %d: send through account %d: %w", id, m.accountID, serr)
@@ -417,7 +415,7 @@ type variantMemory struct {
 
 // choose returns the delivery's recorded choice (a retry renders the same text) or makes a
 // new one, rotating variants per sending account.
-func (s *Sender) choose(tpl templates.Stored, contactLocale string, d campaigns.Delivery, accountID int64) templates.Choice {
+func (s *Sender) choose(tpl templates.Stored, contactLocale string, d delivery.Delivery, accountID int64) templates.Choice {
 	seed := uint64(d.ID)
 	if d.Variant != nil && d.Locale != "" {
 		return templates.Choice{Locale: d.Locale, Variant: *d.Variant, Seed: seed}
@@ -455,29 +453,38 @@ func (s *Sender) countFailure(ctx context.Context, camp campaigns.SendCampaign, 
 }
 
 // skip settles a delivery that is not to be sent, with the reason, and returns errSettled.
-func (s *Sender) skip(ctx context.Context, d campaigns.Delivery, reason string) error {
-	if err := s.sends.Skip(ctx, d.ID, reason); err != nil {
+func (s *Sender) skip(ctx context.Context, d delivery.Delivery, reason delivery.SkipReason) error {
+	if err := s.sends.Settle(ctx, d.ID, delivery.Skipped(reason)); err != nil {
 		return err
 	}
-	s.metrics.skipped.WithLabelValues(itoa(d.CampaignID), reason).Inc()
+	s.metrics.skipped.WithLabelValues(itoa(d.CampaignID), string(reason)).Inc()
 	return errSettled
 }
 
 // release gives a claimed delivery back after an unexpected error (the database, the
 // context, Redis) and returns the error, for Asynq's backoff.
-func (s *Sender) release(ctx context.Context, d campaigns.Delivery, keepAccount bool, cause error) error {
-	if err := s.sends.Release(context.WithoutCancel(ctx), d.ID, keepAccount, ""); err != nil {
+func (s *Sender) release(ctx context.Context, d delivery.Delivery, keepAccount bool, cause error) error {
+	if err := s.giveBack(context.WithoutCancel(ctx), d.ID, delivery.Released(keepAccount, "")); err != nil {
 		return errors.Join(cause, err)
 	}
 	return fmt.Errorf("delivery %d: %w", d.ID, cause)
 }
 
 // releaseLater gives a claimed delivery back for a retry soon that is not a failure.
-func (s *Sender) releaseLater(ctx context.Context, d campaigns.Delivery, keepAccount bool, reason string) error {
-	if err := s.sends.Release(context.WithoutCancel(ctx), d.ID, keepAccount, ""); err != nil {
+func (s *Sender) releaseLater(ctx context.Context, d delivery.Delivery, keepAccount bool, reason string) error {
+	if err := s.giveBack(context.WithoutCancel(ctx), d.ID, delivery.Released(keepAccount, "")); err != nil {
 		return err
 	}
 	return later(s.opts.NoAccountDelay, reason)
+}
+
+// giveBack settles a delivery as Released or Parked. A delivery that moved on meanwhile
+// (settled, or taken back by the reconciler) has nothing to give back: that is no error.
+func (s *Sender) giveBack(ctx context.Context, id int64, o delivery.Outcome) error {
+	if err := s.sends.Settle(ctx, id, o); err != nil && !errors.Is(err, delivery.ErrDeliveryFinal) {
+		return err
+	}
+	return nil
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/workers"
 )
@@ -36,7 +37,7 @@ type pipeline struct {
 func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 	metrics := workers.NewMetrics()
 	p := &pipeline{campaigns: svc.campaigns, metrics: metrics, registry: prometheus.NewRegistry()}
-	sends := campaigns.NewSends(a.pool, campaigns.SendsOptions{FrequencyCap: a.cfg.FrequencyCap})
+	sends := delivery.New(a.pool, delivery.Options{FrequencyCap: a.cfg.FrequencyCap})
 	deps := workers.Deps{
 		Redis:     a.redis,
 		Queue:     svc.queue,

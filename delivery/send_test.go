@@ -1,4 +1,4 @@
-package campaigns_test
+package delivery_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/sender"
@@ -24,7 +24,7 @@ func sendFixture(t *testing.T, pool *pgxpool.Pool, n int) (campaignID int64, ids
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, pool.QueryRow(ctx, `
-		WITH tpl AS (INSERT INTO templates (name, category, locales) VALUES ('t', 'marketing', '[]') RETURNING id)
+		WITH tpl AS (INSERT INTO templates (name, category, locales) VALUES ('t-' || clock_timestamp(), 'marketing', '[]') RETURNING id)
 		INSERT INTO campaigns (name, template_id, status) SELECT 'c', id, 'running' FROM tpl RETURNING id`).Scan(&campaignID))
 	rows, err := pool.Query(ctx, `
 		WITH run AS (INSERT INTO campaign_runs (campaign_id, run_at, status) VALUES ($1, now(), 'running') RETURNING id)
@@ -41,9 +41,9 @@ func sendFixture(t *testing.T, pool *pgxpool.Pool, n int) (campaignID int64, ids
 }
 
 // claimWith claims a delivery and records the attempt, as a worker does.
-func claimWith(t *testing.T, s *campaigns.Sends, id int64, a campaigns.Attempt) campaigns.Delivery {
+func claimWith(t *testing.T, s *delivery.Sends, id int64, a delivery.Attempt) delivery.Delivery {
 	t.Helper()
-	res, err := s.ClaimMany(context.Background(), []campaigns.ClaimRequest{{ID: id, Attempt: a}}, time.Now(), consent.WhatsApp, consent.Marketing)
+	res, err := s.ClaimMany(context.Background(), []delivery.ClaimRequest{{ID: id, Attempt: a}}, time.Now(), consent.WhatsApp, consent.Marketing)
 	require.NoError(t, err)
 	require.NoError(t, res[0].Err)
 	require.Equal(t, a.MessageID, res[0].Delivery.MessageID)
@@ -53,45 +53,45 @@ func claimWith(t *testing.T, s *campaigns.Sends, id int64, a campaigns.Attempt) 
 func TestSendClaimIsExclusiveAndRefusesFinal(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 2)
 
 	d, err := s.Claim(ctx, ids[0], time.Now().Add(-time.Minute))
 	require.NoError(t, err)
-	require.Equal(t, campaigns.Sending, d.Status)
+	require.Equal(t, delivery.StatusSending, d.Status)
 	require.Equal(t, 1, d.Attempts)
 	_, err = s.Claim(ctx, ids[0], time.Now().Add(-time.Minute))
-	require.ErrorIs(t, err, campaigns.ErrDeliveryBusy, "a second worker may not take it")
+	require.ErrorIs(t, err, delivery.ErrDeliveryBusy, "a second worker may not take it")
 	// A worker that died holding it: claimable again once stale.
-	res, err := s.ClaimMany(ctx, []campaigns.ClaimRequest{{ID: ids[0], Attempt: campaigns.Attempt{AccountID: 7, Locale: "en", Variant: 1, MessageID: "m-1"}}},
+	res, err := s.ClaimMany(ctx, []delivery.ClaimRequest{{ID: ids[0], Attempt: delivery.Attempt{AccountID: 7, Locale: "en", Variant: 1, MessageID: "m-1"}}},
 		time.Now().Add(time.Second), consent.WhatsApp, consent.Marketing)
 	require.NoError(t, err)
 	require.NoError(t, res[0].Err)
 	require.Equal(t, 2, res[0].Delivery.Attempts)
 	require.Equal(t, "m-1", res[0].Delivery.MessageID)
-	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{ProviderID: "m-1", Rendered: "hi"}))
+	require.NoError(t, s.MarkSent(ctx, ids[0], delivery.SentInfo{ProviderID: "m-1", Rendered: "hi"}))
 	_, err = s.Claim(ctx, ids[0], time.Now().Add(time.Hour))
-	require.ErrorIs(t, err, campaigns.ErrDeliveryFinal, "a sent delivery is never claimed again")
-	require.ErrorIs(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{}), campaigns.ErrDeliveryFinal)
+	require.ErrorIs(t, err, delivery.ErrDeliveryFinal, "a sent delivery is never claimed again")
+	require.ErrorIs(t, s.MarkSent(ctx, ids[0], delivery.SentInfo{}), delivery.ErrDeliveryFinal)
 
-	require.NoError(t, s.Skip(ctx, ids[1], "withdrawn"))
+	require.NoError(t, s.Settle(ctx, ids[1], delivery.Skipped(delivery.SkipWithdrawn)))
 	_, err = s.Claim(ctx, ids[1], time.Now().Add(time.Hour))
-	require.ErrorIs(t, err, campaigns.ErrDeliveryFinal)
+	require.ErrorIs(t, err, delivery.ErrDeliveryFinal)
 }
 
 func TestSendReleaseKeepsTheAccountOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 2)
 	for i, keep := range []bool{true, false} {
-		claimWith(t, s, ids[i], campaigns.Attempt{AccountID: 3, Locale: "en", Variant: 0, MessageID: "m" + string(rune('a'+i))})
-		require.NoError(t, s.Release(ctx, ids[i], keep, "transient"))
+		claimWith(t, s, ids[i], delivery.Attempt{AccountID: 3, Locale: "en", Variant: 0, MessageID: "m" + string(rune('a'+i))})
+		require.NoError(t, s.Settle(ctx, ids[i], delivery.Released(keep, "transient")))
 		d, err := s.Delivery(ctx, ids[i])
 		require.NoError(t, err)
-		require.Equal(t, campaigns.Queued, d.Status)
+		require.Equal(t, delivery.StatusQueued, d.Status)
 		require.Equal(t, keep, d.AccountID != nil)
 		require.NotEmpty(t, d.MessageID, "the message id stays: a retry is the same message")
 	}
@@ -100,29 +100,29 @@ func TestSendReleaseKeepsTheAccountOnlyWhenAsked(t *testing.T) {
 func TestReceiptsNeverMoveBackwards(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 2)
 
 	// Before the send is recorded, a receipt waits.
-	claimWith(t, s, ids[0], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-0"})
-	_, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: campaigns.ReceiptDelivered})
-	require.True(t, errors.Is(err, campaigns.ErrReceiptEarly))
-	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{}))
+	claimWith(t, s, ids[0], delivery.Attempt{AccountID: 1, Locale: "en", MessageID: "m-0"})
+	_, err := s.ApplyReceipt(ctx, delivery.Receipt{MessageID: "m-0", Kind: delivery.ReceiptDelivered})
+	require.True(t, errors.Is(err, delivery.ErrReceiptEarly))
+	require.NoError(t, s.MarkSent(ctx, ids[0], delivery.SentInfo{}))
 
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	steps := []struct {
-		kind   campaigns.ReceiptKind
-		status campaigns.DeliveryStatus
+		kind   delivery.ReceiptKind
+		status delivery.Status
 		moved  bool
 	}{
-		{campaigns.ReceiptRead, campaigns.Read, true},       // read overtook delivered
-		{campaigns.ReceiptDelivered, campaigns.Read, false}, // late delivered: recorded, not backwards
-		{campaigns.ReceiptFailed, campaigns.Read, false},    // a failure never undoes a read
-		{campaigns.ReceiptRead, campaigns.Read, false},      // a repeat changes nothing
+		{delivery.ReceiptRead, delivery.StatusRead, true},       // read overtook delivered
+		{delivery.ReceiptDelivered, delivery.StatusRead, false}, // late delivered: recorded, not backwards
+		{delivery.ReceiptFailed, delivery.StatusRead, false},    // a failure never undoes a read
+		{delivery.ReceiptRead, delivery.StatusRead, false},      // a repeat changes nothing
 	}
 	for i, st := range steps {
-		out, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-0", Kind: st.kind, At: at.Add(time.Duration(i) * time.Second)})
+		out, err := s.ApplyReceipt(ctx, delivery.Receipt{MessageID: "m-0", Kind: st.kind, At: at.Add(time.Duration(i) * time.Second)})
 		require.NoError(t, err)
 		require.True(t, out.Found)
 		require.Equal(t, st.moved, out.Moved, "step %d", i)
@@ -139,12 +139,12 @@ func TestReceiptsNeverMoveBackwards(t *testing.T) {
 	require.Equal(t, 1, events, "one event per receipt that changed something")
 
 	// A failed receipt fails a sent message; an unknown message id is not an error.
-	claimWith(t, s, ids[1], campaigns.Attempt{AccountID: 1, Locale: "en", MessageID: "m-1"})
-	require.NoError(t, s.MarkSent(ctx, ids[1], campaigns.SentInfo{}))
-	out, err := s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "m-1", Kind: campaigns.ReceiptFailed, Error: "undeliverable"})
+	claimWith(t, s, ids[1], delivery.Attempt{AccountID: 1, Locale: "en", MessageID: "m-1"})
+	require.NoError(t, s.MarkSent(ctx, ids[1], delivery.SentInfo{}))
+	out, err := s.ApplyReceipt(ctx, delivery.Receipt{MessageID: "m-1", Kind: delivery.ReceiptFailed, Error: "undeliverable"})
 	require.NoError(t, err)
 	require.True(t, out.Moved)
-	out, err = s.ApplyReceipt(ctx, campaigns.Receipt{MessageID: "nobody's", Kind: campaigns.ReceiptRead})
+	out, err = s.ApplyReceipt(ctx, delivery.Receipt{MessageID: "nobody's", Kind: delivery.ReceiptRead})
 	require.NoError(t, err)
 	require.False(t, out.Found)
 }
@@ -152,7 +152,7 @@ func TestReceiptsNeverMoveBackwards(t *testing.T) {
 func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 1)
 	_, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, false)
@@ -161,7 +161,7 @@ func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
 
 	_, err = s.Claim(ctx, ids[0], time.Now())
 	require.NoError(t, err)
-	require.NoError(t, s.MarkSent(ctx, ids[0], campaigns.SentInfo{SentAt: time.Now().Add(-time.Minute)}))
+	require.NoError(t, s.MarkSent(ctx, ids[0], delivery.SentInfo{SentAt: time.Now().Add(-time.Minute)}))
 	r, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, true)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -183,15 +183,15 @@ func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
 func TestSentSinceSeedsTheLimiter(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 8)
 	dayStart := time.Now().UTC().Truncate(24 * time.Hour)
 	send := func(id, account int64, at time.Time) {
 		t.Helper()
-		claimWith(t, s, id, campaigns.Attempt{AccountID: account, Locale: "en", MessageID: "m" + strconv.FormatInt(id, 10)})
+		claimWith(t, s, id, delivery.Attempt{AccountID: account, Locale: "en", MessageID: "m" + strconv.FormatInt(id, 10)})
 		if !at.IsZero() {
-			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{SentAt: at}))
+			require.NoError(t, s.MarkSent(ctx, id, delivery.SentInfo{SentAt: at}))
 		}
 	}
 	send(ids[0], 7, dayStart.Add(time.Second))  // counted
@@ -199,9 +199,9 @@ func TestSentSinceSeedsTheLimiter(t *testing.T) {
 	send(ids[2], 8, dayStart.Add(time.Second))  // another account
 	send(ids[3], 7, time.Time{})                // in flight: counted
 	send(ids[4], 7, time.Time{})                // transient failure, retried through 7: counted
-	require.NoError(t, s.Release(ctx, ids[4], true, "timeout"))
+	require.NoError(t, s.Settle(ctx, ids[4], delivery.Released(true, "timeout")))
 	send(ids[5], 7, time.Time{}) // the account failed; another account retries it
-	require.NoError(t, s.Release(ctx, ids[5], false, "account failure"))
+	require.NoError(t, s.Settle(ctx, ids[5], delivery.Released(false, "account failure")))
 	_, err := s.Claim(ctx, ids[6], time.Now()) // claimed, no account chosen yet
 	require.NoError(t, err)
 

@@ -1,4 +1,4 @@
-package campaigns
+package delivery
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // coalesce the steps of concurrent sends (internal/batch) into these, one statement for
 // all. Each returns one result per input, in order.
 
-// selectDeliveries reads deliveries as the send path sees them: deliveryColumns.
+// selectDeliveries reads deliveries as the send path sees them: Columns.
 //
 //	$1 ids bigint[]
 const selectDeliveries = `
@@ -31,16 +31,16 @@ FROM deliveries d WHERE d.id = ANY ($1)`
 func (s *Sends) Deliveries(ctx context.Context, ids []int64) (map[int64]Delivery, error) {
 	rows, err := s.pool.Query(ctx, selectDeliveries, ids)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+		return nil, fmt.Errorf("delivery: deliveries: %w", err)
 	}
 	out := make(map[int64]Delivery, len(ids))
 	var d Delivery
-	_, err = pgx.ForEachRow(rows, d.fields(), func() error {
+	_, err = pgx.ForEachRow(rows, d.Fields(), func() error {
 		out[d.ID] = d
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+		return nil, fmt.Errorf("delivery: deliveries: %w", err)
 	}
 	return out, nil
 }
@@ -59,7 +59,7 @@ type ClaimResult struct {
 	// Skip, for a claimed delivery, is why it may not be sent after all, read in the claim's
 	// transaction: a consent exclusion (consent.Exclusion), SkipContactErased or
 	// SkipFrequencyCapped. "" means send.
-	Skip string
+	Skip SkipReason
 	Err  error
 }
 
@@ -86,7 +86,7 @@ SELECT count(pg_advisory_xact_lock($2, k)) FROM (
 // before $3 (its worker died): it goes to sending with one more attempt. The request's
 // attempt (account, locale, variant, message id) is recorded when it has one (a message id)
 // and the delivery has none pinned to an account; SET reads the row as it was, so the four
-// columns make the same test. RETURNING adds, after deliveryColumns:
+// columns make the same test. RETURNING adds, after Columns:
 //   - the contact's exclusion now, by contact_eligibility (empty when it may be messaged), or
 //     'contact_erased' (SkipContactErased) when the contact is gone;
 //   - with the cap on ($10 > 0), for a marketing run's delivery to a contact, how many other
@@ -154,7 +154,7 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 	}
 	type claim struct {
 		d    Delivery
-		skip string // consent's, or SkipContactErased
+		skip SkipReason // consent's, or SkipContactErased
 		// capped, for a delivery the cap applies to (cap on, a marketing run, a contact),
 		// counts the contact's other marketing messages sent in the window or being sent.
 		capped *int32
@@ -162,7 +162,7 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 	claimed := make(map[int64]claim, n)
 	var c claim
 	err := s.queryLocked(ctx, ids, func(rows pgx.Rows) error {
-		_, err := pgx.ForEachRow(rows, c.d.fields(&c.skip, &c.capped), func() error {
+		_, err := pgx.ForEachRow(rows, c.d.Fields(&c.skip, &c.capped), func() error {
 			claimed[c.d.ID] = c
 			return nil
 		})
@@ -170,7 +170,7 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 	}, claimDeliveries, ids, now, staleBefore, accounts, locales, variants, messageIDs, ch, p,
 		s.frequencyCap.Max, now.Add(-s.frequencyCap.Window))
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+		return nil, fmt.Errorf("delivery: claim deliveries: %w", err)
 	}
 	var missed []int64
 	for _, id := range ids {
@@ -178,19 +178,19 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 			missed = append(missed, id)
 		}
 	}
-	statuses := map[int64]DeliveryStatus{}
+	statuses := map[int64]Status{}
 	if len(missed) > 0 {
 		rows, err := s.pool.Query(ctx, `SELECT id, status FROM deliveries WHERE id = ANY ($1)`, missed)
 		if err != nil {
-			return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+			return nil, fmt.Errorf("delivery: claim deliveries: %w", err)
 		}
 		var id int64
-		var status DeliveryStatus
+		var status Status
 		if _, err := pgx.ForEachRow(rows, []any{&id, &status}, func() error {
 			statuses[id] = status
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("campaigns: claim deliveries: %w", err)
+			return nil, fmt.Errorf("delivery: claim deliveries: %w", err)
 		}
 	}
 	out := make([]ClaimResult, n)
@@ -210,9 +210,9 @@ func (s *Sends) ClaimMany(ctx context.Context, reqs []ClaimRequest, staleBefore 
 			}
 			out[i].Delivery, out[i].Skip, given[id] = c.d, c.skip, true
 		case ok, !statuses[id].Final(): // claimed by the first of two requests, or held by another worker
-			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryBusy)
+			out[i].Err = fmt.Errorf("delivery: claim delivery %d: %w", id, ErrDeliveryBusy)
 		default: // settled, or no such delivery
-			out[i].Err = fmt.Errorf("campaigns: claim delivery %d: %w", id, ErrDeliveryFinal)
+			out[i].Err = fmt.Errorf("delivery: claim delivery %d: %w", id, ErrDeliveryFinal)
 		}
 	}
 	return out, nil
@@ -262,7 +262,7 @@ events AS (
 	INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'sent', $5 FROM sent)
 SELECT id FROM sent`
 
-// MarkSentMany records sent messages as MarkSent does: one error per delivery (nil, or
+// MarkSentMany records sent messages (markSent): one error per delivery (nil, or
 // ErrDeliveryFinal for one no longer sending).
 func (s *Sends) MarkSentMany(ctx context.Context, ids []int64, sent []SentInfo) ([]error, error) {
 	now := s.now()
@@ -275,7 +275,7 @@ func (s *Sends) MarkSentMany(ctx context.Context, ids []int64, sent []SentInfo) 
 	}
 	rows, err := s.pool.Query(ctx, markSent, ids, providers, rendered, at, now)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: mark sent: %w", err)
+		return nil, fmt.Errorf("delivery: mark sent: %w", err)
 	}
 	return s.perID(rows, ids, "mark sent")
 }
@@ -289,7 +289,7 @@ func (s *Sends) perID(rows pgx.Rows, ids []int64, what string) ([]error, error) 
 		changed[id] = true
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("campaigns: %s: %w", what, err)
+		return nil, fmt.Errorf("delivery: %s: %w", what, err)
 	}
 	out := make([]error, len(ids))
 	for i, id := range ids {
@@ -297,7 +297,7 @@ func (s *Sends) perID(rows pgx.Rows, ids []int64, what string) ([]error, error) 
 			delete(changed, id)
 			continue
 		}
-		out[i] = fmt.Errorf("campaigns: %s of delivery %d: %w", what, id, ErrDeliveryFinal)
+		out[i] = fmt.Errorf("delivery: %s of delivery %d: %w", what, id, ErrDeliveryFinal)
 	}
 	return out, nil
 }

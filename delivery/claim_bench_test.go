@@ -1,4 +1,4 @@
-package campaigns_test
+package delivery_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
+	"github.com/crierhq/crier/delivery"
 )
 
 // BenchmarkClaimMany claims deliveries in batches of 512, as the workers' claim step does
@@ -20,7 +20,7 @@ import (
 // one run's deliveries to 512 distinct contacts; between batches (untimed) the claimed
 // ones are marked sent, so the later runs meet the cap.
 //
-//	go test ./campaigns -run '^$' -bench ClaimMany -count 5
+//	go test ./delivery -run '^$' -bench ClaimMany -count 5
 func BenchmarkClaimMany(b *testing.B) {
 	const contacts, batchSize = 20_000, 512
 	bundle := setupBench(b)
@@ -69,10 +69,10 @@ func BenchmarkClaimMany(b *testing.B) {
 		exec(q)
 	}
 
-	s := campaigns.NewSends(bundle.pool, campaigns.SendsOptions{})
-	reqs := make([]campaigns.ClaimRequest, batchSize)
+	s := delivery.New(bundle.pool, delivery.Options{})
+	reqs := make([]delivery.ClaimRequest, batchSize)
 	claimed := make([]int64, 0, batchSize)
-	sent := make([]campaigns.SentInfo, batchSize)
+	sent := make([]delivery.SentInfo, batchSize)
 	for b.Loop() {
 		if len(ids) < batchSize {
 			b.StopTimer()
@@ -80,7 +80,7 @@ func BenchmarkClaimMany(b *testing.B) {
 			b.StartTimer()
 		}
 		for i, id := range ids[:batchSize] {
-			reqs[i] = campaigns.ClaimRequest{ID: id, Attempt: campaigns.Attempt{AccountID: bundle.account, Locale: "en",
+			reqs[i] = delivery.ClaimRequest{ID: id, Attempt: delivery.Attempt{AccountID: bundle.account, Locale: "en",
 				MessageID: "bench-" + strconv.FormatInt(id, 10)}}
 		}
 		ids = ids[batchSize:]

@@ -1,4 +1,4 @@
-package campaigns_test
+package delivery_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/internal/testdb"
 )
@@ -21,17 +21,17 @@ import (
 // sent makes the fixture's deliveries ids[i] sent through account 7 with message id
 // prefix-i (msgid.Of(ids[i]) with the prefix "keyed"); those at the indexes in pending are
 // claimed and their attempt recorded, but their send is not.
-func sent(t *testing.T, s *campaigns.Sends, ids []int64, prefix string, pending ...int) {
+func sent(t *testing.T, s *delivery.Sends, ids []int64, prefix string, pending ...int) {
 	t.Helper()
 	ctx := context.Background()
 	for i, id := range ids {
-		claimWith(t, s, id, campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: messageID(prefix, i, id)})
+		claimWith(t, s, id, delivery.Attempt{AccountID: 7, Locale: "en", MessageID: messageID(prefix, i, id)})
 		isPending := false
 		for _, p := range pending {
 			isPending = isPending || p == i
 		}
 		if !isPending {
-			require.NoError(t, s.MarkSent(ctx, id, campaigns.SentInfo{}))
+			require.NoError(t, s.MarkSent(ctx, id, delivery.SentInfo{}))
 		}
 	}
 }
@@ -70,29 +70,29 @@ func deliveryEvents(t *testing.T, pool *pgxpool.Pool, id int64) []event {
 func TestApplyReceiptsBatch(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	campaignID, ids := sendFixture(t, pool, 6)
 	sent(t, s, ids, "m-", 5) // m-5's send is not recorded yet
 
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	t1 := t0.Add(time.Second)
-	rc := func(msg string, kind campaigns.ReceiptKind, at time.Time) campaigns.Receipt {
-		return campaigns.Receipt{MessageID: msg, Kind: kind, At: at}
+	rc := func(msg string, kind delivery.ReceiptKind, at time.Time) delivery.Receipt {
+		return delivery.Receipt{MessageID: msg, Kind: kind, At: at}
 	}
-	batch := []campaigns.Receipt{
-		rc("m-0", campaigns.ReceiptDelivered, t0),                                         // 0: delivered, then read, in one batch
-		rc("m-0", campaigns.ReceiptRead, t1),                                              // 1
-		rc("m-1", campaigns.ReceiptRead, t0),                                              // 2: read overtook delivered
-		rc("m-1", campaigns.ReceiptDelivered, t1),                                         // 3: late delivered: nothing new
-		rc("m-2", campaigns.ReceiptDelivered, t0),                                         // 4
-		rc("m-2", campaigns.ReceiptFailed, t1),                                            // 5: a failure never undoes a delivery
-		{MessageID: "m-3", Kind: campaigns.ReceiptFailed, At: t0, Error: "undeliverable"}, // 6: fails a sent message
-		rc("nobody's", campaigns.ReceiptRead, t0),                                         // 7: no delivery's message: not an error
-		rc("m-5", campaigns.ReceiptDelivered, t0),                                         // 8: the send is not recorded yet
-		rc("m-4", campaigns.ReceiptDelivered, t0),                                         // 9
-		rc("m-4", campaigns.ReceiptDelivered, t1),                                         // 10: a repeat changes nothing
-		rc("m-4", "played", t1),                                                           // 11: unknown kind: this receipt's error only
+	batch := []delivery.Receipt{
+		rc("m-0", delivery.ReceiptDelivered, t0),                                         // 0: delivered, then read, in one batch
+		rc("m-0", delivery.ReceiptRead, t1),                                              // 1
+		rc("m-1", delivery.ReceiptRead, t0),                                              // 2: read overtook delivered
+		rc("m-1", delivery.ReceiptDelivered, t1),                                         // 3: late delivered: nothing new
+		rc("m-2", delivery.ReceiptDelivered, t0),                                         // 4
+		rc("m-2", delivery.ReceiptFailed, t1),                                            // 5: a failure never undoes a delivery
+		{MessageID: "m-3", Kind: delivery.ReceiptFailed, At: t0, Error: "undeliverable"}, // 6: fails a sent message
+		rc("nobody's", delivery.ReceiptRead, t0),                                         // 7: no delivery's message: not an error
+		rc("m-5", delivery.ReceiptDelivered, t0),                                         // 8: the send is not recorded yet
+		rc("m-4", delivery.ReceiptDelivered, t0),                                         // 9
+		rc("m-4", delivery.ReceiptDelivered, t1),                                         // 10: a repeat changes nothing
+		rc("m-4", "played", t1),                                                          // 11: unknown kind: this receipt's error only
 	}
 	outs, err := s.ApplyReceipts(ctx, batch)
 	require.NoError(t, err)
@@ -125,10 +125,10 @@ func TestApplyReceiptsBatch(t *testing.T) {
 			require.Zero(t, out.DeliveryID)
 		}
 	}
-	require.ErrorIs(t, outs[8].Err, campaigns.ErrReceiptEarly)
+	require.ErrorIs(t, outs[8].Err, delivery.ErrReceiptEarly)
 	require.ErrorContains(t, outs[11].Err, "unknown receipt kind")
 
-	d := func(i int) campaigns.Delivery {
+	d := func(i int) delivery.Delivery {
 		d, err := s.Delivery(ctx, ids[i])
 		require.NoError(t, err)
 		return d
@@ -138,35 +138,35 @@ func TestApplyReceiptsBatch(t *testing.T) {
 		return p.UTC()
 	}
 	// m-0: delivered at t0, read at t1.
-	require.Equal(t, campaigns.Read, d(0).Status)
+	require.Equal(t, delivery.StatusRead, d(0).Status)
 	require.Equal(t, t0, at(d(0).DeliveredAt))
 	require.Equal(t, t1, at(d(0).ReadAt))
 	require.Equal(t, []event{{"delivered", "{}", t0}, {"read", "{}", t1}}, deliveryEvents(t, pool, ids[0]))
 	// m-1: the read's time is the delivered time too; the late delivered adds nothing.
-	require.Equal(t, campaigns.Read, d(1).Status)
+	require.Equal(t, delivery.StatusRead, d(1).Status)
 	require.Equal(t, t0, at(d(1).DeliveredAt))
 	require.Equal(t, t0, at(d(1).ReadAt))
 	require.Equal(t, []event{{"read", "{}", t0}}, deliveryEvents(t, pool, ids[1]))
 	// m-2: delivered, the failure ignored.
-	require.Equal(t, campaigns.Delivered, d(2).Status)
+	require.Equal(t, delivery.StatusDelivered, d(2).Status)
 	require.Nil(t, d(2).FailedAt)
 	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[2]))
 	// m-3: failed, with the reason.
-	require.Equal(t, campaigns.Failed, d(3).Status)
+	require.Equal(t, delivery.StatusFailed, d(3).Status)
 	require.Equal(t, t0, at(d(3).FailedAt))
 	require.Equal(t, "undeliverable", d(3).Error)
 	require.Equal(t, []event{{"failed", `{"error": "undeliverable"}`, t0}}, deliveryEvents(t, pool, ids[3]))
 	// m-4: delivered once.
-	require.Equal(t, campaigns.Delivered, d(4).Status)
+	require.Equal(t, delivery.StatusDelivered, d(4).Status)
 	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[4]))
 	// m-5: untouched until its send is recorded.
-	require.Equal(t, campaigns.Sending, d(5).Status)
+	require.Equal(t, delivery.StatusSending, d(5).Status)
 	require.Nil(t, d(5).DeliveredAt)
 	require.Empty(t, deliveryEvents(t, pool, ids[5]))
 
 	// The same batch again (a retried task) changes nothing; once m-5's send is recorded
 	// its receipt applies.
-	require.NoError(t, s.MarkSent(ctx, ids[5], campaigns.SentInfo{}))
+	require.NoError(t, s.MarkSent(ctx, ids[5], delivery.SentInfo{}))
 	outs, err = s.ApplyReceipts(ctx, batch)
 	require.NoError(t, err)
 	for i, out := range outs {
@@ -176,7 +176,7 @@ func TestApplyReceiptsBatch(t *testing.T) {
 	for i := range 5 {
 		require.Len(t, deliveryEvents(t, pool, ids[i]), []int{2, 1, 1, 1, 1}[i], "delivery %d", i)
 	}
-	require.Equal(t, campaigns.Delivered, d(5).Status)
+	require.Equal(t, delivery.StatusDelivered, d(5).Status)
 	require.Equal(t, []event{{"delivered", "{}", t0}}, deliveryEvents(t, pool, ids[5]))
 
 	// An empty batch is nothing to do.
@@ -191,7 +191,7 @@ func TestApplyReceiptsBatch(t *testing.T) {
 func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	const n = 40
 	_, ids := sendFixture(t, pool, n)
@@ -215,13 +215,13 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
-			batch := make([]campaigns.Receipt, 0, n)
+			batch := make([]delivery.Receipt, 0, n)
 			for _, i := range rng.Perm(n) {
-				kind := campaigns.ReceiptDelivered
+				kind := delivery.ReceiptDelivered
 				if g%2 == 1 {
-					kind = campaigns.ReceiptRead
+					kind = delivery.ReceiptRead
 				}
-				batch = append(batch, campaigns.Receipt{MessageID: messageIDs[i], Kind: kind})
+				batch = append(batch, delivery.Receipt{MessageID: messageIDs[i], Kind: kind})
 			}
 			_, err := s.ApplyReceipts(ctx, batch)
 			errs <- err
@@ -235,7 +235,7 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 	for _, id := range ids {
 		d, err := s.Delivery(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, campaigns.Read, d.Status)
+		require.Equal(t, delivery.StatusRead, d.Status)
 		evs := deliveryEvents(t, pool, id)
 		require.NotEmpty(t, evs)
 		require.LessOrEqual(t, len(evs), 2, "at most one delivered and one read event")
@@ -249,26 +249,26 @@ func TestApplyReceiptsConcurrentBatches(t *testing.T) {
 func TestApplyReceiptsFindsKeyedAndOlderIDs(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s := campaigns.NewSends(pool, campaigns.SendsOptions{})
+	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
 	_, ids := sendFixture(t, pool, 4)
 	older := "3EB0" + "0123456789ABCDEF01"
 	sent(t, s, ids[:1], "keyed")
-	claimWith(t, s, ids[1], campaigns.Attempt{AccountID: 7, Locale: "en", MessageID: older})
-	require.NoError(t, s.MarkSent(ctx, ids[1], campaigns.SentInfo{}))
+	claimWith(t, s, ids[1], delivery.Attempt{AccountID: 7, Locale: "en", MessageID: older})
+	require.NoError(t, s.MarkSent(ctx, ids[1], delivery.SentInfo{}))
 	sent(t, s, ids[2:3], "x-") // sent under "x-0", not under msgid.Of(ids[2])
 
-	outs, err := s.ApplyReceipts(ctx, []campaigns.Receipt{
-		{MessageID: msgid.Of(ids[0]), Kind: campaigns.ReceiptDelivered},
-		{MessageID: older, Kind: campaigns.ReceiptRead},
-		{MessageID: msgid.Of(ids[2]), Kind: campaigns.ReceiptRead},
-		{MessageID: msgid.Of(ids[3] + 1000), Kind: campaigns.ReceiptRead}, // no such delivery
+	outs, err := s.ApplyReceipts(ctx, []delivery.Receipt{
+		{MessageID: msgid.Of(ids[0]), Kind: delivery.ReceiptDelivered},
+		{MessageID: older, Kind: delivery.ReceiptRead},
+		{MessageID: msgid.Of(ids[2]), Kind: delivery.ReceiptRead},
+		{MessageID: msgid.Of(ids[3] + 1000), Kind: delivery.ReceiptRead}, // no such delivery
 	})
 	require.NoError(t, err)
 	require.Equal(t, []bool{true, true, false, false}, []bool{outs[0].Found, outs[1].Found, outs[2].Found, outs[3].Found})
 	require.Equal(t, ids[0], outs[0].DeliveryID)
 	require.Equal(t, ids[1], outs[1].DeliveryID)
-	for i, want := range []campaigns.DeliveryStatus{campaigns.Delivered, campaigns.Read, campaigns.Sent} {
+	for i, want := range []delivery.Status{delivery.StatusDelivered, delivery.StatusRead, delivery.StatusSent} {
 		d, err := s.Delivery(ctx, ids[i])
 		require.NoError(t, err)
 		require.Equal(t, want, d.Status, "delivery %d", i)

@@ -1,4 +1,4 @@
-package campaigns
+package delivery
 
 import (
 	"context"
@@ -8,47 +8,25 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/crierhq/crier/sender"
-)
-
-// This file is the send side of deliveries: the state transitions the workers make as they
-// dispatch, send and track messages (DESIGN §2). Every transition is one conditional
-// statement on the delivery's status, so that two workers, a retry or the reconciler can
-// never move a delivery the wrong way:
-//
-//	queued ──ClaimMany──► sending ──MarkSentMany──► sent ──receipts──► delivered ──► read
-//	   ▲                 │                    └──failed receipt──► failed
-//	   └────Release──────┤──MarkFailed──► failed
-//	                     ├──Skip────────► skipped
-//	                     └──Expire──────► expired
-//
-// enqueued_at says that a delivery has (or had) an Asynq task: the dispatcher sets it when it
-// hands the delivery over, and only deliveries without it are dispatched. The reconciler
-// clears it when Redis no longer has the task.
-
-// More skip reasons, found at send time.
-const (
-	SkipContactErased = "contact_erased" // the contact was deleted or erased after launch
-	SkipRenderFailed  = "render_failed"  // the template could not be rendered for this contact
 )
 
 // Errors of the send side, to branch on with errors.Is.
 var (
 	// ErrDeliveryFinal: the delivery is settled (sent, failed, skipped, …) or gone; there is
-	// nothing to send.
-	ErrDeliveryFinal = errors.New("campaigns: the delivery is final")
+	// nothing to send. Settle says it too for a delivery not in a status its outcome applies
+	// to (a Released one no longer sending), which it leaves as it is.
+	ErrDeliveryFinal = errors.New("delivery: the delivery is final")
 	// ErrDeliveryBusy: another worker holds the delivery right now.
-	ErrDeliveryBusy = errors.New("campaigns: another worker is sending the delivery")
+	ErrDeliveryBusy = errors.New("delivery: another worker is sending the delivery")
 	// ErrReceiptEarly: a receipt arrived for a message whose send is not recorded yet; apply
 	// it again in a moment.
-	ErrReceiptEarly = errors.New("campaigns: receipt before the send was recorded")
+	ErrReceiptEarly = errors.New("delivery: receipt before the send was recorded")
 )
 
-// SendsOptions configure Sends. Zero values get defaults.
-type SendsOptions struct {
+// Options configure Sends. Zero values get defaults.
+type Options struct {
 	// FrequencyCap is the cross-campaign cap the claim enforces again at send time (see
-	// ClaimMany): the Service's, with the same default (2 per 24 h) and Max < 0 for off.
+	// ClaimMany): campaigns.Service's, with the same default (2 per 24 h) and Max < 0 for off.
 	FrequencyCap FrequencyCap
 	Now          func() time.Time
 }
@@ -60,49 +38,12 @@ type Sends struct {
 	now          func() time.Time
 }
 
-// NewSends returns the send side of the deliveries in pool.
-func NewSends(pool *pgxpool.Pool, opts SendsOptions) *Sends {
+// New returns the send side of the deliveries in pool.
+func New(pool *pgxpool.Pool, opts Options) *Sends {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Sends{pool: pool, frequencyCap: opts.FrequencyCap.withDefault(), now: opts.Now}
-}
-
-// SendCampaign is what the send path needs to know about a campaign.
-type SendCampaign struct {
-	ID            int64
-	Name          string
-	Status        string // draft, scheduled, running, paused, completed, cancelled
-	TemplateID    int64
-	AccountIDs    []int64
-	Rotation      sender.Rotation
-	RatePerMinute int // 0: no cap over the accounts' own rates
-}
-
-// Stopped reports whether the campaign must send nothing now; Paused says whether it may
-// resume.
-func (c SendCampaign) Stopped() bool { return c.Status == "paused" || c.Status == "cancelled" }
-
-// Paused reports whether the campaign is paused (and may resume).
-func (c SendCampaign) Paused() bool { return c.Status == "paused" }
-
-// SendCampaign returns the campaign's send settings.
-func (s *Sends) SendCampaign(ctx context.Context, id int64) (SendCampaign, error) {
-	var c SendCampaign
-	var rate *int
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, name, status, template_id, account_ids, rotation, rate_per_minute FROM campaigns WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.Status, &c.TemplateID, &c.AccountIDs, &c.Rotation, &rate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return SendCampaign{}, fmt.Errorf("campaigns: campaign %d: %w", id, ErrDeliveryFinal)
-	}
-	if err != nil {
-		return SendCampaign{}, fmt.Errorf("campaigns: campaign %d: %w", id, err)
-	}
-	if rate != nil {
-		c.RatePerMinute = *rate
-	}
-	return c, nil
+	return &Sends{pool: pool, frequencyCap: opts.FrequencyCap.WithDefault(), now: opts.Now}
 }
 
 // DispatchCampaigns returns the campaigns that may send and have due deliveries without a
@@ -115,11 +56,11 @@ func (s *Sends) DispatchCampaigns(ctx context.Context) ([]int64, error) {
 		              WHERE d.campaign_id = c.id AND d.pending = 'queued' AND d.enqueued_at IS NULL AND d.due_at <= $1)
 		ORDER BY c.id`, s.now())
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: campaigns to dispatch: %w", err)
+		return nil, fmt.Errorf("delivery: campaigns to dispatch: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: campaigns to dispatch: %w", err)
+		return nil, fmt.Errorf("delivery: campaigns to dispatch: %w", err)
 	}
 	return ids, nil
 }
@@ -164,7 +105,7 @@ func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64, countUpTo 
 			FROM campaigns c WHERE c.id = $1`, campaignID, countUpTo).Scan(&b.PerMinute, &capRate, &b.InFlight)
 	})
 	if err != nil {
-		return DispatchBudget{}, fmt.Errorf("campaigns: dispatch budget of %d: %w", campaignID, err)
+		return DispatchBudget{}, fmt.Errorf("delivery: dispatch budget of %d: %w", campaignID, err)
 	}
 	if capRate != nil && *capRate < b.PerMinute {
 		b.PerMinute = *capRate
@@ -198,11 +139,11 @@ func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, limit int) (
 	now := s.now()
 	rows, err := s.pool.Query(ctx, dispatchTake, campaignID, limit, now)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: dispatch campaign %d: %w", campaignID, err)
+		return nil, fmt.Errorf("delivery: dispatch campaign %d: %w", campaignID, err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: dispatch campaign %d: %w", campaignID, err)
+		return nil, fmt.Errorf("delivery: dispatch campaign %d: %w", campaignID, err)
 	}
 	return ids, nil
 }
@@ -213,7 +154,7 @@ func (s *Sends) Unenqueue(ctx context.Context, ids []int64) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE deliveries SET enqueued_at = NULL WHERE id = ANY ($1) AND status = 'queued'`, ids)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: unenqueue: %w", err)
+		return 0, fmt.Errorf("delivery: unenqueue: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -226,11 +167,11 @@ func (s *Sends) EnqueuedBefore(ctx context.Context, before time.Time, afterID in
 		WHERE pending = 'queued' AND enqueued_at IS NOT NULL AND enqueued_at < $1 AND id > $2
 		ORDER BY id LIMIT $3`, before, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: enqueued deliveries: %w", err)
+		return nil, fmt.Errorf("delivery: enqueued deliveries: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: enqueued deliveries: %w", err)
+		return nil, fmt.Errorf("delivery: enqueued deliveries: %w", err)
 	}
 	return ids, nil
 }
@@ -241,14 +182,14 @@ func (s *Sends) Touch(ctx context.Context, id int64) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE deliveries SET enqueued_at = $2 WHERE id = $1 AND status IN ('queued', 'sending')`, id, s.now())
 	if err != nil {
-		return fmt.Errorf("campaigns: touch delivery %d: %w", id, err)
+		return fmt.Errorf("delivery: touch delivery %d: %w", id, err)
 	}
 	return nil
 }
 
 // Attempt is what a worker is about to send for a delivery, recorded with its claim
 // (ClaimMany) before the message goes to the network. A retry after a crash or a transient
-// error finds it and sends the same message through the same account (Release keeps it), so
+// error finds it and sends the same message through the same account (Settle(Released) keeps it), so
 // that the network recognises it as the same message.
 type Attempt struct {
 	AccountID int64
@@ -264,79 +205,6 @@ type SentInfo struct {
 	SentAt     time.Time
 }
 
-// Release gives a claimed delivery back for a later attempt: sending → queued, its task
-// still alive (it retries). With keepAccount the account, variant and message id stay
-// pinned, because the message may have reached the network through that account;
-// otherwise the account is forgotten (the account itself failed) and the retry may use
-// another.
-func (s *Sends) Release(ctx context.Context, id int64, keepAccount bool, reason string) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE deliveries SET status = 'queued', error = nullif($3, ''), enqueued_at = now(), updated_at = now(),
-			account_id = CASE WHEN $2 THEN account_id END
-		WHERE id = $1 AND status = 'sending'`, id, keepAccount, reason)
-	if err != nil {
-		return fmt.Errorf("campaigns: release delivery %d: %w", id, err)
-	}
-	return nil
-}
-
-// Park gives a claimed or queued delivery back without a task: its campaign is paused, and
-// the dispatcher hands it out again once the campaign resumes.
-func (s *Sends) Park(ctx context.Context, id int64) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE deliveries SET status = 'queued', enqueued_at = NULL, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')`, id)
-	if err != nil {
-		return fmt.Errorf("campaigns: park delivery %d: %w", id, err)
-	}
-	return nil
-}
-
-// MarkFailed records that a delivery cannot be sent: pending → failed.
-func (s *Sends) MarkFailed(ctx context.Context, id int64, reason string) error {
-	return s.transition(ctx, id, "failed", `
-		UPDATE deliveries SET status = 'failed', error = $2, failed_at = now(), updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')
-		RETURNING id`, id, reason)
-}
-
-// Skip records that a delivery is not sent, and why: pending → skipped.
-func (s *Sends) Skip(ctx context.Context, id int64, reason string) error {
-	return s.transition(ctx, id, "skipped", `
-		UPDATE deliveries SET status = 'skipped', skip_reason = $2, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')
-		RETURNING id`, id, reason)
-}
-
-// Expire records that a delivery was not sent within its TTL: pending → expired.
-func (s *Sends) Expire(ctx context.Context, id int64) error {
-	return s.transition(ctx, id, "expired", `
-		UPDATE deliveries SET status = 'expired', updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')
-		RETURNING id`, id)
-}
-
-// transition runs one conditional update and appends its event; no row means the delivery
-// was not in a state the transition applies to (ErrDeliveryFinal).
-func (s *Sends) transition(ctx context.Context, id int64, kind, query string, args ...any) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var got int64
-		if err := tx.QueryRow(ctx, query, args...).Scan(&got); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (delivery_id, kind, occurred_at) VALUES ($1, $2, $3)`,
-			id, kind, s.now())
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("campaigns: delivery %d → %s: %w", id, kind, ErrDeliveryFinal)
-	}
-	if err != nil {
-		return fmt.Errorf("campaigns: delivery %d → %s: %w", id, kind, err)
-	}
-	return nil
-}
-
 // ExpireOverdue expires, in one statement, every queued delivery due before dueBefore: a
 // message that could not go out within its TTL is never sent late.
 func (s *Sends) ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, error) {
@@ -347,7 +215,7 @@ func (s *Sends) ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, 
 			RETURNING id)
 		INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`, dueBefore)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: expire overdue deliveries: %w", err)
+		return 0, fmt.Errorf("delivery: expire overdue deliveries: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -361,7 +229,7 @@ func (s *Sends) ReleaseStuck(ctx context.Context, before time.Time) (int64, erro
 			error = 'the worker stopped while sending; retried as the same message'
 		WHERE sending_since < $1`, before)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: release stuck deliveries: %w", err)
+		return 0, fmt.Errorf("delivery: release stuck deliveries: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -402,7 +270,7 @@ type ReceiptOutcome struct {
 
 // receiptRank orders the statuses a receipt may move between; failed ranks with delivered,
 // so that a failure report never undoes a delivery or a read.
-var receiptRank = map[DeliveryStatus]int{Sent: 1, Delivered: 2, Failed: 2, Read: 3}
+var receiptRank = map[Status]int{StatusSent: 1, StatusDelivered: 2, StatusFailed: 2, StatusRead: 3}
 
 // ReplyOutcome is the delivery a customer's reply was counted on.
 type ReplyOutcome struct {
@@ -450,7 +318,7 @@ func (s *Sends) RecordReply(ctx context.Context, contactID int64, at time.Time, 
 		return ReplyOutcome{}, false, nil
 	}
 	if err != nil {
-		return ReplyOutcome{}, false, fmt.Errorf("campaigns: record reply: %w", err)
+		return ReplyOutcome{}, false, fmt.Errorf("delivery: record reply: %w", err)
 	}
 	if account != nil {
 		out.AccountID = *account
@@ -479,7 +347,30 @@ func (s *Sends) SentSince(ctx context.Context, accountID int64, since time.Time)
 		          AND account_id = $1 AND message_id IS NOT NULL AND sent_at IS NULL AND updated_at >= $2)`,
 		accountID, since).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: sent by account %d: %w", accountID, err)
+		return 0, fmt.Errorf("delivery: sent by account %d: %w", accountID, err)
 	}
 	return n, nil
+}
+
+// FrequencyCap limits the marketing messages one contact gets across all campaigns: at
+// most Max in any Window. Max 0 turns the cap off. The launch (campaigns) and the claim
+// (ClaimMany) enforce the same cap.
+type FrequencyCap struct {
+	Max    int
+	Window time.Duration
+}
+
+// WithDefault applies the options' rule: zero is 2 per 24 h, a Max below zero is off
+// (Max 0), and a missing window is 24 h.
+func (c FrequencyCap) WithDefault() FrequencyCap {
+	switch {
+	case c.Max == 0:
+		c = FrequencyCap{Max: 2, Window: 24 * time.Hour}
+	case c.Max < 0:
+		c.Max = 0
+	}
+	if c.Window <= 0 {
+		c.Window = 24 * time.Hour
+	}
+	return c
 }

@@ -1,4 +1,4 @@
-package campaigns
+package delivery
 
 import (
 	"context"
@@ -83,7 +83,7 @@ func (s *Sends) ApplyReceipts(ctx context.Context, rs []Receipt) ([]ReceiptOutco
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: apply %d receipts: %w", len(rs), err)
+		return nil, fmt.Errorf("delivery: apply %d receipts: %w", len(rs), err)
 	}
 	return outs, nil
 }
@@ -163,7 +163,7 @@ func lockReceiptTargets(ctx context.Context, tx pgx.Tx, byMessage map[string]*re
 type receiptTarget struct {
 	id, campaignID          int64
 	accountID               *int64
-	status                  DeliveryStatus
+	status                  Status
 	delivered, read, failed *time.Time
 	error                   *string // the new error text, if a failed receipt gave one
 	changed                 bool
@@ -215,7 +215,7 @@ func decideReceipts(rs []Receipt, byMessage map[string]*receiptTarget, now time.
 			out.AccountID = *t.accountID
 		}
 		if t.status.Pending() {
-			out.Err = fmt.Errorf("campaigns: receipt %s: %w", r.Kind, ErrReceiptEarly)
+			out.Err = fmt.Errorf("delivery: receipt %s: %w", r.Kind, ErrReceiptEarly)
 			continue
 		}
 		if receiptRank[t.status] == 0 { // skipped, cancelled, expired: nothing was sent
@@ -224,21 +224,21 @@ func decideReceipts(rs []Receipt, byMessage map[string]*receiptTarget, now time.
 		next := t.status
 		switch r.Kind {
 		case ReceiptDelivered, ReceiptRead:
-			if receiptRank[DeliveryStatus(r.Kind)] > receiptRank[t.status] {
-				next = DeliveryStatus(r.Kind)
+			if receiptRank[Status(r.Kind)] > receiptRank[t.status] {
+				next = Status(r.Kind)
 			}
 		case ReceiptFailed:
-			if t.status == Sent {
-				next = Failed
+			if t.status == StatusSent {
+				next = StatusFailed
 			}
 		default:
-			out.Err = fmt.Errorf("campaigns: receipt %s: unknown receipt kind %q", r.Kind, r.Kind)
+			out.Err = fmt.Errorf("delivery: receipt %s: unknown receipt kind %q", r.Kind, r.Kind)
 			continue
 		}
 		if next == t.status &&
 			(r.Kind != ReceiptDelivered || t.delivered != nil) &&
 			(r.Kind != ReceiptRead || t.read != nil) &&
-			(r.Kind != ReceiptFailed || t.failed != nil || next != Failed) {
+			(r.Kind != ReceiptFailed || t.failed != nil || next != StatusFailed) {
 			continue // nothing new: a repeat, or a late receipt already implied
 		}
 		out.Moved = next != t.status
@@ -249,7 +249,7 @@ func decideReceipts(rs []Receipt, byMessage map[string]*receiptTarget, now time.
 		if r.Kind == ReceiptRead && t.read == nil {
 			t.read = &at
 		}
-		if next == Failed {
+		if next == StatusFailed {
 			if t.failed == nil {
 				t.failed = &at
 			}

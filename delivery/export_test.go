@@ -1,4 +1,4 @@
-package campaigns
+package delivery
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func (s *Sends) Delivery(ctx context.Context, id int64) (Delivery, error) {
 	}
 	d, ok := ds[id]
 	if !ok {
-		return Delivery{}, fmt.Errorf("campaigns: delivery %d: %w", id, ErrDeliveryFinal)
+		return Delivery{}, fmt.Errorf("delivery: delivery %d: %w", id, ErrDeliveryFinal)
 	}
 	return d, nil
 }
@@ -60,7 +60,23 @@ func one[T any](res []T, err error) (T, error) {
 	}
 	if len(res) != 1 {
 		var zero T
-		return zero, errors.New("campaigns: one result expected")
+		return zero, errors.New("delivery: one result expected")
 	}
 	return res[0], nil
+}
+
+// Move is a transition's row of the transitions table, for the external tests.
+type Move struct {
+	From    []Status
+	To      Status
+	Receipt bool
+}
+
+// Transitions returns the transitions table by move name.
+func Transitions() map[string]Move {
+	out := make(map[string]Move, len(transitions))
+	for m, t := range transitions {
+		out[string(m)] = Move{From: t.from, To: t.to, Receipt: t.receipt}
+	}
+	return out
 }
