@@ -127,12 +127,19 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := "crier_tmpl_" + sum
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return "", fmt.Errorf("connect to %s: %w (is PostgreSQL running? `make test` starts it)", redact(base), err)
 	}
 	defer conn.Close(ctx)
+	// One template per role: only its owner may clone a database, and the tables in it
+	// belong to the role that migrated it, so a suite run as crier and one run as
+	// postgres on the same server each build their own.
+	var role string
+	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil {
+		return "", err
+	}
+	name := "crier_tmpl_" + sum + "_" + fmt.Sprintf("%x", sha256.Sum256([]byte(role)))[:6]
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext('crier_testdb_template'))"); err != nil {
 		return "", err
 	}
@@ -163,11 +170,6 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 		return "", err
 	}
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+wip+" RENAME TO "+name); err != nil {
-		return "", err
-	}
-	// Marked as a template, any role that may create databases clones it, not only its
-	// owner: a suite run as another role (crier or postgres) reuses it.
-	if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" IS_TEMPLATE true"); err != nil {
 		return "", err
 	}
 	return name, nil
