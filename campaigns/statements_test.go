@@ -2,9 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,16 +10,14 @@ import (
 
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/delivery"
+	"github.com/crierhq/crier/internal/sqltest"
 )
 
 // statements are the package's named statements with how many parameters each takes.
-var statements = []struct {
-	name, sql string
-	params    int
-}{
-	{"launchDeliveries", launchDeliveries, 17},
-	{"previewCounts", previewCounts, 14},
-	{"previewSamples", previewSamples, 15},
+var statements = []sqltest.Statement{
+	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 17},
+	{Name: "previewCounts", SQL: previewCounts, Params: 14},
+	{Name: "previewSamples", SQL: previewSamples, Params: 15},
 }
 
 // audienceOf returns the audience subquery of an audience statement (launchDeliveries,
@@ -34,30 +29,11 @@ func audienceOf(t testing.TB, stmt string) string {
 	return strings.TrimRight(stmt[start+len("FROM (\n"):end], " \t\n")
 }
 
-var paramRE = regexp.MustCompile(`\$([0-9]+)`)
-
 // TestStatementParameters checks that each statement numbers its parameters $1 to $n,
 // none left out, as its comment lists them.
 func TestStatementParameters(t *testing.T) {
 	t.Parallel()
-	for _, s := range statements {
-		seen := map[int]bool{}
-		for _, m := range paramRE.FindAllStringSubmatch(s.sql, -1) {
-			n, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			seen[n] = true
-		}
-		var got []int
-		for n := range seen {
-			got = append(got, n)
-		}
-		sort.Ints(got)
-		want := make([]int, s.params)
-		for i := range want {
-			want[i] = i + 1
-		}
-		require.Equal(t, want, got, s.name)
-	}
+	sqltest.CheckParams(t, statements...)
 }
 
 // TestAudienceIsOneText checks that the launch and the preview read the same audience, so

@@ -2,143 +2,35 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/internal/msgid"
+	"github.com/crierhq/crier/internal/sqltest"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
-// planNode is a node of EXPLAIN (FORMAT JSON)'s plan, with what the test looks at.
-type planNode struct {
-	NodeType     string     `json:"Node Type"`
-	RelationName string     `json:"Relation Name"`
-	IndexName    string     `json:"Index Name"`
-	FunctionName string     `json:"Function Name"`
-	Plans        []planNode `json:"Plans"`
-}
-
-// planSummary is a plan's nodes, flattened: what each node is and what it reads.
-type planSummary []string
-
-func (p planSummary) String() string { return strings.Join(p, "\n") }
-
-// has reports whether a node mentions s (a node type, a relation, an index, a function).
-func (p planSummary) has(s string) bool {
-	for _, n := range p {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// explain returns the plan PostgreSQL makes for stmt with args (the plan a statement gets
-// for its values, as pgx's first executions do), after settings ("" for none), in a
-// transaction that it rolls back.
-func explain(t *testing.T, pool *pgxpool.Pool, settings, stmt string, args ...any) planSummary {
-	t.Helper()
-	ctx := context.Background()
-	var out []byte
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if settings != "" {
-			if _, err := tx.Exec(ctx, settings); err != nil {
-				return err
-			}
-		}
-		if err := tx.QueryRow(ctx, "EXPLAIN (VERBOSE, FORMAT JSON) "+stmt, args...).Scan(&out); err != nil {
-			return err
-		}
-		return errRollback
-	})
-	require.ErrorIs(t, err, errRollback)
-	var plans []struct{ Plan planNode }
-	require.NoError(t, json.Unmarshal(out, &plans))
-	var s planSummary
-	var walk func(n planNode, depth int)
-	walk = func(n planNode, depth int) {
-		s = append(s, fmt.Sprintf("%s%s rel=%s index=%s function=%s", strings.Repeat("  ", depth),
-			n.NodeType, n.RelationName, n.IndexName, n.FunctionName))
-		for _, c := range n.Plans {
-			walk(c, depth+1)
-		}
-	}
-	walk(plans[0].Plan, 0)
-	return s
-}
-
-var errRollback = fmt.Errorf("rollback")
-
 // TestHotStatementsUseTheirIndexes fills a small database with the shape of a real one
-// (50 tags, consent for most contacts, a history of sent messages and a run waiting to be
-// dispatched), lets ANALYZE gather statistics, and checks that each hot statement's plan
-// uses the index it is written for: the planner would otherwise read whole tables on
-// every launch, claim, send or receipt.
+// (sqltest.Fill: 50 tags, consent for most contacts, a history of sent messages and a run
+// waiting to be dispatched), lets ANALYZE gather statistics, and checks that each hot
+// statement's plan uses the index it is written for: the planner would otherwise read
+// whole tables on every claim, send or receipt.
 func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	ctx := context.Background()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		_, err := pool.Exec(ctx, q, args...)
-		require.NoError(t, err, q)
-	}
-	const contacts = 20_000
-	exec(`
-		INSERT INTO contacts (phone, phone_region, phone_zone, timezone, tags, phone_hash)
-		SELECT '+65' || (90000000 + i), 'SG', 'Asia/Singapore',
-		       (ARRAY['', 'Asia/Jakarta', 'Europe/London'])[1 + i % 3], ARRAY['t' || (i % 50)], sha256(('p' || i)::bytea)
-		FROM generate_series(1, $1) AS i`, contacts)
-	exec(`
-		INSERT INTO consent_state (contact_id, channel, purpose, status, ledger_id)
-		SELECT id, 'whatsapp', 'marketing', CASE WHEN id % 20 = 0 THEN 'withdrawn' ELSE 'granted' END, id
-		FROM contacts WHERE id % 10 <> 7`)
-	exec(`
-		INSERT INTO suppressions (phone_hash, purpose, reason, source, actor)
-		SELECT phone_hash, 'marketing', 'manual', 'staff', 't' FROM contacts WHERE id % 100 = 3`)
-	// Campaign 1 sent a message to every contact an hour ago (half of them with message ids
-	// made before msgid); campaigns 2 to 11 each have a run queued for a tenth of them, due,
-	// four in five handed to Asynq already.
-	exec(`INSERT INTO templates (name, category, locales) VALUES ('sale', 'marketing', '[]')`)
-	exec(`INSERT INTO campaigns (name, template_id, status) SELECT n, t.id, 'running' FROM templates t, generate_series(1, 11) n`)
-	exec(`
-		INSERT INTO campaign_runs (campaign_id, run_at, status, purpose)
-		SELECT id, CASE WHEN id = 1 THEN now() - interval '1 hour' ELSE now() END, 'running', 'marketing' FROM campaigns`)
-	exec(`
-		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at, sent_at, account_id)
-		SELECT 1, 1, id, 'sent', now() - interval '1 hour', now() - interval '1 hour', 1 FROM contacts`)
-	exec(`UPDATE deliveries SET message_id = CASE WHEN id % 2 = 0 THEN 'legacy-' || id END`)
-	rows, err := pool.Query(ctx, `SELECT id FROM deliveries WHERE message_id IS NULL`)
-	require.NoError(t, err)
-	keyed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	require.NoError(t, err)
-	keyedIDs := make([]string, len(keyed))
-	for i, id := range keyed {
-		keyedIDs[i] = msgid.Of(id)
-	}
-	exec(`UPDATE deliveries d SET message_id = k.m FROM unnest($1::bigint[], $2::text[]) AS k(id, m) WHERE d.id = k.id`, keyed, keyedIDs)
-	exec(`
-		INSERT INTO deliveries (run_id, campaign_id, contact_id, status, due_at)
-		SELECT r.id, r.campaign_id, c.id, 'queued', now() - interval '1 minute'
-		FROM campaign_runs r JOIN contacts c ON c.id % 10 = r.campaign_id % 10 WHERE r.campaign_id > 1`)
-	exec(`UPDATE deliveries SET enqueued_at = now() WHERE status = 'queued' AND id % 5 <> 0`)
-	exec(`VACUUM ANALYZE contacts, consent_state, suppressions, campaign_runs, deliveries`)
+	fx := sqltest.Fill(t, pool)
 
 	runAt := time.Now().UTC()
-	var queued []int64
 	// A batch of a worker's claims: a few hundred of a million deliveries in production, a
 	// hundred of forty thousand here.
-	rows, err = pool.Query(ctx, `SELECT id FROM deliveries WHERE campaign_id = 2 ORDER BY id LIMIT 100`)
+	rows, err := pool.Query(ctx, `SELECT id FROM deliveries WHERE campaign_id = 2 ORDER BY id LIMIT 100`)
 	require.NoError(t, err)
-	queued, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	queued, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(t, err)
 	n := len(queued)
 	accounts, locales, variants, messageIDs := make([]int64, n), make([]string, n), make([]int32, n), make([]string, n)
@@ -147,36 +39,21 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	}
 	legacy := []string{"legacy-2", "legacy-4", "legacy-6"}
 
-	for _, tc := range []struct {
-		name, settings, stmt string
-		args                 []any
-		want                 []string // each must be in the plan: "index=…", "rel=…"
-		absent               []string // none may be
-	}{
-		{name: "claim", stmt: claimDeliveries,
-			args: []any{queued, runAt, runAt.Add(-time.Minute), accounts, locales, variants, messageIDs,
+	sqltest.CheckPlans(t, pool,
+		sqltest.PlanCase{Name: "claim", Stmt: claimDeliveries,
+			Args: []any{queued, runAt, runAt.Add(-time.Minute), accounts, locales, variants, messageIDs,
 				consent.WhatsApp, consent.Marketing, 2, runAt.Add(-24 * time.Hour)},
 			// The deliveries by id; eligibility per contact by primary keys; the cap's counts by contact.
-			want:   []string{"index=deliveries_pkey", "index=contacts_pkey", "index=consent_state_pkey", "index=suppressions_pkey", "index=deliveries_contact_idx"},
-			absent: []string{"contact_eligibility", "Seq Scan rel=deliveries", "Seq Scan rel=contacts"}},
-		{name: "mark sent", stmt: markSent,
-			args: []any{queued, make([]string, n), make([]string, n), make([]time.Time, n), runAt},
-			want: []string{"index=deliveries_pkey"}, absent: []string{"Seq Scan"}},
-		{name: "receipts by keyed id", stmt: lockKeyedReceiptTargets, args: []any{keyed[:3], keyedIDs[:3]},
-			want: []string{"index=deliveries_pkey"}, absent: []string{"Seq Scan"}},
-		{name: "receipts by older id", stmt: lockLegacyReceiptTargets, args: []any{legacy},
-			want: []string{"index=deliveries_legacy_message_idx"}, absent: []string{"Seq Scan"}},
-		{name: "dispatch take", stmt: dispatchTake, args: []any{int64(2), 100, runAt},
-			want: []string{"index=deliveries_dispatch_idx"}, absent: []string{"Seq Scan"}},
-	} {
-		plan := explain(t, pool, tc.settings, tc.stmt, tc.args...)
-		t.Logf("%s:\n%s", tc.name, plan)
-		for _, w := range tc.want {
-			require.True(t, plan.has(w), "%s: no %s in\n%s", tc.name, w, plan)
-		}
-		for _, s := range tc.absent {
-			require.False(t, plan.has(s), "%s: %s in\n%s", tc.name, s, plan)
-		}
-	}
-
+			Want:   []string{"index=deliveries_pkey", "index=contacts_pkey", "index=consent_state_pkey", "index=suppressions_pkey", "index=deliveries_contact_idx"},
+			Absent: []string{"contact_eligibility", "Seq Scan rel=deliveries", "Seq Scan rel=contacts"}},
+		sqltest.PlanCase{Name: "mark sent", Stmt: markSent,
+			Args: []any{queued, make([]string, n), make([]string, n), make([]time.Time, n), runAt},
+			Want: []string{"index=deliveries_pkey"}, Absent: []string{"Seq Scan"}},
+		sqltest.PlanCase{Name: "receipts by keyed id", Stmt: lockKeyedReceiptTargets, Args: []any{fx.Keyed[:3], fx.KeyedIDs[:3]},
+			Want: []string{"index=deliveries_pkey"}, Absent: []string{"Seq Scan"}},
+		sqltest.PlanCase{Name: "receipts by older id", Stmt: lockLegacyReceiptTargets, Args: []any{legacy},
+			Want: []string{"index=deliveries_legacy_message_idx"}, Absent: []string{"Seq Scan"}},
+		sqltest.PlanCase{Name: "dispatch take", Stmt: dispatchTake, Args: []any{int64(2), 100, runAt},
+			Want: []string{"index=deliveries_dispatch_idx"}, Absent: []string{"Seq Scan"}},
+	)
 }

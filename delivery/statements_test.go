@@ -1,63 +1,39 @@
 package delivery
 
 import (
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/internal/msgid"
+	"github.com/crierhq/crier/internal/sqltest"
 )
 
 // statements are the package's named statements with how many parameters each takes.
-var statements = []struct {
-	name, sql string
-	params    int
-}{
-	{"selectDeliveries", selectDeliveries, 1},
-	{"lockContacts", lockContacts, 2},
-	{"claimDeliveries", claimDeliveries, 11},
-	{"markSent", markSent, 5},
-	{"dispatchTake", dispatchTake, 3},
-	{"lockKeyedReceiptTargets", lockKeyedReceiptTargets, 2},
-	{"lockLegacyReceiptTargets", lockLegacyReceiptTargets, 1},
-	{"applyReceiptUpdates", applyReceiptUpdates, 6},
-	{"appendReceiptEvents", appendReceiptEvents, 4},
-	{"settleFailed", settleFailed, 2},
-	{"settleSkipped", settleSkipped, 2},
-	{"settleExpired", settleExpired, 1},
-	{"settleReleased", settleReleased, 3},
-	{"settleParked", settleParked, 1},
-	{"appendEvent", appendEvent, 3},
+var statements = []sqltest.Statement{
+	{Name: "selectDeliveries", SQL: selectDeliveries, Params: 1},
+	{Name: "lockContacts", SQL: lockContacts, Params: 2},
+	{Name: "claimDeliveries", SQL: claimDeliveries, Params: 11},
+	{Name: "markSent", SQL: markSent, Params: 5},
+	{Name: "dispatchTake", SQL: dispatchTake, Params: 3},
+	{Name: "lockKeyedReceiptTargets", SQL: lockKeyedReceiptTargets, Params: 2},
+	{Name: "lockLegacyReceiptTargets", SQL: lockLegacyReceiptTargets, Params: 1},
+	{Name: "applyReceiptUpdates", SQL: applyReceiptUpdates, Params: 6},
+	{Name: "appendReceiptEvents", SQL: appendReceiptEvents, Params: 4},
+	{Name: "settleFailed", SQL: settleFailed, Params: 2},
+	{Name: "settleSkipped", SQL: settleSkipped, Params: 2},
+	{Name: "settleExpired", SQL: settleExpired, Params: 1},
+	{Name: "settleReleased", SQL: settleReleased, Params: 3},
+	{Name: "settleParked", SQL: settleParked, Params: 1},
+	{Name: "appendEvent", SQL: appendEvent, Params: 3},
 }
-
-var paramRE = regexp.MustCompile(`\$([0-9]+)`)
 
 // TestStatementParameters checks that each statement numbers its parameters $1 to $n,
 // none left out, as its comment lists them.
 func TestStatementParameters(t *testing.T) {
 	t.Parallel()
-	for _, s := range statements {
-		seen := map[int]bool{}
-		for _, m := range paramRE.FindAllStringSubmatch(s.sql, -1) {
-			n, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			seen[n] = true
-		}
-		var got []int
-		for n := range seen {
-			got = append(got, n)
-		}
-		sort.Ints(got)
-		want := make([]int, s.params)
-		for i := range want {
-			want[i] = i + 1
-		}
-		require.Equal(t, want, got, s.name)
-	}
+	sqltest.CheckParams(t, statements...)
 }
 
 // TestStatementsSpellTheConstants checks that the values the statements write in SQL are
