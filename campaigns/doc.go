@@ -3,6 +3,7 @@
 // time maths is package campaigns/schedule), the set-based expansion of an audience into
 // deliveries, and campaign stats.
 //
-// It must never send a message itself or import httpapi or workers: the workers drive
-// sends through the interfaces this package declares.
+// It must never send a message itself or import httpapi or workers: the workers read what
+// they need of a campaign through SendCampaign and move deliveries through package
+// delivery, which owns their state machine.
 package campaigns

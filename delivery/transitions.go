@@ -39,8 +39,10 @@ type transition struct {
 
 var pending = []Status{StatusQueued, StatusSending}
 
-// transitions is the state machine, as data: every move of a delivery's status, from where
-// to where. A test makes each move against a delivery in every status and checks that it
+// transitions is the state machine, as data: every move of a delivery's status that Go code
+// makes, from where to where. (Two more cancel a contact's queued deliveries as
+// moveCancelPending does: its erasure, campaigns/privacy.go, and the trigger that runs when
+// a contact is deleted, migrations/00006_campaigns.sql.) A test makes each move against a delivery in every status and checks that it
 // moves the ones the table lists and leaves every other as it was (Settle: with
 // ErrDeliveryFinal), and that only receipts move a final delivery, and only forward.
 var transitions = map[move]transition{

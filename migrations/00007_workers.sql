@@ -1,6 +1,6 @@
 -- +goose Up
 
--- The send pipeline's two scans (campaigns/send.go), each over a small partial index so that
+-- The send pipeline's two scans (now in package delivery), each over a small partial index so that
 -- its cost follows the work in flight, not the audience:
 --
 -- the dispatcher's candidates: queued deliveries of one campaign that have no task yet, in

@@ -20,7 +20,7 @@ import (
 //	                                     front of our key
 //	crier:limit:{id}:day:2006-01-02      tokens an account took on that budget day; expires
 //	                                     a day after the day ends
-//	rate:crier:limit:campaign:{id}:gcra  a campaign's own rate cap (WaitCampaign): GCRA
+//	rate:crier:limit:campaign:{id}:gcra  a campaign's own rate cap (campaignKey; Pool.Acquire): GCRA
 //	                                     state only, a campaign has no daily budget
 //
 // No two keys are used in one script, so they need not share a Redis Cluster slot; the
@@ -149,7 +149,7 @@ func (a AccountLimits) budgetAt(now time.Time) budgetDay {
 // LimitDecision is the Limiter's answer to one request for a send token.
 type LimitDecision struct {
 	// AccountID is the account the token was asked for; 0 for a campaign's cap
-	// (WaitCampaign).
+	// (campaignKey).
 	AccountID int64
 	// Allowed reports whether a token was taken: the caller may send one message now.
 	Allowed bool
@@ -346,7 +346,9 @@ func (l *Limiter) Wait(ctx context.Context, accountID int64, limits AccountLimit
 // WaitCampaign is Wait for a campaign's own rate cap, which a campaign may set below the
 // sum of its accounts' rates: a token of the cap is taken as well as an account's. The cap
 // has a key of its own and no daily budget, so its decisions carry no account and no budget
-// day, and Refund of one does nothing.
+// day, and Refund of one does nothing. The send path takes the cap's token through
+// Pool.Acquire, which waits for it in a waiter slot of the cap's key; this is the same wait
+// without the slot.
 func (l *Limiter) WaitCampaign(ctx context.Context, campaignID int64, ratePerMinute int, maxWait time.Duration) (LimitDecision, error) {
 	return l.wait(ctx, campaignKey(campaignID), AccountLimits{RatePerMinute: ratePerMinute}, maxWait)
 }
