@@ -94,15 +94,25 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 // ListParams filter and page the log, newest first.
 type ListParams struct {
 	BeforeID   int64 // keyset cursor: entries with a smaller id; 0 for the newest
-	Limit      int
+	Limit      int   // entries per page: 1 to MaxListLimit; 0 or less is DefaultListLimit
 	TargetType string
 	TargetID   string
 	ActorKeyID string
 	Action     string
 }
 
+// The page sizes of List.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
 // List returns entries newest first and the cursor for the next page (0 at the end).
 func (l *Log) List(ctx context.Context, p ListParams) ([]Entry, int64, error) {
+	if p.Limit <= 0 {
+		p.Limit = DefaultListLimit
+	}
+	p.Limit = min(p.Limit, MaxListLimit)
 	rows, err := l.pool.Query(ctx, `
 		SELECT id, at, coalesce(actor_key_id, ''), actor, action, target_type, target_id, request_id, status, detail
 		FROM audit_log

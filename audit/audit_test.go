@@ -205,6 +205,8 @@ func TestList(t *testing.T) {
 		{name: "second page", p: audit.ListParams{Limit: 2, BeforeID: ids[4]}, want: idx(3, 2), next: ids[2]},
 		{name: "last page", p: audit.ListParams{Limit: 2, BeforeID: ids[2]}, want: idx(1, 0)},
 		{name: "a page that ends exactly", p: audit.ListParams{Limit: 6}, want: idx(5, 4, 3, 2, 1, 0)},
+		{name: "no limit: the default page", p: audit.ListParams{}, want: idx(5, 4, 3, 2, 1, 0)},
+		{name: "a negative limit: the default page", p: audit.ListParams{Limit: -1}, want: idx(5, 4, 3, 2, 1, 0)},
 		{name: "filtered pages", p: audit.ListParams{Limit: 1, TargetType: "contact", TargetID: "1", BeforeID: ids[5]}, want: idx(4), next: ids[4]},
 	}
 	for _, tt := range tests {
