@@ -25,9 +25,9 @@ const (
 // Eligibility is defined once, in SQL: the function contact_eligibility(channel, purpose)
 // of migrations/00013_eligibility.sql returns every contact (the column contact, of the
 // contacts row type) with its exclusion (NULL when it may be messaged). The statements
-// that decide who gets a message read it: the audience of a campaign's launch and preview,
-// and the claim of each message at send time (package campaigns), and eligibilityOf here.
-// PostgreSQL inlines it, so an audience of a million is one hash join per table and one
+// that decide who gets a message read it: the audience of a campaign's launch and preview
+// (package campaigns), the claim of each message at send time (package delivery), and
+// eligibilityOf here. PostgreSQL inlines it, so an audience of a million is one hash join per table and one
 // contact is a primary-key lookup each.
 
 // eligibilityOf is the exclusion of one contact, NULL when it may be messaged; no row
