@@ -70,6 +70,7 @@ type Account struct {
 	// before each message. Off for sandbox accounts by default.
 	Pacing    bool
 	Sandbox   *SandboxConfig // the simulated network's behaviour, for sandbox accounts
+	Cloud     *CloudConfig   // the Cloud API configuration, for whatsapp_cloud accounts; secrets masked
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -6,7 +6,9 @@
 //     Account and returns its Transport; each declares its Capabilities. The adapters
 //     (sender/whatsapp, sender/sandbox) implement them, and cmd/crier registers them in a
 //     Channels map: nothing else names an adapter.
-//   - Accounts (account.go, store.go): the accounts table, owned here.
+//   - Accounts (account.go, store.go, cloud.go): the accounts table, owned here; a
+//     whatsapp_cloud account's secrets are sealed with internal/secretbox and never read
+//     back into an Account.
 //   - Leases and connections (lease.go, manager.go): one process in the fleet holds each
 //     account (a Redis lease) and keeps its connection; the Manager marks the events of a
 //     simulated connection (Event.Simulated).

@@ -15,20 +15,35 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/secretbox"
 )
 
 // Accounts stores sending accounts in PostgreSQL.
 type Accounts struct {
 	pool *pgxpool.Pool
+	box  *secretbox.Box // seals the Cloud API secrets; nil: no whatsapp_cloud accounts
 	now  func() time.Time
 }
 
-// NewAccounts returns an account store on pool.
+// NewAccounts returns an account store on pool. It cannot create whatsapp_cloud
+// accounts, whose secrets need a key: see NewAccountsWithSecrets.
 func NewAccounts(pool *pgxpool.Pool) *Accounts { return &Accounts{pool: pool, now: time.Now} }
+
+// NewAccountsWithSecrets returns an account store on pool that seals and opens the Cloud
+// API secrets of whatsapp_cloud accounts with box.
+func NewAccountsWithSecrets(pool *pgxpool.Pool, box *secretbox.Box) *Accounts {
+	return &Accounts{pool: pool, box: box, now: time.Now}
+}
+
+// ErrNoSecretKey is the cause of the error of Create and CloudSecrets for a
+// whatsapp_cloud account on a store without a secretbox.
+var ErrNoSecretKey = errors.New("sender: no secret key to seal Cloud API secrets with")
 
 // AccountInput is a new account as the API receives it. Nil fields get the channel's
 // defaults: a WhatsApp account sends 20 a minute, 1 000 a day, warms up and paces itself;
-// a sandbox account sends 600 a minute with no daily cap, no warm-up and no pacing.
+// a sandbox account sends 600 a minute with no daily cap, no warm-up and no pacing; a
+// whatsapp_cloud account sends Meta's default 80 a second (4 800 a minute) with no daily
+// cap (Meta enforces its messaging tiers itself), no warm-up and no pacing.
 type AccountInput struct {
 	Name          string
 	Channel       Channel
@@ -38,12 +53,15 @@ type AccountInput struct {
 	Pacing        *bool
 	ProxyURL      string
 	Sandbox       *SandboxConfig
+	Cloud         *CloudConfig // required for, and only for, whatsapp_cloud accounts
 }
 
 // The largest per-minute rates. WhatsApp bans numbers long before 1 000 a minute; the
-// sandbox goes much higher so that benchmarks measure Crier, not a limit.
+// Cloud API allows up to 1 000 a second to a number Meta has upgraded; the sandbox goes
+// much higher so that benchmarks measure Crier, not a limit.
 const (
 	maxWhatsAppRate = 1_000
+	maxCloudRate    = 60_000
 	maxSandboxRate  = 10_000_000
 )
 
@@ -57,19 +75,29 @@ func (in *AccountInput) normalize() error {
 		bad("name", "is required and at most 100 characters")
 	}
 	rate, cap, warmup, pacing, maxRate := 20, 1000, true, true, maxWhatsAppRate
+	if in.Sandbox != nil && in.Channel != Sandbox {
+		bad("sandbox", "is only for sandbox accounts")
+	}
+	if in.Cloud != nil && in.Channel != WhatsAppCloud {
+		bad("cloud", "is only for whatsapp_cloud accounts")
+	}
 	switch in.Channel {
 	case WhatsApp:
-		if in.Sandbox != nil {
-			bad("sandbox", "is only for sandbox accounts")
-		}
 	case Sandbox:
 		rate, cap, warmup, pacing, maxRate = 600, 0, false, false, maxSandboxRate
 		if in.Sandbox == nil {
 			in.Sandbox = &SandboxConfig{}
 		}
 		errs = append(errs, in.Sandbox.validate()...)
+	case WhatsAppCloud:
+		rate, cap, warmup, pacing, maxRate = 4_800, 0, false, false, maxCloudRate
+		if in.Cloud == nil {
+			bad("cloud", "is required for whatsapp_cloud accounts")
+		} else {
+			errs = append(errs, in.Cloud.normalize()...)
+		}
 	default:
-		bad("channel", "must be %q or %q", WhatsApp, Sandbox)
+		bad("channel", "must be %q, %q or %q", WhatsApp, Sandbox, WhatsAppCloud)
 	}
 	if in.RatePerMinute == nil {
 		in.RatePerMinute = &rate
@@ -134,15 +162,24 @@ func (c *SandboxConfig) validate() []apperr.FieldError {
 
 const accountColumns = `id, name, channel, status, status_reason, paused_at, paused_reason, phone, rate_per_minute,
 	daily_cap, warmup, coalesce(warmup_started_on, '0001-01-01'::date)::timestamptz, proxy_url, pacing, sandbox,
-	created_at, updated_at`
+	created_at, updated_at, phone_number_id, waba_id, graph_url, api_version, verify_token,
+	access_token_sealed <> '', app_secret_sealed <> ''`
 
+// scanAccount reads accountColumns. The sealed secrets are never selected here: an
+// Account says only whether they are set.
 func scanAccount(row pgx.Row) (Account, error) {
 	var a Account
 	var sandbox []byte
+	var cloud CloudConfig
 	err := row.Scan(&a.ID, &a.Name, &a.Channel, &a.Status, &a.StatusReason, &a.PausedAt, &a.PausedReason, &a.Phone,
-		&a.RatePerMinute, &a.DailyCap, &a.Warmup, &a.WarmupStart, &a.ProxyURL, &a.Pacing, &sandbox, &a.CreatedAt, &a.UpdatedAt)
+		&a.RatePerMinute, &a.DailyCap, &a.Warmup, &a.WarmupStart, &a.ProxyURL, &a.Pacing, &sandbox, &a.CreatedAt, &a.UpdatedAt,
+		&cloud.PhoneNumberID, &cloud.WABAID, &cloud.GraphURL, &cloud.APIVersion, &cloud.VerifyToken,
+		&cloud.AccessTokenSet, &cloud.AppSecretSet)
 	if err != nil {
 		return Account{}, err
+	}
+	if a.Channel == WhatsAppCloud {
+		a.Cloud = &cloud
 	}
 	if a.WarmupStart.Year() == 1 {
 		a.WarmupStart = time.Time{}
@@ -156,15 +193,32 @@ func scanAccount(row pgx.Row) (Account, error) {
 	return a, nil
 }
 
-// Create adds an account. A WhatsApp account waits to be paired; a sandbox account is
-// ready for a worker to connect, and starts its warm-up (if any) today.
+// Create adds an account. A WhatsApp account waits to be paired; sandbox and
+// whatsapp_cloud accounts are ready for a worker to connect, and start their warm-up (if
+// any) today. A whatsapp_cloud account's secrets are sealed before they are stored, and
+// need a store made by NewAccountsWithSecrets.
 func (s *Accounts) Create(ctx context.Context, in AccountInput) (Account, error) {
 	if err := in.normalize(); err != nil {
 		return Account{}, err
 	}
+	var cloud CloudConfig
+	var accessSealed, appSealed string
+	if in.Channel == WhatsAppCloud {
+		if s.box == nil {
+			return Account{}, noSecretKey()
+		}
+		cloud = *in.Cloud
+		var err error
+		if accessSealed, err = s.box.Seal(cloud.AccessToken); err != nil {
+			return Account{}, fmt.Errorf("sender: create account: seal access token: %w", err)
+		}
+		if appSealed, err = s.box.Seal(cloud.AppSecret); err != nil {
+			return Account{}, fmt.Errorf("sender: create account: seal app secret: %w", err)
+		}
+	}
 	status := StatusPendingPair
 	var warmupStart *time.Time
-	if in.Channel == Sandbox {
+	if in.Channel == Sandbox || in.Channel == WhatsAppCloud {
 		status = StatusDisconnected
 		if *in.Warmup {
 			today := s.now().UTC()
@@ -176,10 +230,12 @@ func (s *Accounts) Create(ctx context.Context, in AccountInput) (Account, error)
 		sandbox, _ = json.Marshal(in.Sandbox)
 	}
 	a, err := scanAccount(s.pool.QueryRow(ctx, `
-		INSERT INTO accounts (name, channel, status, rate_per_minute, daily_cap, warmup, warmup_started_on, pacing, proxy_url, sandbox)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz::date, $8, $9, $10)
+		INSERT INTO accounts (name, channel, status, rate_per_minute, daily_cap, warmup, warmup_started_on, pacing, proxy_url, sandbox,
+			phone_number_id, waba_id, graph_url, api_version, verify_token, access_token_sealed, app_secret_sealed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz::date, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		RETURNING `+accountColumns,
-		in.Name, in.Channel, status, *in.RatePerMinute, *in.DailyCap, *in.Warmup, warmupStart, *in.Pacing, in.ProxyURL, sandbox))
+		in.Name, in.Channel, status, *in.RatePerMinute, *in.DailyCap, *in.Warmup, warmupStart, *in.Pacing, in.ProxyURL, sandbox,
+		cloud.PhoneNumberID, cloud.WABAID, cloud.GraphURL, cloud.APIVersion, cloud.VerifyToken, accessSealed, appSealed))
 	if err != nil {
 		return Account{}, fmt.Errorf("sender: create account: %w", interpretError(err, 0))
 	}
@@ -193,6 +249,39 @@ func (s *Accounts) Get(ctx context.Context, id int64) (Account, error) {
 		return Account{}, fmt.Errorf("sender: get account %d: %w", id, interpretError(err, id))
 	}
 	return a, nil
+}
+
+// CloudSecrets opens the access token and app secret of a whatsapp_cloud account that
+// is not deleted, for its Connector. Nothing else should call it, and nothing should log
+// what it returns.
+func (s *Accounts) CloudSecrets(ctx context.Context, id int64) (accessToken, appSecret string, err error) {
+	if s.box == nil {
+		return "", "", noSecretKey()
+	}
+	var channel Channel
+	var accessSealed, appSealed string
+	err = s.pool.QueryRow(ctx, `
+		SELECT channel, access_token_sealed, app_secret_sealed FROM accounts WHERE id = $1 AND deleted_at IS NULL`, id).
+		Scan(&channel, &accessSealed, &appSealed)
+	if err != nil {
+		return "", "", fmt.Errorf("sender: cloud secrets of account %d: %w", id, interpretError(err, id))
+	}
+	if channel != WhatsAppCloud {
+		return "", "", apperr.Conflictf("account %d is a %s account: only %s accounts have Cloud API secrets", id, channel, WhatsAppCloud)
+	}
+	// secretbox's errors never hold the plaintext; a failure here means another key.
+	if accessToken, err = s.box.Open(accessSealed); err != nil {
+		return "", "", fmt.Errorf("sender: cloud secrets of account %d: access token: %w", id, err)
+	}
+	if appSecret, err = s.box.Open(appSealed); err != nil {
+		return "", "", fmt.Errorf("sender: cloud secrets of account %d: app secret: %w", id, err)
+	}
+	return accessToken, appSecret, nil
+}
+
+func noSecretKey() error {
+	return &apperr.Error{Code: apperr.Unavailable, Err: ErrNoSecretKey,
+		Message: "whatsapp_cloud accounts need a secret key to seal their tokens, and this server has none (set CRIER_SECRET_KEY)"}
 }
 
 // List returns accounts in id order after afterID and the cursor of the next page.
@@ -297,6 +386,10 @@ func interpretError(err error, id int64) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "accounts_name_idx" {
 		return &apperr.Error{Code: apperr.Conflict, Message: "the name is taken",
 			Fields: []apperr.FieldError{{Field: "name", Message: "another account has this name"}}}
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "accounts_phone_number_id_idx" {
+		return &apperr.Error{Code: apperr.Conflict, Message: "the phone number ID is taken",
+			Fields: []apperr.FieldError{{Field: "cloud.phone_number_id", Message: "another account sends from this number"}}}
 	}
 	return err
 }

@@ -13,6 +13,9 @@ type Channel string
 const (
 	WhatsApp Channel = "whatsapp" // a real WhatsApp account, through go.mau.fi/whatsmeow
 	Sandbox  Channel = "sandbox"  // the simulated network of sender/sandbox
+	// WhatsAppCloud is Meta's WhatsApp Business Cloud API (sender/whatsappcloud). Its
+	// accounts can be stored; no Connector is registered for it yet (issue 18).
+	WhatsAppCloud Channel = "whatsapp_cloud"
 )
 
 // Message is one outbound text.
