@@ -240,12 +240,28 @@ func (s *Service) ProcessInbound(ctx context.Context, id int64) (Outcome, error)
 	return out, nil
 }
 
-// ChannelOptOut records the network's own signal that the person with this number stopped
-// marketing messages from the business (source channel): it withdraws their marketing
-// consent, suppresses the number for marketing, and cancels their pending messages. No
-// confirmation is due: the network told the person already. It reports whether anything
-// changed; the same signal again changes nothing.
-func (s *Service) ChannelOptOut(ctx context.Context, accountID int64, phone string, at time.Time) (bool, error) {
+// NetworkOptOut is a network's own signal that the person with this number stopped
+// marketing messages from the business.
+type NetworkOptOut struct {
+	AccountID int64
+	Phone     string // E.164
+	At        time.Time
+	// Network is who reported it: "whatsapp" (Meta's error 131050) is recorded with
+	// source whatsapp; any other network with source channel.
+	Network string
+	Detail  string // the network's words, kept as evidence
+}
+
+// ChannelOptOut records a network's own opt-out signal: it withdraws the person's
+// marketing consent, suppresses the number for marketing, and cancels their pending
+// messages. No confirmation is due: the network told the person already. It reports
+// whether anything changed; the same signal again changes nothing.
+func (s *Service) ChannelOptOut(ctx context.Context, o NetworkOptOut) (bool, error) {
+	accountID, phone, at := o.AccountID, o.Phone, o.At
+	source := SourceChannel
+	if o.Network == "whatsapp" {
+		source = SourceWhatsApp
+	}
 	p, err := contacts.NewPhone(phone, "", s.hasher)
 	if err != nil {
 		return false, apperr.Field("from", "%s", err)
@@ -259,20 +275,26 @@ func (s *Service) ChannelOptOut(ctx context.Context, accountID int64, phone stri
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		added, err := suppress(ctx, tx, [][]byte{hash}, []Purpose{Marketing}, ReasonOptOut, SourceChannel, actor)
+		added, err := suppress(ctx, tx, [][]byte{hash}, []Purpose{Marketing}, ReasonOptOut, source, actor)
 		if err != nil {
 			return err
 		}
 		if added {
 			changed = true
 			if err := s.audit(ctx, tx, actor, "suppression.add", "suppression", hashKey(hash),
-				map[string]any{"reason": ReasonOptOut, "source": SourceChannel, "purpose": Marketing}); err != nil {
+				map[string]any{"reason": ReasonOptOut, "source": source, "purpose": Marketing}); err != nil {
 				return err
 			}
 		}
 		if contactID != 0 {
 			evidence := map[string]any{"account_id": accountID, "signal": "opt_out", "at": at.UTC().Format(time.RFC3339)}
-			recorded, err := s.recordIfChanged(ctx, tx, contactID, Withdrawn, SourceChannel, evidence, actor)
+			if o.Network != "" {
+				evidence["network"] = o.Network
+			}
+			if o.Detail != "" {
+				evidence["error"] = o.Detail
+			}
+			recorded, err := s.recordIfChanged(ctx, tx, contactID, Withdrawn, source, evidence, actor)
 			changed = changed || recorded
 			return err
 		}

@@ -210,7 +210,7 @@ func TestEveryWithdrawalSuppresses(t *testing.T) {
 	// The network's own signal: marketing only, no confirmation, and once.
 	id := b.contact(t, "+6591234569", contacts.Fields{})
 	b.grant(t, id)
-	changed, err := b.consent.ChannelOptOut(ctx, 3, "+6591234569", time.Now())
+	changed, err := b.consent.ChannelOptOut(ctx, consent.NetworkOptOut{AccountID: 3, Phone: "+6591234569", At: time.Now()})
 	require.NoError(t, err)
 	require.True(t, changed)
 	require.Equal(t, consent.ExcludedSuppressed, b.eligible(t, id))
@@ -219,13 +219,13 @@ func TestEveryWithdrawalSuppresses(t *testing.T) {
 	require.Equal(t, consent.SourceChannel, entries[0].Source)
 	require.Equal(t, consent.Withdrawn, entries[0].Status)
 	require.Equal(t, "channel:account:3", entries[0].Actor)
-	changed, err = b.consent.ChannelOptOut(ctx, 3, "+6591234569", time.Now())
+	changed, err = b.consent.ChannelOptOut(ctx, consent.NetworkOptOut{AccountID: 3, Phone: "+6591234569", At: time.Now()})
 	require.NoError(t, err)
 	require.False(t, changed)
-	changed, err = b.consent.ChannelOptOut(ctx, 3, "+14155550000", time.Now())
+	changed, err = b.consent.ChannelOptOut(ctx, consent.NetworkOptOut{AccountID: 3, Phone: "+14155550000", At: time.Now()})
 	require.NoError(t, err)
 	require.True(t, changed, "a stranger's number is suppressed too")
-	_, err = b.consent.ChannelOptOut(ctx, 3, "garbage", time.Now())
+	_, err = b.consent.ChannelOptOut(ctx, consent.NetworkOptOut{AccountID: 3, Phone: "garbage", At: time.Now()})
 	require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
 }
 

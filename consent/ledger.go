@@ -60,6 +60,9 @@ const (
 	// SourceChannel is the network's own opt-out signal (a channel reporting that the
 	// person stopped marketing messages from the business).
 	SourceChannel Source = "channel"
+	// SourceWhatsApp is WhatsApp's own report that the person stopped marketing messages
+	// from the business (the Cloud API's error 131050), with Meta's words as evidence.
+	SourceWhatsApp Source = "whatsapp"
 	// SourceCompliance is a compliance officer's record with typed evidence (a kind from
 	// ComplianceKinds, a reference and obtained_at): the one staff grant that lifts an
 	// opt-out.
@@ -161,7 +164,7 @@ func (c *Change) validate(now time.Time) error {
 		bad("status", "must be %q or %q", Granted, Withdrawn)
 	}
 	switch c.Source {
-	case SourceForm, SourceImport, SourceKeyword, SourceAgent, SourceAPI, SourceSandbox, SourceChannel, SourceCompliance:
+	case SourceForm, SourceImport, SourceKeyword, SourceAgent, SourceAPI, SourceSandbox, SourceChannel, SourceWhatsApp, SourceCompliance:
 	default:
 		bad("source", "must be form, agent, api or compliance")
 	}

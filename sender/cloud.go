@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"net/url"
@@ -63,6 +64,11 @@ func (c *CloudConfig) normalize() []apperr.FieldError {
 	c.GraphURL = strings.TrimRight(c.GraphURL, "/")
 	if c.APIVersion == "" {
 		c.APIVersion = DefaultCloudAPIVersion
+	}
+	if c.VerifyToken == "" {
+		// Meta asks for a verify token when the webhook is subscribed: make one that
+		// nobody has to invent, shown with the account.
+		c.VerifyToken = rand.Text()
 	}
 
 	if !isDigits(c.PhoneNumberID, 32) {

@@ -193,6 +193,18 @@ func scanAccount(row pgx.Row) (Account, error) {
 	return a, nil
 }
 
+// Check validates in and applies its defaults as Create does, without storing anything:
+// the API calls it before checking a new account's credentials with the network.
+func (s *Accounts) Check(in *AccountInput) error {
+	if err := in.normalize(); err != nil {
+		return err
+	}
+	if in.Channel == WhatsAppCloud && s.box == nil {
+		return noSecretKey()
+	}
+	return nil
+}
+
 // Create adds an account. A WhatsApp account waits to be paired; sandbox and
 // whatsapp_cloud accounts are ready for a worker to connect, and start their warm-up (if
 // any) today. A whatsapp_cloud account's secrets are sealed before they are stored, and
@@ -352,6 +364,23 @@ func (s *Accounts) Resume(ctx context.Context, id int64) (Account, error) {
 		return Account{}, fmt.Errorf("sender: resume account %d: %w", id, interpretError(err, id))
 	}
 	return a, nil
+}
+
+// SetDailyCap sets an account's daily cap (0: none) to the limit the network itself
+// set: the Cloud API's messaging tier, which Meta's phone_number_quality_update
+// webhooks keep current. It reports whether the cap changed; the Manager's next read of
+// the accounts hands it to the limiter.
+func (s *Accounts) SetDailyCap(ctx context.Context, id int64, cap int) (bool, error) {
+	if cap < 0 {
+		return false, apperr.Field("daily_cap", "must be 0 (no cap) or more")
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE accounts SET daily_cap = $2, updated_at = now()
+		WHERE id = $1 AND deleted_at IS NULL AND daily_cap <> $2`, id, cap)
+	if err != nil {
+		return false, fmt.Errorf("sender: set daily cap of account %d: %w", id, err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // SetStatus records the connection status a worker saw.

@@ -13,19 +13,48 @@ type Channel string
 const (
 	WhatsApp Channel = "whatsapp" // a real WhatsApp account, through go.mau.fi/whatsmeow
 	Sandbox  Channel = "sandbox"  // the simulated network of sender/sandbox
-	// WhatsAppCloud is Meta's WhatsApp Business Cloud API (sender/whatsappcloud). Its
-	// accounts can be stored; no Connector is registered for it yet (issue 18).
+	// WhatsAppCloud is Meta's WhatsApp Business Cloud API (sender/whatsappcloud).
 	WhatsAppCloud Channel = "whatsapp_cloud"
 )
 
-// Message is one outbound text.
+// Message is one outbound message.
 type Message struct {
 	// ID is chosen by the caller and derived from the delivery, so that a retried send is
 	// the same message: transports use it as the provider's message id where the network
 	// allows it, and report receipts under it.
 	ID   string
 	To   string // E.164
-	Text string
+	Text string // the text as the customer reads it; for a template, its rendered body
+	// Campaign: a campaign's message, not a reply or a confirmation to something the
+	// customer wrote. On a network that takes only templates outside the customer service
+	// window (Capabilities.TemplatesOutsideWindow), such a message goes only as Template,
+	// and the transport refuses it without one.
+	Campaign bool
+	// Template: the message as a template the network approved in advance, where the
+	// template's locale names one; nil otherwise.
+	Template *TemplateMessage
+}
+
+// TemplateMessage is a message as a pre-approved template: its name and language on the
+// network, and the values of its parameters, rendered for the recipient.
+type TemplateMessage struct {
+	Name     string
+	Language string   // the network's code: "en_US", "pt_BR", "de"
+	Params   []string // the body's parameters in order ({{1}}, {{2}}… or named ones as they appear)
+	Header   *Media   // the header's media, for a template with a media header
+}
+
+// Media is a file a message shows, by public HTTPS link.
+type Media struct {
+	Kind string // "image", "video" or "document"
+	Link string
+}
+
+// CredentialChecker is a Connector that can check a new account's credentials with the
+// network before the account is created (the Cloud API's access token). The API and
+// `crier accounts add` call it when the channel's Connector has it.
+type CredentialChecker interface {
+	CheckCredentials(ctx context.Context, in AccountInput) error
 }
 
 // SendResult is what a transport knows once the network has taken a message.
@@ -153,6 +182,11 @@ type Event struct {
 	Text       string // inbound: the text
 	ProviderID string // inbound: the network's id of the inbound message, for de-duplication
 
+	// Network names who reported an opt-out when it is the messaging network itself
+	// ("whatsapp": Meta's error 131050), for the consent ledger's source; Error (above)
+	// is then the network's words, kept as evidence.
+	Network string
+
 	Status Status // status changes
 	Reason string // status changes: why, for the API to show
 
@@ -164,3 +198,41 @@ type Event struct {
 // EventFunc receives a connection's events. It is called from the transport's own
 // goroutines and must not block for long: hand the event to a queue.
 type EventFunc func(ctx context.Context, e Event)
+
+// ErrTemplateRefused marks a send the network refused for the template itself (Meta's
+// 132xxx: not approved, paused, parameters that do not match): every message of the
+// campaign would fail the same way, so the campaign pauses at the first one, with the
+// reason. The failure is also ErrPermanent for the message.
+var ErrTemplateRefused = errors.New("sender: the network refused the message template")
+
+// ErrThrottled marks a send the network refused for a rate limit: of the account, or of
+// this recipient. Nothing was sent; the message is retried after ThrottledFor's delay,
+// through the same account, without counting as a failure.
+var ErrThrottled = errors.New("sender: rate limited by the network")
+
+// Throttle wraps err as ErrThrottled with the delay the network asks for (at least a
+// second).
+func Throttle(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &throttledError{err: err, after: max(after, time.Second)}
+}
+
+// ThrottledFor returns the delay of a Throttle error.
+func ThrottledFor(err error) (time.Duration, bool) {
+	var t *throttledError
+	if errors.As(err, &t) {
+		return t.after, true
+	}
+	return 0, false
+}
+
+type throttledError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *throttledError) Error() string        { return e.err.Error() }
+func (e *throttledError) Unwrap() error        { return e.err }
+func (e *throttledError) Is(target error) bool { return target == ErrThrottled }
