@@ -26,7 +26,7 @@ type receiptStore interface {
 type inboundStore interface {
 	RecordInbound(ctx context.Context, in consent.Inbound) (int64, bool, error)
 	ProcessInbound(ctx context.Context, id int64) (consent.Outcome, error)
-	ChannelOptOut(ctx context.Context, accountID int64, phone string, at time.Time) (bool, error)
+	ChannelOptOut(ctx context.Context, o consent.NetworkOptOut) (bool, error)
 }
 
 // eventsDeps are what Events needs.
@@ -100,7 +100,7 @@ func (ev *Events) OnEvent(ctx context.Context, e sender.Event) {
 			ev.log.ErrorContext(ctx, "record inbound message", "account_id", e.AccountID, "error", err)
 		}
 	case sender.EventOptOut:
-		if _, err := ev.consent.ChannelOptOut(ctx, e.AccountID, e.From, e.At); err != nil {
+		if _, err := ev.consent.ChannelOptOut(ctx, consent.NetworkOptOut{AccountID: e.AccountID, Phone: e.From, At: e.At, Network: e.Network, Detail: e.Error}); err != nil {
 			ev.log.ErrorContext(ctx, "record the network's opt-out", "account_id", e.AccountID, "error", err)
 		}
 	}

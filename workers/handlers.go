@@ -53,8 +53,11 @@ type Deps struct {
 	Events   *Events
 	Accounts *sender.Accounts
 	Privacy  *privacy.Service
-	Metrics  *Metrics
-	Logger   *slog.Logger
+	// CloudWebhooks act on the Cloud API's stored webhooks (task cloud:webhook, and their
+	// sweep and pruning in maintenance); nil: a process without whatsapp_cloud accounts.
+	CloudWebhooks CloudWebhooks
+	Metrics       *Metrics
+	Logger        *slog.Logger
 }
 
 // Options tune the workers. Zero values get defaults.
@@ -140,7 +143,8 @@ func (o *Options) setDefaults() {
 
 // Handlers are a process's task handlers, one type per job: the Sender (message:send,
 // reply:send), the Dispatcher (campaign:dispatch and its ticks), Events (event:* and the
-// transports' events) and Maintenance (campaign:launch, import:run, maintenance:*). New
+// transports' events) and Maintenance (campaign:launch, import:run, cloud:webhook,
+// maintenance:*). New
 // assembles them over one Deps; Mux routes each task type to its handler.
 type Handlers struct {
 	redis     redis.UniversalClient
@@ -204,6 +208,7 @@ func New(deps Deps, opts Options) *Handlers {
 	if deps.Privacy != nil {
 		m.privacy = deps.Privacy
 	}
+	m.cloud = deps.CloudWebhooks
 	h.upkeep = newMaintenance(m, opts)
 	return h
 }
@@ -245,8 +250,11 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeEventInbound, h.events.handleInbound)
 	mux.HandleFunc(TypeCampaignLaunch, h.upkeep.handleLaunch)
 	mux.HandleFunc(TypeImportRun, h.upkeep.handleImport)
-	mux.HandleFunc(TypeMaintenanceReconcile, h.upkeep.handleReconcile)
-	mux.HandleFunc(TypeMaintenanceRetention, h.upkeep.handleRetention)
+	mux.HandleFunc(TypeMaintenanceReconcile, h.upkeep.reconcileTask)
+	mux.HandleFunc(TypeMaintenanceRetention, h.upkeep.retentionTask)
+	if h.upkeep.cloud != nil {
+		mux.HandleFunc(TypeCloudWebhook, h.upkeep.handleCloudWebhook)
+	}
 	return mux
 }
 

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -51,13 +52,15 @@ type maintenanceDeps struct {
 	inbound inboundRetries
 	imports importRunner
 	privacy purger
+	cloud   CloudWebhooks
 	queue   *Queue
 	log     *slog.Logger
 }
 
 // Maintenance runs the work the scheduler and the API queue besides sends: campaign
-// launches (campaign:launch), imports (import:run), the reconciler (maintenance:reconcile)
-// and the retention purge (maintenance:retention).
+// launches (campaign:launch), imports (import:run), the Cloud API's stored webhooks
+// (cloud:webhook), the reconciler (maintenance:reconcile) and the retention purge
+// (maintenance:retention).
 type Maintenance struct {
 	maintenanceDeps
 	opts Options
@@ -85,4 +88,36 @@ func (m *Maintenance) handleLaunch(ctx context.Context, t *asynq.Task) error {
 		m.log.WarnContext(ctx, "enqueue dispatch after launch", "campaign_id", p.CampaignID, "error", err)
 	}
 	return nil
+}
+
+// reconcileTask is maintenance:reconcile: the reconciler's pass, then the sweep of the
+// Cloud API webhooks whose task was lost. Both repair what a crash or a Redis loss left,
+// on the scheduler's reconcile period.
+func (m *Maintenance) reconcileTask(ctx context.Context, t *asynq.Task) error {
+	err := m.handleReconcile(ctx, t)
+	if m.cloud == nil {
+		return err
+	}
+	n, serr := m.sweepCloudWebhooks(ctx)
+	if n > 0 {
+		m.log.InfoContext(ctx, "reconciled", "cloud_webhooks_queued", n)
+	}
+	if serr != nil {
+		serr = fmt.Errorf("sweep cloud webhooks: %w", serr)
+	}
+	return errors.Join(err, serr)
+}
+
+// retentionTask is maintenance:retention: the retention purge, then the pruning of the
+// Cloud API webhooks processed more than a week ago, on the scheduler's retention
+// period (hourly: each run deletes about an hour's rows).
+func (m *Maintenance) retentionTask(ctx context.Context, t *asynq.Task) error {
+	err := m.handleRetention(ctx, t)
+	if m.cloud == nil {
+		return err
+	}
+	if perr := m.pruneCloudWebhooks(ctx); perr != nil {
+		err = errors.Join(err, fmt.Errorf("prune cloud webhooks: %w", perr))
+	}
+	return err
 }

@@ -46,6 +46,16 @@ func (q *Queue) EnqueueImport(ctx context.Context, importID int64) error {
 	return nil
 }
 
+// EnqueueCloudWebhook queues cloud:webhook for a stored Cloud API webhook
+// (whatsappcloud.WebhookOptions.Enqueue). The caller logs a failure: the row stays
+// unprocessed, and the reconciler's sweep queues it again.
+func (q *Queue) EnqueueCloudWebhook(ctx context.Context, webhookID int64) error {
+	if _, err := q.enqueue(ctx, NewCloudWebhookTask(webhookID)); err != nil {
+		return fmt.Errorf("workers: enqueue cloud webhook %d: %w", webhookID, err)
+	}
+	return nil
+}
+
 // enqueue adds a task whose TaskID dedupes it. A task with the same id that is still queued
 // or running is left alone (ok); one that was archived after its retries ran out is deleted
 // and replaced, so that a TaskID never blocks work for good.
@@ -75,7 +85,7 @@ func queueOf(t *asynq.Task) string {
 	switch t.Type() {
 	case TypeMessageSend:
 		return QueueSend
-	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound:
+	case TypeEventReceipts, TypeEventReceipt, TypeEventInbound, TypeCloudWebhook:
 		return QueueEvents
 	case TypeReplySend:
 		return QueueReplies
@@ -93,6 +103,7 @@ func taskIDOf(t *asynq.Task) string {
 		DeliveryID int64     `json:"delivery_id"`
 		InboundID  int64     `json:"inbound_id"`
 		ImportID   int64     `json:"import_id"`
+		WebhookID  int64     `json:"webhook_id"`
 	}
 	_ = decode(t, &p)
 	switch t.Type() {
@@ -110,6 +121,8 @@ func taskIDOf(t *asynq.Task) string {
 		return replyTaskID(p.InboundID)
 	case TypeImportRun:
 		return importTaskID(p.ImportID)
+	case TypeCloudWebhook:
+		return cloudWebhookTaskID(p.WebhookID)
 	case TypeMaintenanceReconcile:
 		return "reconcile"
 	default:

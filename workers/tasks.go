@@ -21,6 +21,7 @@ const (
 	TypeEventInbound         = "event:inbound"         // a customer's message, stored in inbound_messages
 	TypeReplySend            = "reply:send"            // the confirmation or help reply due to an inbound message
 	TypeImportRun            = "import:run"            // merge a stored CSV import into the contacts
+	TypeCloudWebhook         = "cloud:webhook"         // act on a Cloud API webhook stored in cloud_webhooks
 	TypeMaintenanceReconcile = "maintenance:reconcile" // repair what a crash or a Redis loss left behind
 	TypeMaintenanceRetention = "maintenance:retention" // purge message text past retention
 )
@@ -93,6 +94,12 @@ type ReplyPayload struct {
 // (contact_import_chunks), never in Redis.
 type ImportPayload struct {
 	ImportID int64 `json:"import_id"`
+}
+
+// CloudWebhookPayload is the payload of cloud:webhook: the id of the stored webhook. Its
+// body, with customers' numbers and texts, stays in PostgreSQL.
+type CloudWebhookPayload struct {
+	WebhookID int64 `json:"webhook_id"`
 }
 
 // NewLaunchTask launches a campaign run. Its TaskID is the run's, so a run is launched by one
@@ -181,6 +188,20 @@ func NewReplyTask(inboundID int64) *asynq.Task {
 	return newTask(TypeReplySend, ReplyPayload{InboundID: inboundID},
 		asynq.Queue(QueueReplies), asynq.MaxRetry(25), asynq.Timeout(time.Minute),
 		asynq.TaskID(replyTaskID(inboundID)))
+}
+
+// NewCloudWebhookTask acts on one stored Cloud API webhook, on the events queue: a
+// customer's STOP may be in it. Its TaskID is the row's, so a webhook has at most one task;
+// processing is idempotent besides, and the reconciler's sweep queues the rows a lost or
+// exhausted task left unprocessed.
+func NewCloudWebhookTask(webhookID int64) *asynq.Task {
+	return newTask(TypeCloudWebhook, CloudWebhookPayload{WebhookID: webhookID},
+		asynq.Queue(QueueEvents), asynq.MaxRetry(10), asynq.Timeout(time.Minute),
+		asynq.TaskID(cloudWebhookTaskID(webhookID)))
+}
+
+func cloudWebhookTaskID(webhookID int64) string {
+	return "cloudwebhook:" + strconv.FormatInt(webhookID, 10)
 }
 
 // NewReconcileTask runs the reconciler once; one is queued at a time.

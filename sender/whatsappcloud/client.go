@@ -208,6 +208,10 @@ type (
 		Type             string       `json:"type"`
 		Text             *outText     `json:"text,omitempty"`
 		Template         *outTemplate `json:"template,omitempty"`
+		// CallbackData is Crier's message id: Meta echoes it in the message's status
+		// webhooks, so that a status names the attempt even when Meta's answer (the
+		// wamid) was lost.
+		CallbackData string `json:"biz_opaque_callback_data,omitempty"`
 	}
 	outText struct {
 		PreviewURL bool   `json:"preview_url"`
@@ -242,26 +246,44 @@ type (
 	}
 )
 
-// maxTextLen is the longest text body Meta accepts.
-const maxTextLen = 4096
+// Bounds of a message Meta accepts.
+const (
+	maxTextLen     = 4096 // a text body, in characters
+	maxCallbackLen = 512  // biz_opaque_callback_data, in characters
+)
 
 // SendText sends a free-form text to to (E.164) and returns Meta's message id (wamid).
 // Meta takes it only inside the 24-hour customer service window (ErrOutsideWindow).
-func (c *Client) SendText(ctx context.Context, to, body string) (string, error) {
+// messageID, Crier's id of the message (may be empty), goes with it as
+// biz_opaque_callback_data, which Meta echoes in the message's status webhooks.
+func (c *Client) SendText(ctx context.Context, to, body, messageID string) (string, error) {
 	if !validE164(to) {
 		return "", ErrInvalidPhone
 	}
 	if strings.TrimSpace(body) == "" || len([]rune(body)) > maxTextLen {
 		return "", fmt.Errorf("%w: the text is empty or longer than %d characters", ErrInvalidMessage, maxTextLen)
 	}
-	return c.send(ctx, outMessage{Type: "text", To: to, Text: &outText{Body: body}})
+	if err := checkCallback(messageID); err != nil {
+		return "", err
+	}
+	return c.send(ctx, outMessage{Type: "text", To: to, Text: &outText{Body: body}, CallbackData: messageID})
+}
+
+func checkCallback(messageID string) error {
+	if len([]rune(messageID)) > maxCallbackLen {
+		return fmt.Errorf("%w: the message id is longer than %d characters", ErrInvalidMessage, maxCallbackLen)
+	}
+	return nil
 }
 
 // SendTemplate sends an approved template to to (E.164) and returns Meta's message id
-// (wamid). A template Meta does not accept is ErrTemplate.
-func (c *Client) SendTemplate(ctx context.Context, to string, t Template) (string, error) {
+// (wamid). A template Meta does not accept is ErrTemplate. messageID is as for SendText.
+func (c *Client) SendTemplate(ctx context.Context, to string, t Template, messageID string) (string, error) {
 	if !validE164(to) {
 		return "", ErrInvalidPhone
+	}
+	if err := checkCallback(messageID); err != nil {
+		return "", err
 	}
 	if t.Name == "" || t.Language == "" {
 		return "", fmt.Errorf("%w: the template's name and language are required", ErrInvalidMessage)
@@ -296,7 +318,7 @@ func (c *Client) SendTemplate(ctx context.Context, to string, t Template) (strin
 		}
 		ot.Components = append(ot.Components, outComponent{Type: "body", Parameters: params})
 	}
-	return c.send(ctx, outMessage{Type: "template", To: to, Template: ot})
+	return c.send(ctx, outMessage{Type: "template", To: to, Template: ot, CallbackData: messageID})
 }
 
 func (c *Client) send(ctx context.Context, m outMessage) (string, error) {
@@ -310,8 +332,9 @@ func (c *Client) send(ctx context.Context, m outMessage) (string, error) {
 		return "", fmt.Errorf("whatsappcloud: send %s: %w", m.Type, err)
 	}
 	if len(res.Messages) == 0 || res.Messages[0].ID == "" {
-		// Meta took the request but named no message. Transient, like a timeout after
-		// Meta accepted: a retry may send the message twice.
+		// Meta took the request but named no message. Transient, and as uncertain as a
+		// timeout after Meta accepted: the Transport waits for the message's status
+		// webhook (which carries the callback data) before it sends again.
 		return "", fmt.Errorf("whatsappcloud: send %s: the answer has no message id", m.Type)
 	}
 	return res.Messages[0].ID, nil

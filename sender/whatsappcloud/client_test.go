@@ -71,7 +71,7 @@ func TestWrongToken(t *testing.T) {
 	require.Contains(t, err.Error(), "check phone number id")
 	require.NotContains(t, err.Error(), wrong)
 
-	_, err = c.SendText(context.Background(), customer, "hello")
+	_, err = c.SendText(context.Background(), customer, "hello", "")
 	require.ErrorIs(t, err, sender.ErrAccount)
 	require.Empty(t, fake.Sent())
 }
@@ -80,21 +80,23 @@ func TestSendText(t *testing.T) {
 	t.Parallel()
 	b := setup(t, cloudtest.Options{})
 
-	id, err := b.client.SendText(context.Background(), customer, "Hello, \"world\"")
+	id, err := b.client.SendText(context.Background(), customer, "Hello, \"world\"", "3EB0A1B2C3D4E5F60718")
 	require.NoError(t, err)
 	sent := b.fake.Sent()
 	require.Len(t, sent, 1)
 	require.True(t, strings.HasPrefix(id, "wamid."), id)
 	require.Equal(t, sent[0].WAMID, id)
+	require.Equal(t, "3EB0A1B2C3D4E5F60718", sent[0].CallbackData)
 	require.JSONEq(t, `{
 		"messaging_product": "whatsapp",
 		"recipient_type": "individual",
 		"to": "+4915112345678",
 		"type": "text",
-		"text": {"preview_url": false, "body": "Hello, \"world\""}
+		"text": {"preview_url": false, "body": "Hello, \"world\""},
+		"biz_opaque_callback_data": "3EB0A1B2C3D4E5F60718"
 	}`, string(sent[0].Body))
 
-	id2, err := b.client.SendText(context.Background(), customer, "again")
+	id2, err := b.client.SendText(context.Background(), customer, "again", "")
 	require.NoError(t, err)
 	require.NotEqual(t, id, id2)
 }
@@ -108,7 +110,7 @@ func TestSendTemplate(t *testing.T) {
 		Language:   "en_US",
 		BodyParams: []string{"Ada", "20%"},
 		Header:     &whatsappcloud.Media{Kind: whatsappcloud.MediaImage, Link: "https://cdn.example.com/sale.jpg"},
-	})
+	}, "3EB0A1B2C3D4E5F60719")
 	require.NoError(t, err)
 	sent := b.fake.Sent()
 	require.Len(t, sent, 1)
@@ -125,15 +127,17 @@ func TestSendTemplate(t *testing.T) {
 				{"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/sale.jpg"}}]},
 				{"type": "body", "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "20%"}]}
 			]
-		}
+		},
+		"biz_opaque_callback_data": "3EB0A1B2C3D4E5F60719"
 	}`, string(sent[0].Body))
+	require.Equal(t, "3EB0A1B2C3D4E5F60719", sent[0].CallbackData)
 }
 
 func TestSendTemplateWithoutParams(t *testing.T) {
 	t.Parallel()
 	b := setup(t, cloudtest.Options{})
 
-	_, err := b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "hello_world", Language: "en_US"})
+	_, err := b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "hello_world", Language: "en_US"}, "")
 	require.NoError(t, err)
 	require.JSONEq(t, `{
 		"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+4915112345678",
@@ -146,16 +150,18 @@ func TestSendRefusesBadInput(t *testing.T) {
 	b := setup(t, cloudtest.Options{})
 	ctx := context.Background()
 
-	_, err := b.client.SendText(ctx, "4915112345678", "hi")
+	_, err := b.client.SendText(ctx, "4915112345678", "hi", "")
 	require.ErrorIs(t, err, sender.ErrInvalidPhone)
 	require.ErrorIs(t, err, sender.ErrPermanent)
-	_, err = b.client.SendText(ctx, customer, " ")
+	_, err = b.client.SendText(ctx, customer, " ", "")
 	require.ErrorIs(t, err, whatsappcloud.ErrInvalidMessage)
-	_, err = b.client.SendTemplate(ctx, customer, whatsappcloud.Template{Name: "x", Language: "en", Header: &whatsappcloud.Media{Kind: "gif", Link: "https://a.example/x"}})
+	_, err = b.client.SendTemplate(ctx, customer, whatsappcloud.Template{Name: "x", Language: "en", Header: &whatsappcloud.Media{Kind: "gif", Link: "https://a.example/x"}}, "")
 	require.ErrorIs(t, err, sender.ErrPermanent)
-	_, err = b.client.SendTemplate(ctx, customer, whatsappcloud.Template{Name: "x", Language: "en", BodyParams: []string{"a", ""}})
+	_, err = b.client.SendTemplate(ctx, customer, whatsappcloud.Template{Name: "x", Language: "en", BodyParams: []string{"a", ""}}, "")
 	require.ErrorIs(t, err, whatsappcloud.ErrInvalidMessage)
 	require.Contains(t, err.Error(), "{{2}}")
+	_, err = b.client.SendText(ctx, customer, "hi", strings.Repeat("x", 513))
+	require.ErrorIs(t, err, whatsappcloud.ErrInvalidMessage, "Meta's callback data is at most 512 characters")
 	require.Zero(t, b.fake.Requests(), "nothing invalid reaches Meta")
 }
 
@@ -210,7 +216,7 @@ func TestSendErrorClassification(t *testing.T) {
 			b := setup(t, cloudtest.Options{})
 			b.fake.FailNext(1, tt.failure)
 
-			_, err := b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "t", Language: "en"})
+			_, err := b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "t", Language: "en"}, "")
 			require.Error(t, err)
 			var ge *whatsappcloud.GraphError
 			require.ErrorAs(t, err, &ge)
@@ -236,7 +242,7 @@ func TestSendErrorClassification(t *testing.T) {
 			require.Empty(t, b.fake.Sent())
 
 			// The failure was for the next send only.
-			_, err = b.client.SendText(context.Background(), customer, "hi")
+			_, err = b.client.SendText(context.Background(), customer, "hi", "")
 			require.NoError(t, err)
 		})
 	}
@@ -258,7 +264,7 @@ func TestNetworkErrorIsTransient(t *testing.T) {
 	c := newClient(t, fake, fake.Token())
 	fake.Close()
 
-	_, err := c.SendText(context.Background(), customer, "hi")
+	_, err := c.SendText(context.Background(), customer, "hi", "")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, sender.ErrPermanent)
 	require.NotErrorIs(t, err, sender.ErrAccount)
@@ -274,7 +280,7 @@ func TestTokenAndNumberNeverInErrors(t *testing.T) {
 
 	// Meta echoing the token or the number back must not carry them into Crier's errors.
 	fake.FailNext(1, cloudtest.Failure{Code: 131026, Message: "bad token " + token, Details: "recipient 4915112345678 / " + customer})
-	_, err := c.SendText(context.Background(), customer, "hi")
+	_, err := c.SendText(context.Background(), customer, "hi", "")
 	require.Error(t, err)
 	var ge *whatsappcloud.GraphError
 	require.ErrorAs(t, err, &ge)

@@ -270,3 +270,23 @@ func (e *redactedError) Error() string {
 }
 
 func (e *redactedError) Unwrap() error { return e.err }
+
+// accountReason says, for people, why Meta refuses the account: the Manager pauses the
+// account with it, and the API shows it when an account is created.
+func accountReason(e *GraphError) string {
+	switch {
+	case e.Code == codeTokenExpired:
+		return fmt.Sprintf("the access token expired or was revoked (%d): create a new system user token", e.Code)
+	case e.Code == codePolicyBlock:
+		return fmt.Sprintf("Meta temporarily blocked the account for policy violations (%d)", e.Code)
+	case e.Code == codeAccountLocked:
+		return fmt.Sprintf("Meta locked the WhatsApp Business Account (%d)", e.Code)
+	case e.Code == codePaymentIssue:
+		return fmt.Sprintf("the WhatsApp Business Account has a payment issue (%d)", e.Code)
+	case e.Code == codePermissionDenied || e.Code >= 200 && e.Code <= 299:
+		return fmt.Sprintf("the access token lacks a permission for this number (%d): give the system user whatsapp_business_messaging and whatsapp_business_management on it", e.Code)
+	case e.Code == codeAuth && e.Payload:
+		return fmt.Sprintf("Meta could not authenticate the access token (%d)", e.Code)
+	}
+	return fmt.Sprintf("Meta refused the account's access token (HTTP %d)", e.HTTPStatus)
+}

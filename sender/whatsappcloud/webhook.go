@@ -167,6 +167,9 @@ type StatusUpdate struct {
 	Status        DeliveryStatus
 	At            time.Time // zero when Meta sent no readable timestamp
 	Recipient     string    // the customer, E.164; empty when Meta's value is not a number
+	// CallbackData is the biz_opaque_callback_data the message was sent with: Crier's
+	// message id, so that a status names the attempt even when Meta's answer was lost.
+	CallbackData string
 	// The first of a failed status's errors; zero and empty otherwise.
 	ErrorCode   int
 	ErrorTitle  string
@@ -235,6 +238,9 @@ type AccountEvent struct {
 	BanState      string // ban_info.waba_ban_state (DISABLED_UPDATE)
 	BanDate       string // ban_info.waba_ban_date, as Meta writes it
 	ViolationType string // violation_info.violation_type (ACCOUNT_VIOLATION)
+	// Restrictions are restriction_info[].restriction_type (ACCOUNT_RESTRICTION), e.g.
+	// RESTRICTED_BIZ_INITIATED_MESSAGING.
+	Restrictions []string
 }
 
 // DedupKey identifies the event across Meta's retries. Meta gives account events no id,
@@ -356,6 +362,7 @@ func (n *Notification) addMessages(wabaID string, raw json.RawMessage) error {
 			Status      string     `json:"status"`
 			Timestamp   unixTime   `json:"timestamp"`
 			RecipientID flexString `json:"recipient_id"`
+			Callback    string     `json:"biz_opaque_callback_data"`
 			Errors      []struct {
 				Code      int    `json:"code"`
 				Title     string `json:"title"`
@@ -403,7 +410,7 @@ func (n *Notification) addMessages(wabaID string, raw json.RawMessage) error {
 	for _, s := range v.Statuses {
 		st := StatusUpdate{
 			WABAID: wabaID, PhoneNumberID: phoneID, MessageID: s.ID,
-			Status: DeliveryStatus(s.Status), At: s.Timestamp.t,
+			Status: DeliveryStatus(s.Status), At: s.Timestamp.t, CallbackData: s.Callback,
 		}
 		switch st.Status {
 		case StatusSent, StatusDelivered, StatusRead, StatusFailed:
@@ -441,6 +448,8 @@ func (n *Notification) addAccount(field AccountField, wabaID string, at time.Tim
 		ViolationInfo struct {
 			Type string `json:"violation_type"`
 		} `json:"violation_info"`
+		// Read apart: a restriction_info of another shape must not lose the event.
+		RestrictionInfo json.RawMessage `json:"restriction_info"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil || v.Event == "" {
 		return errUnreadable
@@ -455,6 +464,15 @@ func (n *Notification) addAccount(field AccountField, wabaID string, at time.Tim
 	} else {
 		ev.BanState, ev.BanDate = v.BanInfo.State, v.BanInfo.Date
 		ev.ViolationType = v.ViolationInfo.Type
+		var restrictions []struct {
+			Type string `json:"restriction_type"`
+		}
+		_ = json.Unmarshal(v.RestrictionInfo, &restrictions)
+		for _, r := range restrictions {
+			if r.Type != "" {
+				ev.Restrictions = append(ev.Restrictions, r.Type)
+			}
+		}
 	}
 	n.Account = append(n.Account, ev)
 	return nil

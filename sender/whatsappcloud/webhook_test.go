@@ -156,7 +156,7 @@ func TestParseWebhook(t *testing.T) {
 			WABAID: testWABA, PhoneNumberID: testPhoneID,
 			MessageID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3N0EyQkMzRjQ1QjA0MEI4RkIA",
 			Status:    StatusFailed, At: unix(1750858001), Recipient: "+16503879439",
-			ErrorCode: 131050, ErrorTitle: optOutText, ErrorDetail: optOutText,
+			CallbackData: "3EB0A1B2C3D4E5F60718", ErrorCode: 131050, ErrorTitle: optOutText, ErrorDetail: optOutText,
 		}}}},
 		{"quality_update.json", Notification{Account: []AccountEvent{{
 			Field: FieldQualityUpdate, WABAID: testWABA, At: unix(1739321024), Event: "FLAGGED",
@@ -165,6 +165,10 @@ func TestParseWebhook(t *testing.T) {
 		{"account_update.json", Notification{Account: []AccountEvent{{
 			Field: FieldAccountUpdate, WABAID: testWABA, At: unix(1739321100), Event: "DISABLED_UPDATE",
 			BanState: "DISABLE", BanDate: "February 12, 2025",
+		}}}},
+		{"account_restriction.json", Notification{Account: []AccountEvent{{
+			Field: FieldAccountUpdate, WABAID: testWABA, At: unix(1739321200), Event: "ACCOUNT_RESTRICTION",
+			Restrictions: []string{"RESTRICTED_BIZ_INITIATED_MESSAGING", "RESTRICTED_ADD_PHONE_NUMBER_ACTION"},
 		}}}},
 		{"template_status.json", Notification{Templates: []TemplateUpdate{{
 			WABAID: testWABA, At: unix(1751247548), TemplateID: "1689556908129832",
@@ -269,6 +273,8 @@ func TestParseWebhookLenient(t *testing.T) {
 		{"template deletion with null reason", `{"object":"whatsapp_business_account","entry":[{"id":"1","time":"1751247548","changes":[{"field":"message_template_status_update","value":{"event":"PENDING_DELETION","message_template_id":"55","reason":null}}]}]}`,
 			Notification{Templates: []TemplateUpdate{{WABAID: "1", At: unix(1751247548), TemplateID: "55", Event: "PENDING_DELETION"}}}},
 		{"account event without event", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"account_update","value":{}}]}]}`, Notification{Skipped: 1}},
+		{"restriction_info of another shape", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"account_update","value":{"event":"ACCOUNT_RESTRICTION","restriction_info":"soon"}}]}]}`,
+			Notification{Account: []AccountEvent{{Field: FieldAccountUpdate, WABAID: "1", Event: "ACCOUNT_RESTRICTION"}}}},
 		{"interactive of another type", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[{"from":"447700900123","id":"w","type":"interactive","interactive":{"type":"nfm_reply"}}]}}]}]}`, Notification{}},
 	}
 	for _, tt := range tests {
@@ -284,7 +290,7 @@ func TestParseWebhookLenient(t *testing.T) {
 func TestDedupKeys(t *testing.T) {
 	t.Parallel()
 	keys := map[string]string{}
-	for _, f := range []string{"status_sent.json", "status_delivered.json", "status_read.json", "status_failed.json", "text_message.json", "button_reply.json", "quality_update.json", "account_update.json", "template_status.json", "batch.json"} {
+	for _, f := range []string{"status_sent.json", "status_delivered.json", "status_read.json", "status_failed.json", "text_message.json", "button_reply.json", "quality_update.json", "account_update.json", "account_restriction.json", "template_status.json", "batch.json"} {
 		body := readWebhook(t, f)
 		first, err := ParseWebhook(body)
 		require.NoError(t, err)
@@ -389,7 +395,7 @@ func encodeNotification(t *testing.T, n Notification) []byte {
 	var entries []obj
 	for _, s := range n.Statuses {
 		st := obj{"id": s.MessageID, "status": string(s.Status), "timestamp": ts(s.At),
-			"recipient_id": strings.TrimPrefix(s.Recipient, "+")}
+			"recipient_id": strings.TrimPrefix(s.Recipient, "+"), "biz_opaque_callback_data": s.CallbackData}
 		if s.ErrorCode != 0 || s.ErrorTitle != "" || s.ErrorDetail != "" {
 			st["errors"] = []obj{{"code": s.ErrorCode, "title": s.ErrorTitle,
 				"error_data": obj{"details": s.ErrorDetail}}}
@@ -419,6 +425,11 @@ func encodeNotification(t *testing.T, n Notification) []byte {
 		} else {
 			v["ban_info"] = obj{"waba_ban_state": e.BanState, "waba_ban_date": e.BanDate}
 			v["violation_info"] = obj{"violation_type": e.ViolationType}
+			var rs []obj
+			for _, r := range e.Restrictions {
+				rs = append(rs, obj{"restriction_type": r})
+			}
+			v["restriction_info"] = rs
 		}
 		entries = append(entries, entry(e.WABAID, e.At, string(e.Field), v))
 	}

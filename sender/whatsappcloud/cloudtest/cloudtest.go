@@ -6,7 +6,11 @@
 // wamid it makes) and GET /{version}/{waba_id}/message_templates (paged with
 // paging.cursors.after and paging.next). Every request must carry the bearer token,
 // else the answer is Meta's 401 with code 190. FailNext makes the next sends fail with a
-// given code and HTTP status.
+// given code and HTTP status; LoseNextAnswers makes it accept the next sends and then drop
+// the connection before answering, as a network failure after Meta accepted would.
+//
+// It also builds webhook bodies in Meta's shapes for the server's number (webhooks.go),
+// signed with the app secret by Sign.
 //
 // It never reaches Meta, and it checks only what Crier relies on, not all of Meta's
 // validation.
@@ -35,14 +39,19 @@ type Options struct {
 	// DisplayPhoneNumber, VerifiedName, QualityRating: the number's fields; defaults
 	// "+1 555-0100", "Crier Test", "GREEN".
 	DisplayPhoneNumber, VerifiedName, QualityRating string
+	// AppSecret signs the webhook bodies (Sign); default "test-app-secret".
+	AppSecret string
 }
 
 // Message is a message the server accepted.
 type Message struct {
-	WAMID string          // the id it answered with
-	To    string          // the request's "to"
-	Type  string          // "text" or "template"
-	Body  json.RawMessage // the request body, exactly as received
+	WAMID string // the id it answered with
+	To    string // the request's "to"
+	Type  string // "text" or "template"
+	// CallbackData is the request's biz_opaque_callback_data (Crier's message id), which
+	// Meta echoes in the message's status webhooks.
+	CallbackData string
+	Body         json.RawMessage // the request body, exactly as received
 }
 
 // Failure is an error the server answers instead of accepting a send: Meta's error
@@ -74,6 +83,7 @@ type Server struct {
 	mu        sync.Mutex
 	sent      []Message
 	failures  []Failure
+	lose      int // answers still to drop after accepting (LoseNextAnswers)
 	templates []Template
 	requests  int
 	seq       int
@@ -104,6 +114,9 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.QualityRating == "" {
 		opts.QualityRating = "GREEN"
 	}
+	if opts.AppSecret == "" {
+		opts.AppSecret = "test-app-secret"
+	}
 	s := &Server{opts: opts}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -114,6 +127,9 @@ func New(t testing.TB, opts Options) *Server {
 func (s *Server) Token() string         { return s.opts.Token }
 func (s *Server) PhoneNumberID() string { return s.opts.PhoneNumberID }
 func (s *Server) WABAID() string        { return s.opts.WABAID }
+
+// AppSecret is the app secret Sign signs with.
+func (s *Server) AppSecret() string { return s.opts.AppSecret }
 
 // Sent returns the messages accepted so far, in order.
 func (s *Server) Sent() []Message {
@@ -144,6 +160,15 @@ func (s *Server) FailNext(n int, f Failure) {
 	for range n {
 		s.failures = append(s.failures, f)
 	}
+}
+
+// LoseNextAnswers makes the next n sends be accepted and recorded (Sent lists them) and
+// then drops the connection without an answer: the client cannot know that Meta took the
+// message, as after a timeout or a crash between Meta's answer and its recording.
+func (s *Server) LoseNextAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose += n
 }
 
 // SetTemplates sets the templates message_templates lists.
@@ -194,6 +219,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		To               string                 `json:"to"`
 		Type             string                 `json:"type"`
 		Text             *struct{ Body string } `json:"text"`
+		CallbackData     string                 `json:"biz_opaque_callback_data"`
 		Template         *struct {
 			Name     string `json:"name"`
 			Language struct {
@@ -218,8 +244,18 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	}
 	s.seq++
 	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "crier-fake-%d", s.seq))
-	s.sent = append(s.sent, Message{WAMID: id, To: m.To, Type: m.Type, Body: body})
+	s.sent = append(s.sent, Message{WAMID: id, To: m.To, Type: m.Type, CallbackData: m.CallbackData, Body: body})
+	lose := s.lose > 0
+	if lose {
+		s.lose--
+	}
 	s.mu.Unlock()
+	if lose {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": m.To, "wa_id": strings.TrimPrefix(m.To, "+")}},
