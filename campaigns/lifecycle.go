@@ -46,11 +46,16 @@ func (s *Service) transition(ctx context.Context, id int64, action string, fn fu
 
 // Schedule moves a draft to scheduled, with its first run at next_run_at: now for a now
 // schedule, the at instant, or the next cron tick. The draft is checked again as of now
-// (its template and accounts still exist, an at time is still in the future). Errors:
-// NotFound; Conflict naming the status when it is not a draft; Invalid.
+// (its template and accounts still exist, an at time is still in the future), and a
+// campaign with WhatsApp Cloud API accounts must have Meta's approval of every locale of
+// its template (checkCloudTemplates). Errors: NotFound; Conflict naming the status when it
+// is not a draft; Invalid.
 func (s *Service) Schedule(ctx context.Context, id int64) error {
 	return s.transition(ctx, id, "scheduled", func(tx pgx.Tx, c Campaign, stored *schedule.QuietHours) error {
 		if err := s.check(ctx, tx, draftOf(c, stored), nil); err != nil {
+			return err
+		}
+		if err := s.checkCloudTemplates(ctx, tx, c.TemplateID, c.AccountIDs); err != nil {
 			return err
 		}
 		now := s.now()
@@ -79,10 +84,15 @@ func (s *Service) Pause(ctx context.Context, id int64, reason string) error {
 }
 
 // Resume returns a paused campaign to the status it was paused from. A run whose time
-// passed meanwhile launches at once (DueRuns returns it). Errors: NotFound; Conflict
-// naming the status.
+// passed meanwhile launches at once (DueRuns returns it). Like Schedule, it needs Meta's
+// approval of the template for a campaign with Cloud API accounts: a campaign the workers
+// paused because Meta refused its template resumes only once the sync finds it approved.
+// Errors: NotFound; Conflict naming the status; Invalid.
 func (s *Service) Resume(ctx context.Context, id int64) error {
 	return s.transition(ctx, id, "resumed", func(tx pgx.Tx, c Campaign, _ *schedule.QuietHours) error {
+		if err := s.checkCloudTemplates(ctx, tx, c.TemplateID, c.AccountIDs); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `
 			UPDATE campaigns SET status = coalesce(paused_from, 'scheduled'), paused_from = NULL, status_reason = '',
 				updated_at = now()

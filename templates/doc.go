@@ -13,6 +13,10 @@
 //   - render.go: the resulting Liquid source rendered with the contact's and the campaign's
 //     fields (data.go) in a sandbox (sandbox.go), then the opt-out footer (footer.go) appended.
 //
+// cloud.go binds a locale to a message template that Meta approved for the WhatsApp Cloud API:
+// the locale's variant and footer are then derived from Meta's text, and RenderCloud gives the
+// template's name, language and rendered parameters for the transport.
+//
 // validate.go checks a template once, when it is saved, so that sending never meets a
 // template error it could have caught earlier; preview.go shows what the variants look like.
 //

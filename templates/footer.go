@@ -211,8 +211,16 @@ func isWordRune(r rune) bool {
 }
 
 // footerFor returns the footer messages of locale l end with; see footers.resolve. A marketing
-// locale without one is an error: no marketing message goes out without an opt-out line.
+// locale without one is an error: no marketing message goes out without an opt-out line. A
+// locale bound to a Cloud API template ends with Meta's footer and opt-out button
+// (cloudFooter), one of which must opt out.
 func (e *Engine) footerFor(category Category, l Locale) (string, error) {
+	if l.Cloud != nil {
+		if category == Marketing && !e.cloudOptOut(l.Cloud) {
+			return "", fmt.Errorf("%w: Meta's template %q of %q has neither an opt-out footer nor an opt-out button", ErrFooter, l.Cloud.Name, l.Locale)
+		}
+		return e.cloudFooter(l.Cloud), nil
+	}
 	footer, problem := e.footers.resolve(category, l.Locale, l.Footer)
 	if problem != "" {
 		return "", fmt.Errorf("%w: the footer of %q %s", ErrFooter, l.Locale, problem)

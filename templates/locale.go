@@ -28,6 +28,17 @@ func canonicalLocale(s string) (language.Tag, error) {
 	return tag, nil
 }
 
+// CanonicalLocale returns a language tag in the canonical form Normalize stores it in:
+// "EN-us" → "en-US", and Meta's "pt_BR" → "pt-BR". Unknown or undetermined languages are an
+// error.
+func CanonicalLocale(s string) (string, error) {
+	tag, err := canonicalLocale(s)
+	if err != nil {
+		return "", err
+	}
+	return tag.String(), nil
+}
+
 // fallbacks returns the canonical tags to look for, most specific first: the tag itself, the
 // tag without variants and extensions, the language with its script (written or, when it is not
 // the language's usual one, implied by the region: zh-TW → zh-Hant), and the bare language.

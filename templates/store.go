@@ -92,6 +92,22 @@ func (s *Store) Get(ctx context.Context, id int64) (Stored, error) {
 	return st, nil
 }
 
+// GetByName returns the template called name, in any case (names are unique regardless of
+// case). Errors: NotFound.
+func (s *Store) GetByName(ctx context.Context, name string) (Stored, error) {
+	st, err := scanStored(s.pool.QueryRow(ctx, `SELECT `+storedColumns+` FROM templates WHERE lower(name) = lower($1)`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Stored{}, apperr.NotFoundf("no template is called %q", name)
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("templates: get %q: %w", name, err)
+	}
+	return st, nil
+}
+
+// Engine returns the engine the store validates with.
+func (s *Store) Engine() *Engine { return s.engine }
+
 // List returns templates in id order after afterID, and the cursor of the next page (0 at
 // the end).
 func (s *Store) List(ctx context.Context, afterID int64, limit int) ([]Stored, int64, error) {

@@ -28,11 +28,14 @@ type Variant struct {
 }
 
 // Locale is a template's wording for one language: a BCP 47 tag, the variants and the footer
-// appended to every message (literal text, neither Liquid nor spintax).
+// appended to every message (literal text, neither Liquid nor spintax). A locale with Cloud
+// is bound to a template Meta approved for the WhatsApp Cloud API: its variants and footer
+// are derived from the binding (cloud.go).
 type Locale struct {
-	Locale   string    `json:"locale"`
-	Variants []Variant `json:"variants"`
-	Footer   string    `json:"footer"`
+	Locale   string         `json:"locale"`
+	Variants []Variant      `json:"variants"`
+	Footer   string         `json:"footer"`
+	Cloud    *CloudTemplate `json:"cloud,omitempty"`
 }
 
 // Weights returns the variants' weights in order, as Pick and Rotate take them.

@@ -22,7 +22,10 @@ const (
 
 // Normalize validates a template as it is saved and returns it in the form to store: the name
 // trimmed, locale tags canonical ("EN-us" → "en-US"), footers trimmed and, for marketing
-// locales without one, the default opt-out footer for the language filled in. It is the one
+// locales without one, the default opt-out footer for the language filled in. A locale bound
+// to a Cloud API template (Locale.Cloud) has its binding checked instead, its Params padded to
+// the body's placeholders, and its variants and footer replaced by the ones derived from
+// Meta's text (see cloud.go): whatever variants it was given are ignored. It is the one
 // check to run before saving; rendering assumes it has passed. The only other error is the
 // context's, when ctx ends first.
 //
@@ -71,6 +74,15 @@ func (e *Engine) Normalize(ctx context.Context, t Template) (Template, error) {
 		} else {
 			l.Locale = tag.String()
 			seen[l.Locale] = i
+		}
+		if l.Cloud != nil {
+			// A bound locale's variants and footer are Meta's template, derived here.
+			l, err = e.normalizeCloud(ctx, t.Category, at, l, add)
+			if err != nil {
+				return Template{}, fmt.Errorf("templates: normalize: %w", err)
+			}
+			out.Locales[i] = l
+			continue
 		}
 		footer, problem := e.footers.resolve(t.Category, l.Locale, l.Footer)
 		if problem != "" && (localeOK || strings.TrimSpace(l.Footer) != "") {

@@ -16,6 +16,7 @@ import (
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/delivery"
+	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/internal/msgid"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -40,9 +41,11 @@ type templateStore interface {
 	Get(ctx context.Context, id int64) (templates.Stored, error)
 }
 
-// renderer renders a message (templates.Engine).
+// renderer renders a message, and its Cloud API template where its locale has one
+// (templates.Engine).
 type renderer interface {
 	Render(ctx context.Context, t templates.Template, c templates.Choice, d templates.Data) (string, error)
+	RenderCloud(ctx context.Context, t templates.Template, c templates.Choice, d templates.Data) (templates.CloudMessage, bool, error)
 }
 
 // sendCampaigns reads a campaign's send settings and pauses a campaign whose sends fail
@@ -188,7 +191,7 @@ func (s *Sender) send(ctx context.Context, id int64) error {
 	if err := s.claim(ctx, &m); err != nil {
 		return err
 	}
-	text, err := s.render(ctx, &m)
+	msg, err := s.render(ctx, &m)
 	if err != nil {
 		return err
 	}
@@ -196,8 +199,8 @@ func (s *Sender) send(ctx context.Context, id int64) error {
 		return err
 	}
 	sent = true // from here the message may reach the network: the token is spent
-	res, err := grant.Transport.Send(ctx, sender.Message{ID: m.id, To: m.contact.Phone, Text: text})
-	return s.settle(ctx, &m, text, res, err)
+	res, err := grant.Transport.Send(ctx, msg)
+	return s.settle(ctx, &m, msg.Text, res, err)
 }
 
 // load reads the delivery, its recipient, campaign and template into m, and settles the
@@ -324,27 +327,50 @@ func (s *Sender) claim(ctx context.Context, m *message) error {
 	return nil
 }
 
-// render renders the claimed message. A template that does not render fails the delivery
-// for good; the error stays with the delivery for the template's author (it may quote a
-// contact's value, so it is not logged).
-func (s *Sender) render(ctx context.Context, m *message) (string, error) {
+// render renders the claimed message: its text and, where its template locale is bound to
+// a Cloud API template, that template with its parameters. A campaign message is marked
+// Campaign, so that a network that takes only templates outside the customer service window
+// never sends it as free text. A template that does not render fails the delivery for good;
+// the error stays with the delivery for the template's author (it may quote a contact's
+// value, so it is not logged).
+func (s *Sender) render(ctx context.Context, m *message) (sender.Message, error) {
 	c := &m.contact
-	text, err := s.engine.Render(ctx, m.template.Template, m.choice, templates.Data{
+	data := templates.Data{
 		Name: c.Name, Email: c.Email, Locale: c.Locale, Country: c.Country,
 		Timezone: c.Timezone, Tags: c.Tags, Attributes: c.Attributes,
 		Campaign: templates.Campaign{Name: m.campaign.Name},
-	})
+	}
+	msg := sender.Message{ID: m.id, To: c.Phone, Campaign: true}
+	text, err := s.engine.Render(ctx, m.template.Template, m.choice, data)
 	if err == nil {
-		return text, nil
+		msg.Text = text
+		var cm templates.CloudMessage
+		var bound bool
+		cm, bound, err = s.engine.RenderCloud(ctx, m.template.Template, m.choice, data)
+		if bound && err == nil {
+			msg.Template = templateMessage(cm)
+		}
+	}
+	if err == nil {
+		return msg, nil
 	}
 	if ctx.Err() != nil {
-		return "", s.release(ctx, m.delivery, true, err)
+		return sender.Message{}, s.release(ctx, m.delivery, true, err)
 	}
 	if ferr := s.sends.Settle(ctx, m.delivery.ID, delivery.Failed(err.Error())); ferr != nil {
-		return "", ferr
+		return sender.Message{}, ferr
 	}
 	s.countFailure(ctx, m.campaign, m.accountID)
-	return "", fmt.Errorf("delivery %d: render: %w", m.delivery.ID, asynq.SkipRetry)
+	return sender.Message{}, fmt.Errorf("delivery %d: render: %w", m.delivery.ID, asynq.SkipRetry)
+}
+
+// templateMessage is a rendered Cloud API template as the transports take it.
+func templateMessage(cm templates.CloudMessage) *sender.TemplateMessage {
+	tm := &sender.TemplateMessage{Name: cm.Name, Language: cm.Language, Params: cm.Params}
+	if cm.HeaderKind != "" {
+		tm.Header = &sender.Media{Kind: cm.HeaderKind, Link: cm.HeaderLink}
+	}
+	return tm
 }
 
 // confirmLease checks, right before the send, that this process still holds the account's
@@ -367,9 +393,19 @@ func (s *Sender) confirmLease(ctx context.Context, m *message, g sender.Grant) e
 // given back to retry through the same account, under the same id (a transient failure: the
 // message may have reached the network).
 func (s *Sender) settle(ctx context.Context, m *message, text string, res sender.SendResult, serr error) error {
-	s.held.ReportSend(ctx, m.accountID, serr)
 	id := m.delivery.ID
 	campaign, account := itoa(m.campaign.ID), itoa(m.accountID)
+	if errors.Is(serr, sender.ErrThrottled) {
+		// The network's rate limit: nothing was sent, and neither the message nor the
+		// account failed (the account's health window does not count it). The delivery
+		// waits, pinned to its account, for the delay the network asked for.
+		after, _ := sender.ThrottledFor(serr)
+		if err := s.giveBack(context.WithoutCancel(ctx), id, delivery.Released(true, "")); err != nil {
+			return err
+		}
+		return later(after, "rate limited by the network: "+serr.Error())
+	}
+	s.held.ReportSend(ctx, m.accountID, serr)
 	switch {
 	case serr == nil:
 		if _, err := s.steps.sent.Do(ctx, sentReq{id, delivery.SentInfo{ProviderID: res.ProviderID, Rendered: text, SentAt: res.SentAt}}); err != nil {
@@ -384,7 +420,12 @@ func (s *Sender) settle(ctx context.Context, m *message, text string, res sender
 			return err
 		}
 		s.metrics.failed.WithLabelValues(campaign, account).Inc()
-		s.countFailure(ctx, m.campaign, m.accountID)
+		if errors.Is(serr, sender.ErrTemplateRefused) {
+			// Every message of the campaign would be refused the same way.
+			s.pauseCampaign(ctx, m.campaign, m.accountID, "the network refused the template: "+serr.Error())
+		} else {
+			s.countFailure(ctx, m.campaign, m.accountID)
+		}
 		return fmt.Errorf("delivery %d: %w: %w", id, serr, asynq.SkipRetry)
 	case errors.Is(serr, sender.ErrAccount):
 		// The account failed, not the message (the Manager pauses it): another account
@@ -438,16 +479,22 @@ func (s *Sender) remember(accountID, templateID int64, c templates.Choice) {
 // countFailure feeds the campaign's error window and pauses the campaign when too many of
 // its recent sends in this process failed.
 func (s *Sender) countFailure(ctx context.Context, camp campaigns.SendCampaign, accountID int64) {
-	reason := s.errors.Record(camp.ID, true)
-	if reason == "" {
-		return
+	if reason := s.errors.Record(camp.ID, true); reason != "" {
+		s.pauseCampaign(ctx, camp, accountID, reason)
 	}
+}
+
+// pauseCampaign pauses a campaign whose sends fail, with the reason for people. Another
+// worker may have paused it first: that is no error.
+func (s *Sender) pauseCampaign(ctx context.Context, camp campaigns.SendCampaign, accountID int64, reason string) {
 	ctx = context.WithoutCancel(ctx)
+	s.campaignCache.forget(camp.ID)
 	if err := s.campaigns.Pause(ctx, camp.ID, reason); err != nil {
-		s.log.ErrorContext(ctx, "pause campaign on error rate", "campaign_id", camp.ID, "error", err)
+		if apperr.CodeOf(err) != apperr.Conflict {
+			s.log.ErrorContext(ctx, "pause campaign", "campaign_id", camp.ID, "error", err)
+		}
 		return
 	}
-	s.campaignCache.forget(camp.ID)
 	s.metrics.autoPaused.WithLabelValues(itoa(camp.ID)).Inc()
 	s.log.WarnContext(ctx, "campaign paused itself", "campaign_id", camp.ID, "account_id", accountID, "reason", reason)
 }
