@@ -27,6 +27,28 @@ type accountRequest struct {
 	Pacing        *bool                 `json:"pacing"`
 	ProxyURL      string                `json:"proxy_url"`
 	Sandbox       *sender.SandboxConfig `json:"sandbox"`
+	Cloud         *cloudRequest         `json:"cloud"`
+}
+
+// cloudRequest is a whatsapp_cloud account's configuration as the API takes it: the
+// secrets are write-only, so they are here and not in sender.CloudConfig's JSON.
+type cloudRequest struct {
+	PhoneNumberID string `json:"phone_number_id"`
+	WABAID        string `json:"waba_id"`
+	AccessToken   string `json:"access_token"`
+	AppSecret     string `json:"app_secret"`
+	VerifyToken   string `json:"verify_token"`
+	GraphURL      string `json:"graph_url"`
+	APIVersion    string `json:"api_version"`
+}
+
+// config returns the request as the store takes it; nil stays nil.
+func (c *cloudRequest) config() *sender.CloudConfig {
+	if c == nil {
+		return nil
+	}
+	return &sender.CloudConfig{PhoneNumberID: c.PhoneNumberID, WABAID: c.WABAID, AccessToken: c.AccessToken,
+		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, GraphURL: c.GraphURL, APIVersion: c.APIVersion}
 }
 
 type usageJSON struct {
@@ -53,6 +75,7 @@ type accountJSON struct {
 	Pacing          bool                  `json:"pacing"`
 	ProxyURL        string                `json:"proxy_url,omitempty"` // the password is never shown
 	Sandbox         *sender.SandboxConfig `json:"sandbox,omitempty"`
+	Cloud           *sender.CloudConfig   `json:"cloud,omitempty"` // the secrets only as access_token_set, app_secret_set
 	Usage           *usageJSON            `json:"usage,omitempty"` // today's budget, from the limiter
 	CreatedAt       time.Time             `json:"created_at"`
 	UpdatedAt       time.Time             `json:"updated_at"`
@@ -63,7 +86,7 @@ func (s *Server) accountOut(ctx context.Context, a sender.Account) accountJSON {
 	out := accountJSON{
 		ID: a.ID, Name: a.Name, Channel: a.Channel, Status: status, StatusReason: reason, ConnectionState: a.Status,
 		Phone: a.Phone, RatePerMinute: a.RatePerMinute, DailyCap: a.DailyCap, Warmup: a.Warmup, Pacing: a.Pacing,
-		ProxyURL: sender.RedactProxyURL(a.ProxyURL), Sandbox: a.Sandbox, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		ProxyURL: sender.RedactProxyURL(a.ProxyURL), Sandbox: a.Sandbox, Cloud: a.Cloud, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 	}
 	if !a.WarmupStart.IsZero() {
 		d := a.WarmupStart.Format(time.DateOnly)
@@ -88,9 +111,9 @@ func (s *Server) accountCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.Accounts.Create(r.Context(), sender.AccountInput{
+	a, err := CreateAccount(r.Context(), s.Accounts, s.Channels, sender.AccountInput{
 		Name: req.Name, Channel: sender.Channel(req.Channel), RatePerMinute: req.RatePerMinute, DailyCap: req.DailyCap,
-		Warmup: req.Warmup, Pacing: req.Pacing, ProxyURL: req.ProxyURL, Sandbox: req.Sandbox,
+		Warmup: req.Warmup, Pacing: req.Pacing, ProxyURL: req.ProxyURL, Sandbox: req.Sandbox, Cloud: req.Cloud.config(),
 	})
 	if err != nil {
 		return err
@@ -98,6 +121,22 @@ func (s *Server) accountCreate(w http.ResponseWriter, r *http.Request) error {
 	setTarget(r, "account", a.ID)
 	w.Header().Set("Location", fmt.Sprintf("/v1/accounts/%d", a.ID))
 	return writeJSON(w, http.StatusCreated, s.accountOut(r.Context(), a))
+}
+
+// CreateAccount creates an account, first checking its credentials with the network
+// where the channel's Connector can (sender.CredentialChecker: the Cloud API's token), so
+// that an account that could never send is refused with the network's reason. The API
+// and `crier accounts add` both create accounts here.
+func CreateAccount(ctx context.Context, store *sender.Accounts, channels sender.Channels, in sender.AccountInput) (sender.Account, error) {
+	if err := store.Check(&in); err != nil {
+		return sender.Account{}, err
+	}
+	if chk, ok := channels[in.Channel].(sender.CredentialChecker); ok {
+		if err := chk.CheckCredentials(ctx, in); err != nil {
+			return sender.Account{}, err
+		}
+	}
+	return store.Create(ctx, in)
 }
 
 func (s *Server) accountList(w http.ResponseWriter, r *http.Request) error {

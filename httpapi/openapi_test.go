@@ -159,6 +159,7 @@ func TestOpenAPIExamples(t *testing.T) {
 		"contacts":  fixture("/v1/contacts", map[string]any{"phone": "+6591234567", "name": "Ada Tan", "tags": []string{"vip"}}),
 		"templates": templateID,
 		"accounts":  accountID,
+		"channels":  accountID, // a sandbox account: its webhook URL is not found
 	}
 	ids["campaigns"] = fixture("/v1/campaigns", map[string]any{"name": "Fixture", "template_id": templateID,
 		"account_ids": []int64{accountID}, "audience": map[string]any{"tags_any": []string{"vip"}}})

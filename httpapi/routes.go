@@ -24,6 +24,9 @@ func (s *Server) routes() []route {
 		{pattern: "GET /healthz", handle: s.healthz},
 		{pattern: "GET /readyz", handle: s.readyz},
 		{pattern: "GET /metrics", handle: s.metrics},
+		// The Cloud API's webhooks: no API key, Meta's signature instead (cloud.go).
+		{pattern: "GET /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudHandshake},
+		{pattern: "POST /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudWebhook},
 		// The Asynq dashboard: reading is free for its viewers, changes (retry, delete,
 		// pause a queue) are audited.
 		{pattern: "GET /monitoring/", perm: auth.Dashboard, browser: true, handle: s.monitoring},
@@ -64,6 +67,9 @@ func (s *Server) routes() []route {
 		{pattern: "DELETE /v1/accounts/{id}", perm: auth.AccountsWrite, action: "account.delete", target: "account", handle: s.accountDelete},
 		{pattern: "POST /v1/accounts/{id}/pair", perm: auth.AccountsWrite, action: "account.pair", target: "account", handle: s.accountPair},
 		{pattern: "POST /v1/accounts/{id}/pause", perm: auth.AccountsWrite, action: "account.pause", target: "account", handle: s.accountPause},
+		// Meta's templates become Crier templates: whoever writes templates may sync them.
+		{pattern: "POST /v1/accounts/{id}/templates/sync", perm: auth.TemplatesWrite, action: "account.templates_sync", target: "account", handle: s.cloudTemplatesSync},
+		{pattern: "GET /v1/accounts/{id}/templates", perm: auth.TemplatesRead, handle: s.cloudTemplatesList},
 		{pattern: "POST /v1/accounts/{id}/resume", perm: auth.AccountsWrite, action: "account.resume", target: "account", handle: s.accountResume},
 
 		{pattern: "POST /v1/sandbox/inbound", perm: auth.SandboxInbound, action: "sandbox.inbound", sandbox: true, handle: s.sandboxInbound},

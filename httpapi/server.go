@@ -46,6 +46,12 @@ type Deps struct {
 	Channels sender.Channels
 	Sandbox  SentLog     // what the simulated network delivered (GET /v1/sandbox/messages)
 	Inbound  InboundFunc // takes the sandbox's simulated customer messages
+	// CloudWebhooks take the Cloud API's webhooks (POST /v1/channels/whatsapp_cloud/{id}/webhook);
+	// nil: those routes answer 404.
+	CloudWebhooks CloudWebhooks
+	// CloudTemplates sync and list the Cloud API accounts' message templates
+	// (whatsappcloud.TemplateSync); nil: those routes answer 404.
+	CloudTemplates CloudTemplates
 	// Monitoring is the Asynq dashboard, mounted at /monitoring/ for the Dashboard
 	// permission; Metrics is the Prometheus handler of GET /metrics. Nil: not served.
 	Monitoring http.Handler

@@ -22,11 +22,13 @@ import (
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/internal/phonehash"
+	"github.com/crierhq/crier/internal/secretbox"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
+	"github.com/crierhq/crier/sender/whatsappcloud"
 	"github.com/crierhq/crier/templates"
 )
 
@@ -62,14 +64,20 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	network := sandbox.New(pool, sandbox.Options{})
 	t.Cleanup(network.Close)
 	pairer := &fakePairer{}
+	box, err := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
+	require.NoError(t, err)
+	accounts := sender.NewAccountsWithSecrets(pool, box)
 	api := httpapi.New(httpapi.Deps{
-		Accounts: sender.NewAccounts(pool),
+		Accounts: accounts,
 		Limiter:  sender.NewLimiter(rdb, sender.LimiterOptions{}),
-		Channels: sender.Channels{sender.WhatsApp: pairer, sender.Sandbox: network},
-		Sandbox:  network,
-		Inbound:  consentSvc.HandleInbound,
-		Contacts: contactSvc,
-		Consent:  consentSvc,
+		Channels: sender.Channels{sender.WhatsApp: pairer, sender.Sandbox: network,
+			sender.WhatsAppCloud: whatsappcloud.NewConnector(pool, accounts, whatsappcloud.ConnectorOptions{})},
+		// Recorded only: a worker would process them (sender/whatsappcloud, workers).
+		CloudWebhooks: whatsappcloud.NewWebhooks(pool, accounts, whatsappcloud.WebhookOptions{}),
+		Sandbox:       network,
+		Inbound:       consentSvc.HandleInbound,
+		Contacts:      contactSvc,
+		Consent:       consentSvc,
 		Privacy: privacy.New(pool, []privacy.Holder{consentSvc.PrivacyHolder(), auditLog.PrivacyHolder(), contactSvc.PrivacyHolder()},
 			map[string]privacy.Purger{"inbound_messages": consentSvc.InboundPurger()}),
 		Templates: templates.NewStore(pool, engine),

@@ -20,6 +20,9 @@ type localeJSON struct {
 	Locale   string        `json:"locale"`
 	Variants []variantJSON `json:"variants"`
 	Footer   string        `json:"footer"`
+	// Cloud binds the locale to an approved Cloud API template; its variant and footer
+	// are then derived from Meta's text (templates.CloudTemplate).
+	Cloud *templates.CloudTemplate `json:"cloud,omitempty"`
 }
 
 // templateRequest is a template as written: either locales, or the single-locale
@@ -53,7 +56,7 @@ func (req templateRequest) template() (templates.Template, bool, error) {
 	}
 	t := templates.Template{Name: req.Name, Category: templates.Category(req.Category), Locales: make([]templates.Locale, len(locales))}
 	for i, l := range locales {
-		out := templates.Locale{Locale: l.Locale, Footer: l.Footer, Variants: make([]templates.Variant, len(l.Variants))}
+		out := templates.Locale{Locale: l.Locale, Footer: l.Footer, Cloud: l.Cloud, Variants: make([]templates.Variant, len(l.Variants))}
 		for j, v := range l.Variants {
 			out.Variants[j] = templates.Variant{Body: v.Body, Weight: 1}
 			if v.Weight != nil {

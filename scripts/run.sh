@@ -10,6 +10,11 @@ if [ ! -s .crier/hash-key ]; then
   echo "run: made a new CRIER_HASH_KEY in .crier/hash-key (keep it: suppression hashes depend on it)" >&2
 fi
 export CRIER_HASH_KEY_FILE="$PWD/.crier/hash-key"
+# The key that seals the Cloud API accounts' tokens (whatsapp_cloud accounts need it).
+if [ ! -s .crier/secret-key ]; then
+  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > .crier/secret-key)
+fi
+export CRIER_SECRET_KEY_FILE="$PWD/.crier/secret-key"
 export CRIER_LOG_FORMAT=${CRIER_LOG_FORMAT:-text}
 
 bin/crier migrate

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/crierhq/crier/audit"
@@ -17,15 +19,20 @@ import (
 // cmdAccounts lists sending accounts and pairs accounts (WhatsApp's) from the terminal.
 func cmdAccounts(ctx context.Context, a *app, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: accounts needs list or pair", errUsage)
+		return fmt.Errorf("%w: accounts needs list, add or pair", errUsage)
 	}
-	store := sender.NewAccounts(a.pool)
+	store, err := a.accounts()
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "list":
 		if len(args) > 1 {
 			return fmt.Errorf("%w: accounts list takes no arguments", errUsage)
 		}
 		return listAccounts(ctx, store, out)
+	case "add":
+		return addAccount(ctx, a, args[1:], out)
 	case "pair":
 		fs := flag.NewFlagSet("accounts pair", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -53,6 +60,82 @@ func cmdAccounts(ctx context.Context, a *app, args []string, out io.Writer) erro
 	default:
 		return fmt.Errorf("%w: unknown accounts command %q", errUsage, args[0])
 	}
+}
+
+// addAccount creates an account from flags. A whatsapp_cloud account's access token and
+// app secret are read from files (--access-token-file, --app-secret-file: a Docker or
+// Kubernetes secret, or a file only its owner reads), never from the command line, where
+// every user of the machine could read them; the token is checked with Meta first.
+func addAccount(ctx context.Context, a *app, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("accounts add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "the account's name")
+	channel := fs.String("channel", "", "whatsapp, whatsapp_cloud or sandbox")
+	rate := fs.Int("rate", 0, "messages a minute (default: the channel's)")
+	dailyCap := fs.Int("daily-cap", -1, "messages a day, 0 for none (default: the channel's)")
+	var cloud sender.CloudConfig
+	fs.StringVar(&cloud.PhoneNumberID, "phone-number-id", "", "whatsapp_cloud: the number's id in Meta's WhatsApp Manager")
+	fs.StringVar(&cloud.WABAID, "waba-id", "", "whatsapp_cloud: the WhatsApp Business Account id")
+	fs.StringVar(&cloud.VerifyToken, "verify-token", "", "whatsapp_cloud: the webhook's verify token (default: a random one)")
+	fs.StringVar(&cloud.GraphURL, "graph-url", "", "whatsapp_cloud: the Graph API's URL (default "+sender.DefaultCloudGraphURL+")")
+	fs.StringVar(&cloud.APIVersion, "api-version", "", "whatsapp_cloud: the Graph API version (default "+sender.DefaultCloudAPIVersion+")")
+	tokenFile := fs.String("access-token-file", "", "whatsapp_cloud: a file holding the system user's access token")
+	secretFile := fs.String("app-secret-file", "", "whatsapp_cloud: a file holding the Meta app's secret")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: accounts add takes only flags", errUsage)
+	}
+	in := sender.AccountInput{Name: *name, Channel: sender.Channel(*channel)}
+	if *rate != 0 {
+		in.RatePerMinute = rate
+	}
+	if *dailyCap >= 0 {
+		in.DailyCap = dailyCap
+	}
+	if in.Channel == sender.WhatsAppCloud {
+		for _, f := range []struct {
+			path, flag string
+			dst        *string
+		}{{*tokenFile, "--access-token-file", &cloud.AccessToken}, {*secretFile, "--app-secret-file", &cloud.AppSecret}} {
+			if f.path == "" {
+				return fmt.Errorf("%w: a whatsapp_cloud account needs %s", errUsage, f.flag)
+			}
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.flag, err)
+			}
+			*f.dst = strings.TrimSpace(string(b))
+		}
+		in.Cloud = &cloud
+	}
+	store, err := a.accounts()
+	if err != nil {
+		return err
+	}
+	tr, err := newTransports(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	acct, err := httpapi.CreateAccount(ctx, store, tr.channels, in)
+	if err != nil {
+		return err
+	}
+	if err := audit.NewLog(a.pool).Record(ctx, audit.Entry{Actor: "cli:" + osUser(), Action: "account.create",
+		TargetType: "account", TargetID: strconv.FormatInt(acct.ID, 10)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Created %s account %d (%s).\n", acct.Channel, acct.ID, acct.Name)
+	switch {
+	case acct.Cloud != nil:
+		fmt.Fprintf(out, "Webhook for Meta (App Dashboard → WhatsApp → Configuration):\n  callback URL:  https://<this server>/v1/channels/whatsapp_cloud/%d/webhook\n  verify token:  %s\n  fields:        messages, account_update, phone_number_quality_update, message_template_status_update\n",
+			acct.ID, acct.Cloud.VerifyToken)
+	case acct.Status == sender.StatusPendingPair:
+		fmt.Fprintf(out, "Pair it: crier accounts pair %d\n", acct.ID)
+	}
+	return nil
 }
 
 func listAccounts(ctx context.Context, store *sender.Accounts, out io.Writer) error {

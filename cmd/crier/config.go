@@ -17,6 +17,7 @@ import (
 
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/campaigns/schedule"
+	"github.com/crierhq/crier/internal/secretbox"
 )
 
 // Config is everything Crier reads from its environment. Defaults work against the local
@@ -26,6 +27,7 @@ type Config struct {
 	RedisURL        string                 // CRIER_REDIS_URL
 	HTTPAddr        string                 // CRIER_HTTP_ADDR
 	HashKey         []byte                 // CRIER_HASH_KEY: keys the suppression list's phone hashes
+	SecretKey       []byte                 // CRIER_SECRET_KEY: seals the Cloud API accounts' tokens; optional
 	Brand           string                 // CRIER_BRAND: who confirmation replies say the messages are from
 	RetentionDays   int                    // CRIER_RETENTION_DAYS: message text is purged after this
 	LogLevel        slog.Level             // CRIER_LOG_LEVEL
@@ -149,6 +151,26 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("CRIER_HASH_KEY", "%v", err)
 		}
 		c.HashKey = k
+	}
+
+	secret, secretFile := getenv("CRIER_SECRET_KEY"), getenv("CRIER_SECRET_KEY_FILE")
+	switch {
+	case secret != "" && secretFile != "":
+		bad("CRIER_SECRET_KEY", "set CRIER_SECRET_KEY or CRIER_SECRET_KEY_FILE, not both")
+	case secretFile != "":
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			bad("CRIER_SECRET_KEY_FILE", "%v", err)
+			break
+		}
+		secret = strings.TrimSpace(string(b))
+		fallthrough
+	case secret != "":
+		k, err := secretbox.ParseKey(secret)
+		if err != nil {
+			bad("CRIER_SECRET_KEY", "%v", err)
+		}
+		c.SecretKey = k
 	}
 
 	if n, err := positiveInt(getenv("CRIER_AUTH_FAILURES"), 20); err != nil || n > 1_000_000 {

@@ -17,6 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crierhq/crier/internal/secretbox"
+	"github.com/crierhq/crier/sender"
 )
 
 func main() {
@@ -38,6 +41,8 @@ commands:
   apikey list                          list the API keys
   apikey revoke ID                     disable an API key for good
   accounts list                        list the sending accounts
+  accounts add --name N --channel C …  create an account; whatsapp_cloud accounts are checked
+                                       with Meta first (accounts add -h lists the flags)
   accounts pair ID [--phone +E164]     link a WhatsApp account: draws the QR code here
                                        (or prints a pairing code to type on the phone)
   bench [--quick] [--contacts N]       measure import, expansion, dispatch and sends on a
@@ -130,6 +135,19 @@ type app struct {
 	redis  *redis.Client
 
 	poolChoice poolChoice // how big pool is, and why
+}
+
+// accounts returns the account store, able to seal and open the Cloud API accounts'
+// secrets when CRIER_SECRET_KEY is set.
+func (a *app) accounts() (*sender.Accounts, error) {
+	if len(a.cfg.SecretKey) == 0 {
+		return sender.NewAccounts(a.pool), nil
+	}
+	box, err := secretbox.New(a.cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	return sender.NewAccountsWithSecrets(a.pool, box), nil
 }
 
 // openApp connects to PostgreSQL (failing fast with a clear message when it is not

@@ -86,9 +86,11 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		Channels:  svc.channels,
 		Sandbox:   svc.sandbox,
 		// Stored, then handled by a worker (event:inbound), like a transport's message.
-		Inbound:    pipe.handlers.Events().Inbound,
-		Monitoring: dashboard,
-		Metrics:    pipe.metricsHandler(),
+		Inbound:        pipe.handlers.Events().Inbound,
+		CloudWebhooks:  pipe.cloudWebhooks,
+		CloudTemplates: svc.cloudSync,
+		Monitoring:     dashboard,
+		Metrics:        pipe.metricsHandler(),
 		Ready: map[string]func(context.Context) error{
 			"postgres": a.pool.Ping,
 			"redis":    func(ctx context.Context) error { return a.redis.Ping(ctx).Err() },

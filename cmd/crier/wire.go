@@ -15,6 +15,7 @@ import (
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/sender/whatsapp"
+	"github.com/crierhq/crier/sender/whatsappcloud"
 	"github.com/crierhq/crier/templates"
 	"github.com/crierhq/crier/workers"
 )
@@ -56,7 +57,9 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	if s.transports, err = newTransports(ctx, a); err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
-	s.accounts = sender.NewAccounts(a.pool)
+	if s.accounts, err = a.accounts(); err != nil {
+		return nil, err
+	}
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
 	// The launch's phone-zone backfill needs a contacts.Service without imports: s.contacts
 	// comes after consent, which needs s.campaigns.
@@ -101,9 +104,11 @@ func (s *services) Close() {
 // reaches it through sender.Channels (the Manager, the API, `crier accounts pair`) and
 // asks its sender.Capabilities instead of its name.
 type transports struct {
-	whatsapp *whatsapp.Connector
-	sandbox  *sandbox.Network
-	channels sender.Channels
+	whatsapp  *whatsapp.Connector
+	sandbox   *sandbox.Network
+	cloud     *whatsappcloud.Connector
+	cloudSync *whatsappcloud.TemplateSync
+	channels  sender.Channels
 }
 
 // What the API finds in the adapters: WhatsApp's connector pairs, the sandbox keeps a log.
@@ -119,9 +124,24 @@ func newTransports(ctx context.Context, a *app) (*transports, error) {
 		return nil, err
 	}
 	sb := sandbox.New(a.pool, sandbox.Options{})
-	return &transports{whatsapp: wa, sandbox: sb, channels: sender.Channels{
-		sender.WhatsApp: wa,
-		sender.Sandbox:  sb,
+	accounts, err := a.accounts()
+	if err != nil {
+		return nil, err
+	}
+	// The Cloud API accounts' templates are synced while a worker holds the account, and
+	// on demand (POST /v1/accounts/{id}/templates/sync).
+	engine, err := templates.New(templates.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	sync := whatsappcloud.NewTemplateSync(a.pool, accounts, accounts, templates.NewStore(a.pool, engine),
+		whatsappcloud.SyncOptions{Logger: a.logger})
+	cloud := whatsappcloud.NewConnector(a.pool, accounts, whatsappcloud.ConnectorOptions{Logger: a.logger,
+		SyncFunc: func(ctx context.Context, id int64) error { _, err := sync.Sync(ctx, id); return err }})
+	return &transports{whatsapp: wa, sandbox: sb, cloud: cloud, cloudSync: sync, channels: sender.Channels{
+		sender.WhatsApp:      wa,
+		sender.Sandbox:       sb,
+		sender.WhatsAppCloud: cloud,
 	}}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/delivery"
 	"github.com/crierhq/crier/sender"
+	"github.com/crierhq/crier/sender/whatsappcloud"
 	"github.com/crierhq/crier/workers"
 )
 
@@ -29,7 +30,10 @@ type pipeline struct {
 	handlers  *workers.Handlers
 	metrics   *workers.Metrics
 	manager   *sender.Manager // nil unless the process holds account connections
-	registry  *prometheus.Registry
+	// cloudWebhooks take the Cloud API's webhooks: the API records and queues them, a
+	// worker processes them into its events.
+	cloudWebhooks *whatsappcloud.Webhooks
+	registry      *prometheus.Registry
 }
 
 // newPipeline wires the workers over svc. With holdAccounts the process takes leases on the
@@ -75,6 +79,12 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 			return nil, err
 		}
 		deps.Manager = p.manager
+		p.cloudWebhooks = whatsappcloud.NewWebhooks(a.pool, svc.accounts, whatsappcloud.WebhookOptions{
+			Enqueue: svc.queue.EnqueueCloudWebhook, Events: deps.Events.OnEvent, Logger: a.logger})
+		deps.CloudWebhooks = p.cloudWebhooks
+	} else {
+		p.cloudWebhooks = whatsappcloud.NewWebhooks(a.pool, svc.accounts, whatsappcloud.WebhookOptions{
+			Enqueue: svc.queue.EnqueueCloudWebhook, Logger: a.logger})
 	}
 	p.handlers = workers.New(deps, opts)
 	err := errors.Join(

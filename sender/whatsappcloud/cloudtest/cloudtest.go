@@ -83,7 +83,9 @@ type Server struct {
 	mu        sync.Mutex
 	sent      []Message
 	failures  []Failure
-	lose      int // answers still to drop after accepting (LoseNextAnswers)
+	failTo    map[string]Failure // by recipient: every send to them fails so (FailTo)
+	expired   bool               // the token is refused (ExpireToken)
+	lose      int                // answers still to drop after accepting (LoseNextAnswers)
 	templates []Template
 	requests  int
 	seq       int
@@ -162,6 +164,25 @@ func (s *Server) FailNext(n int, f Failure) {
 	}
 }
 
+// FailTo makes every send to one recipient (as the request's "to" writes it) fail with
+// f, as Meta answers for a number that stopped marketing messages (131050).
+func (s *Server) FailTo(to string, f Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failTo == nil {
+		s.failTo = map[string]Failure{}
+	}
+	s.failTo[to] = f
+}
+
+// ExpireToken makes the server refuse the token (190, as for an expired or revoked one)
+// until it is called again with false.
+func (s *Server) ExpireToken(expired bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expired = expired
+}
+
 // LoseNextAnswers makes the next n sends be accepted and recorded (Sent lists them) and
 // then drops the connection without an answer: the client cannot know that Meta took the
 // message, as after a timeout or a crash between Meta's answer and its recording.
@@ -182,7 +203,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	s.leaked = s.leaked || r.URL.Query().Has("access_token")
+	expired := s.expired
 	s.mu.Unlock()
+	if expired {
+		writeError(w, Failure{HTTPStatus: http.StatusUnauthorized, Code: 190,
+			Message: "Error validating access token: Session has expired"}, "OAuthException")
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+s.opts.Token {
 		// Meta's answer to a token it cannot parse or that expired.
 		writeError(w, Failure{HTTPStatus: http.StatusUnauthorized, Code: 190,
@@ -235,6 +262,11 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if f, ok := s.failTo[m.To]; ok {
+		s.mu.Unlock()
+		writeError(w, f, "OAuthException")
+		return
+	}
 	if len(s.failures) > 0 {
 		f := s.failures[0]
 		s.failures = s.failures[1:]
