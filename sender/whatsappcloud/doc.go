@@ -1,6 +1,7 @@
-// Package whatsappcloud is the client side of Crier's channel on Meta's official WhatsApp
-// Cloud API: a Graph API Client for one business phone number, and the classification of
-// Meta's errors into what Crier does about them.
+// Package whatsappcloud is Crier's channel on Meta's official WhatsApp Cloud API
+// (docs/channels.md): a Graph API Client for one business phone number, the
+// classification of Meta's errors into what Crier does about them, and the channel built
+// on them.
 //
 // It owns:
 //   - Client (client.go): Check (the token and the phone number id work), SendText and
@@ -14,11 +15,16 @@
 //     notifications;
 //   - cloudtest, a fake Graph API for tests of this and other packages.
 //
-// Not done yet: a sender.Connector and sender.Transport on Client and their wiring in
-// cmd/crier (the Capabilities TemplatesOutsideWindow, Receipts, Inbound); the accounts'
-// Cloud API fields (phone number id, WABA id) and the encryption of the access token at
-// rest; the job that syncs templates from Templates into the templates package; mounting
-// the webhook in httpapi.
+// On that client it builds the channel:
+//   - Connector and Transport (connector.go, transport.go): credential checks before an
+//     account is created, sends as templates (or free text for replies), no message sent
+//     twice (cloud_messages and biz_opaque_callback_data), the pair rate limit, Meta's
+//     back-offs, and 131050 reported as the recipient's opt-out;
+//   - Webhooks (webhooks.go): the handshake, signed POSTs recorded and queued, then
+//     processed once per event into receipts, inbound messages, opt-outs, daily caps and
+//     pauses;
+//   - TemplateSync (sync.go): Meta's templates stored in cloud_templates and mapped to
+//     Crier templates with a cloud binding per locale.
 //
 // It must never:
 //   - put the access token in an error, a log line or a URL (the token travels only in the
