@@ -41,7 +41,10 @@ type TemplateMessage struct {
 	Name     string
 	Language string   // the network's code: "en_US", "pt_BR", "de"
 	Params   []string // the body's parameters in order ({{1}}, {{2}}… or named ones as they appear)
-	Header   *Media   // the header's media, for a template with a media header
+	// ParamNames are the placeholders' names, one per Params entry, for a template with
+	// named placeholders ({{first_name}}); nil for numbered ones.
+	ParamNames []string
+	Header     *Media // the header's media, for a template with a media header
 }
 
 // Media is a file a message shows, by public HTTPS link.

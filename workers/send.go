@@ -366,7 +366,7 @@ func (s *Sender) render(ctx context.Context, m *message) (sender.Message, error)
 
 // templateMessage is a rendered Cloud API template as the transports take it.
 func templateMessage(cm templates.CloudMessage) *sender.TemplateMessage {
-	tm := &sender.TemplateMessage{Name: cm.Name, Language: cm.Language, Params: cm.Params}
+	tm := &sender.TemplateMessage{Name: cm.Name, Language: cm.Language, Params: cm.Params, ParamNames: cm.ParamNames}
 	if cm.HeaderKind != "" {
 		tm.Header = &sender.Media{Kind: cm.HeaderKind, Link: cm.HeaderLink}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/crierhq/crier/campaigns/schedule"
 	"github.com/crierhq/crier/internal/testdb"
 	"github.com/crierhq/crier/internal/testredis"
+	"github.com/crierhq/crier/sender/whatsappcloud/cloudtest"
 )
 
 const testHashKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -229,6 +230,41 @@ func TestAccountsCommands(t *testing.T) {
 		require.Equal(t, 2, code, "%v is a usage error", args)
 		require.Regexp(t, `^crier accounts: usage: \S+`, stderr, "the error says what is wrong")
 	}
+}
+
+// TestAccountsAddCloud: `crier accounts add` creates a whatsapp_cloud account only with a
+// token Meta accepts, reading the secrets from files and never printing them.
+func TestAccountsAddCloud(t *testing.T) {
+	t.Parallel()
+	meta := cloudtest.New(t, cloudtest.Options{})
+	getenv := env(t, "CRIER_SECRET_KEY", strings.Repeat("cd", 32))
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content+"\n"), 0o600))
+		return p
+	}
+	secret := file("app-secret", meta.AppSecret())
+	add := func(tokenFile string) (int, string, string) {
+		return runCmd(t, getenv, "accounts", "add", "--name", "Cloud", "--channel", "whatsapp_cloud",
+			"--phone-number-id", meta.PhoneNumberID(), "--waba-id", meta.WABAID(), "--graph-url", meta.URL,
+			"--access-token-file", tokenFile, "--app-secret-file", secret)
+	}
+	code, out, stderr := add(file("bad-token", "expired-token"))
+	require.Equal(t, 1, code, out)
+	require.Contains(t, stderr, "cloud.access_token")
+	require.NotContains(t, stderr, "expired-token")
+
+	code, out, stderr = add(file("token", meta.Token()))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "Created whatsapp_cloud account 1 (Cloud)")
+	require.Contains(t, out, "/v1/channels/whatsapp_cloud/1/webhook")
+	require.NotContains(t, out+stderr, meta.Token())
+	require.NotContains(t, out+stderr, meta.AppSecret())
+
+	code, _, stderr = runCmd(t, getenv, "accounts", "add", "--name", "No token", "--channel", "whatsapp_cloud")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--access-token-file")
 }
 
 func TestDemoSeedsOnce(t *testing.T) {

@@ -195,8 +195,11 @@ type Media struct {
 type Template struct {
 	Name       string
 	Language   string   // Meta's code: "en_US", "pt_BR", "de"
-	BodyParams []string // the body's positional parameters, {{1}} onwards
-	Header     *Media   // the header's media, for templates with a media header
+	BodyParams []string // the body's parameters, {{1}} onwards, or in the order of BodyParamNames
+	// BodyParamNames name each of BodyParams for a template with named parameters
+	// ({{first_name}}): Meta wants each one's parameter_name. Nil for numbered ones.
+	BodyParamNames []string
+	Header         *Media // the header's media, for templates with a media header
 }
 
 // The request bodies of POST /{phone_number_id}/messages.
@@ -230,11 +233,12 @@ type (
 		Parameters []outParameter `json:"parameters"`
 	}
 	outParameter struct {
-		Type     string    `json:"type"`
-		Text     string    `json:"text,omitempty"`
-		Image    *outMedia `json:"image,omitempty"`
-		Video    *outMedia `json:"video,omitempty"`
-		Document *outMedia `json:"document,omitempty"`
+		Type          string    `json:"type"`
+		Text          string    `json:"text,omitempty"`
+		ParameterName string    `json:"parameter_name,omitempty"`
+		Image         *outMedia `json:"image,omitempty"`
+		Video         *outMedia `json:"video,omitempty"`
+		Document      *outMedia `json:"document,omitempty"`
 	}
 	outMedia struct {
 		Link string `json:"link"`
@@ -307,6 +311,9 @@ func (c *Client) SendTemplate(ctx context.Context, to string, t Template, messag
 		}
 		ot.Components = append(ot.Components, outComponent{Type: "header", Parameters: []outParameter{p}})
 	}
+	if t.BodyParamNames != nil && len(t.BodyParamNames) != len(t.BodyParams) {
+		return "", fmt.Errorf("%w: %d body parameters but %d names", ErrInvalidMessage, len(t.BodyParams), len(t.BodyParamNames))
+	}
 	if len(t.BodyParams) > 0 {
 		params := make([]outParameter, len(t.BodyParams))
 		for i, v := range t.BodyParams {
@@ -315,6 +322,9 @@ func (c *Client) SendTemplate(ctx context.Context, to string, t Template, messag
 				return "", fmt.Errorf("%w: body parameter {{%d}} is empty", ErrInvalidMessage, i+1)
 			}
 			params[i] = outParameter{Type: "text", Text: v}
+			if i < len(t.BodyParamNames) {
+				params[i].ParameterName = t.BodyParamNames[i]
+			}
 		}
 		ot.Components = append(ot.Components, outComponent{Type: "body", Parameters: params})
 	}
@@ -372,6 +382,9 @@ type MessageTemplate struct {
 	Category   TemplateCategory     `json:"category"`
 	Status     TemplateStatus       `json:"status"`
 	Components []TemplateComponents `json:"components"`
+	// RejectedReason is why Meta rejected it (INVALID_FORMAT, PROMOTIONAL, …); "NONE" or
+	// empty otherwise.
+	RejectedReason string `json:"rejected_reason"`
 }
 
 // TemplateComponents is one component of a template as Meta lists it: HEADER (with a
@@ -419,7 +432,7 @@ func (c *Client) Templates(ctx context.Context) ([]MessageTemplate, error) {
 			return nil, fmt.Errorf("whatsappcloud: list templates: more than %d pages", maxTemplatePages)
 		}
 		q := url.Values{
-			"fields": {"id,name,language,category,status,components"},
+			"fields": {"id,name,language,category,status,components,rejected_reason"},
 			"limit":  {fmt.Sprint(templatePageSize)},
 		}
 		if after != "" {

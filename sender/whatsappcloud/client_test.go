@@ -133,6 +133,29 @@ func TestSendTemplate(t *testing.T) {
 	require.Equal(t, "3EB0A1B2C3D4E5F60719", sent[0].CallbackData)
 }
 
+// TestSendTemplateNamedParams: a template with named placeholders gets each parameter's
+// name, as Meta requires for parameter_format NAMED.
+func TestSendTemplateNamedParams(t *testing.T) {
+	t.Parallel()
+	b := setup(t, cloudtest.Options{})
+
+	_, err := b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "order_ready", Language: "en",
+		BodyParams: []string{"Ada", "A-17"}, BodyParamNames: []string{"first_name", "order_id"}}, "")
+	require.NoError(t, err)
+	require.JSONEq(t, `{
+		"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+4915112345678",
+		"type": "template", "template": {"name": "order_ready", "language": {"code": "en"}, "components": [
+			{"type": "body", "parameters": [
+				{"type": "text", "text": "Ada", "parameter_name": "first_name"},
+				{"type": "text", "text": "A-17", "parameter_name": "order_id"}]}]}
+	}`, string(b.fake.Sent()[0].Body))
+
+	_, err = b.client.SendTemplate(context.Background(), customer, whatsappcloud.Template{Name: "order_ready", Language: "en",
+		BodyParams: []string{"Ada", "A-17"}, BodyParamNames: []string{"first_name"}}, "")
+	require.ErrorIs(t, err, whatsappcloud.ErrInvalidMessage)
+	require.Len(t, b.fake.Sent(), 1, "a mismatch is refused before Meta is called")
+}
+
 func TestSendTemplateWithoutParams(t *testing.T) {
 	t.Parallel()
 	b := setup(t, cloudtest.Options{})

@@ -256,8 +256,12 @@ func replaceRows(ctx context.Context, conn *pgx.Conn, wabaID string, list []Mess
 	n := len(list)
 	names, languages, ids := make([]string, n), make([]string, n), make([]string, n)
 	categories, statuses, components := make([]string, n), make([]string, n), make([]string, n)
+	reasons := make([]string, n)
 	for i, t := range list {
 		names[i], languages[i], ids[i] = t.Name, t.Language, t.ID
+		if t.RejectedReason != "NONE" {
+			reasons[i] = t.RejectedReason
+		}
 		categories[i], statuses[i] = string(t.Category), string(t.Status)
 		c, err := componentsJSON(t.Components)
 		if err != nil {
@@ -274,11 +278,11 @@ func replaceRows(ctx context.Context, conn *pgx.Conn, wabaID string, list []Mess
 			return err
 		}
 		_, err := tx.Exec(ctx, `
-			INSERT INTO cloud_templates (waba_id, name, language, meta_id, category, status, components, synced_at)
-			SELECT $1, t.name, t.language, t.meta_id, t.category, t.status, t.components::jsonb, $8
-			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-				AS t (name, language, meta_id, category, status, components)`,
-			wabaID, names, languages, ids, categories, statuses, components, at)
+			INSERT INTO cloud_templates (waba_id, name, language, meta_id, category, status, components, reason, synced_at)
+			SELECT $1, t.name, t.language, t.meta_id, t.category, t.status, t.components::jsonb, t.reason, $9
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+				AS t (name, language, meta_id, category, status, components, reason)`,
+			wabaID, names, languages, ids, categories, statuses, components, reasons, at)
 		return err
 	})
 	return at.UTC(), err

@@ -86,7 +86,7 @@ func metaTemplates() []cloudtest.Template {
 			component("BODY", "Use the code below. Reply STOP to opt out."),
 			buttons(map[string]any{"type": "COPY_CODE", "example": "SAVE20"}),
 		}},
-		{ID: "107", Name: "tracking", Language: "en", Category: "UTILITY", Status: "REJECTED", Components: []map[string]any{
+		{ID: "107", Name: "tracking", Language: "en", Category: "UTILITY", Status: "REJECTED", RejectedReason: "INVALID_FORMAT", Components: []map[string]any{
 			component("BODY", "Track it"),
 			buttons(map[string]any{"type": "URL", "text": "Track", "url": "https://shop.example.com/t/{{1}}"}),
 		}},
@@ -143,6 +143,8 @@ func TestSyncCreatesTemplates(t *testing.T) {
 	require.Equal(t, "coupon", rows[0].Name)
 	require.Equal(t, whatsappcloud.TemplateStatus("REJECTED"), rows[6].Status)
 	require.Equal(t, "107", rows[6].MetaID)
+	require.Equal(t, "INVALID_FORMAT", rows[6].Reason, "why Meta rejected it")
+	require.Empty(t, rows[0].Reason)
 	require.Contains(t, string(rows[5].Components), "header_handle", "components are kept as Meta wrote them")
 
 	sale := b.template(t, "spring_sale")

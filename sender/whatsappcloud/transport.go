@@ -159,7 +159,7 @@ func (t *Transport) Send(ctx context.Context, m sender.Message) (sender.SendResu
 // request returns the Graph call that sends m.
 func (t *Transport) request(m sender.Message) (func(context.Context) (string, error), error) {
 	if tm := m.Template; tm != nil {
-		tpl := Template{Name: tm.Name, Language: tm.Language, BodyParams: tm.Params}
+		tpl := Template{Name: tm.Name, Language: tm.Language, BodyParams: tm.Params, BodyParamNames: tm.ParamNames}
 		if h := tm.Header; h != nil {
 			tpl.Header = &Media{Kind: MediaKind(h.Kind), Link: h.Link}
 		}

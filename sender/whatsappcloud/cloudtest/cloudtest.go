@@ -73,6 +73,8 @@ type Template struct {
 	Category   string           `json:"category"`
 	Status     string           `json:"status"`
 	Components []map[string]any `json:"components"`
+	// RejectedReason: INVALID_FORMAT, PROMOTIONAL… for a REJECTED one; omitted: NONE.
+	RejectedReason string `json:"rejected_reason,omitempty"`
 }
 
 // Server is the fake Graph API. It is safe for concurrent use.
