@@ -148,6 +148,24 @@ func (n Notification) Len() int {
 	return len(n.Statuses) + len(n.Inbound) + len(n.Account) + len(n.Templates)
 }
 
+// DedupKeys returns the de-duplication key of every item, in the order of the fields.
+func (n Notification) DedupKeys() []string {
+	keys := make([]string, 0, n.Len())
+	for _, s := range n.Statuses {
+		keys = append(keys, s.DedupKey())
+	}
+	for _, m := range n.Inbound {
+		keys = append(keys, m.DedupKey())
+	}
+	for _, e := range n.Account {
+		keys = append(keys, e.DedupKey())
+	}
+	for _, t := range n.Templates {
+		keys = append(keys, t.DedupKey())
+	}
+	return keys
+}
+
 // DeliveryStatus is the state a status notification reports for an outbound message.
 type DeliveryStatus string
 

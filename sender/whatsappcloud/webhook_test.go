@@ -296,7 +296,7 @@ func TestDedupKeys(t *testing.T) {
 		require.NoError(t, err)
 		retry, err := ParseWebhook(bytes.Clone(body)) // Meta's retry of the same delivery
 		require.NoError(t, err)
-		a, b := dedupKeys(first), dedupKeys(retry)
+		a, b := first.DedupKeys(), retry.DedupKeys()
 		require.Equal(t, a, b, f)
 		for _, k := range a {
 			require.NotEmpty(t, k)
@@ -311,22 +311,6 @@ func TestDedupKeys(t *testing.T) {
 	require.Contains(t, keys, "status:wamid.HBgNNTUxNjk5MjMxODIyMhUCABEYEjgxQkVFRDVBQTVDODFDOTg3MQA=:read")
 }
 
-func dedupKeys(n Notification) []string {
-	var keys []string
-	for _, s := range n.Statuses {
-		keys = append(keys, s.DedupKey())
-	}
-	for _, m := range n.Inbound {
-		keys = append(keys, m.DedupKey())
-	}
-	for _, e := range n.Account {
-		keys = append(keys, e.DedupKey())
-	}
-	for _, e := range n.Templates {
-		keys = append(keys, e.DedupKey())
-	}
-	return keys
-}
 
 // FuzzParseWebhook checks that ParseWebhook never panics, that what it returns holds its
 // documented invariants, and that the notification, written back in Meta's format by

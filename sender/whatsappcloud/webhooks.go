@@ -306,20 +306,7 @@ type processing struct {
 }
 
 func (p *processing) apply(ctx context.Context, n Notification) error {
-	var keys []string
-	for _, s := range n.Statuses {
-		keys = append(keys, s.DedupKey())
-	}
-	for _, m := range n.Inbound {
-		keys = append(keys, m.DedupKey())
-	}
-	for _, e := range n.Account {
-		keys = append(keys, e.DedupKey())
-	}
-	for _, t := range n.Templates {
-		keys = append(keys, t.DedupKey())
-	}
-	if err := p.loadSeen(ctx, keys); err != nil {
+	if err := p.loadSeen(ctx, n.DedupKeys()); err != nil {
 		return err
 	}
 	for _, s := range n.Statuses {
