@@ -311,7 +311,6 @@ func TestDedupKeys(t *testing.T) {
 	require.Contains(t, keys, "status:wamid.HBgNNTUxNjk5MjMxODIyMhUCABEYEjgxQkVFRDVBQTVDODFDOTg3MQA=:read")
 }
 
-
 // FuzzParseWebhook checks that ParseWebhook never panics, that what it returns holds its
 // documented invariants, and that the notification, written back in Meta's format by
 // encodeNotification, parses to itself.
