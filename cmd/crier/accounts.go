@@ -114,7 +114,7 @@ func addAccount(ctx context.Context, a *app, args []string, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	tr, err := newTransports(ctx, a)
+	tr, err := newTransports(ctx, a, store, nil)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func pairAccount(ctx context.Context, a *app, store *sender.Accounts, id int64, 
 	if err != nil {
 		return err
 	}
-	tr, err := newTransports(ctx, a)
+	tr, err := newTransports(ctx, a, store, nil)
 	if err != nil {
 		return err
 	}

@@ -54,11 +54,11 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	s.templates = templates.NewStore(a.pool, s.engine)
-	if s.transports, err = newTransports(ctx, a); err != nil {
-		return nil, fmt.Errorf("whatsapp: %w", err)
-	}
 	if s.accounts, err = a.accounts(); err != nil {
 		return nil, err
+	}
+	if s.transports, err = newTransports(ctx, a, s.accounts, s.templates); err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
 	// The launch's phone-zone backfill needs a contacts.Service without imports: s.contacts
@@ -117,27 +117,23 @@ var (
 	_ httpapi.SentLog = (*sandbox.Network)(nil)
 )
 
-// newTransports builds every channel's Connector. Close them.
-func newTransports(ctx context.Context, a *app) (*transports, error) {
+// newTransports builds every channel's Connector over the account store. With a template
+// store, the Cloud API accounts' templates are synced into it while a worker holds the
+// account, and on demand (cloudSync: POST /v1/accounts/{id}/templates/sync); a command
+// that only creates or pairs accounts passes nil. Close them.
+func newTransports(ctx context.Context, a *app, accounts *sender.Accounts, tpl *templates.Store) (*transports, error) {
 	wa, err := whatsapp.New(ctx, a.pool, whatsapp.Options{Logger: a.logger})
 	if err != nil {
 		return nil, err
 	}
 	sb := sandbox.New(a.pool, sandbox.Options{})
-	accounts, err := a.accounts()
-	if err != nil {
-		return nil, err
+	var sync *whatsappcloud.TemplateSync
+	var syncFunc whatsappcloud.SyncFunc
+	if tpl != nil {
+		sync = whatsappcloud.NewTemplateSync(a.pool, accounts, accounts, tpl, whatsappcloud.SyncOptions{Logger: a.logger})
+		syncFunc = func(ctx context.Context, id int64) error { _, err := sync.Sync(ctx, id); return err }
 	}
-	// The Cloud API accounts' templates are synced while a worker holds the account, and
-	// on demand (POST /v1/accounts/{id}/templates/sync).
-	engine, err := templates.New(templates.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
-	sync := whatsappcloud.NewTemplateSync(a.pool, accounts, accounts, templates.NewStore(a.pool, engine),
-		whatsappcloud.SyncOptions{Logger: a.logger})
-	cloud := whatsappcloud.NewConnector(a.pool, accounts, whatsappcloud.ConnectorOptions{Logger: a.logger,
-		SyncFunc: func(ctx context.Context, id int64) error { _, err := sync.Sync(ctx, id); return err }})
+	cloud := whatsappcloud.NewConnector(a.pool, accounts, whatsappcloud.ConnectorOptions{Logger: a.logger, SyncFunc: syncFunc})
 	return &transports{whatsapp: wa, sandbox: sb, cloud: cloud, cloudSync: sync, channels: sender.Channels{
 		sender.WhatsApp:      wa,
 		sender.Sandbox:       sb,

@@ -159,8 +159,9 @@ func (w *Webhooks) Receive(ctx context.Context, accountID int64, body []byte, si
 // from the messaging tier (and FLAGGED pauses), and restrictions, violations and bans of
 // the business account pause its accounts. Items are routed by phone number id (or
 // business account id) to the live account they name, and items already handled (Meta
-// retries) are skipped. A row that is processed, or that another worker holds, is left
-// alone.
+// retries) are skipped. A processed row is left alone. The claim is one statement, so
+// its row lock ends with it: the task and the sweep may process one row at once, and the
+// events below are idempotent for that reason too.
 //
 // The events go out after the database changes and before the items are marked as
 // handled. A crash in between makes the next Process send them again, so an event may
