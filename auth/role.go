@@ -62,6 +62,11 @@ const (
 	Dashboard        Permission = "dashboard"       // the Asynq dashboard
 	Sandbox          Permission = "sandbox"         // read what the simulated WhatsApp network delivered
 	SandboxInbound   Permission = "sandbox:inbound" // simulate a customer's message: admin only, as it speaks for a customer
+	SegmentsRead     Permission = "segments:read"   // saved segments and their live counts
+	SegmentsWrite    Permission = "segments:write"  // create, change and delete saved segments
+	RepliesRead      Permission = "replies:read"    // the replies inbox (text masked without ContactsPII)
+	RepliesHandle    Permission = "replies:handle"  // mark a reply handled
+	WebhooksManage   Permission = "webhooks:manage" // outbound webhooks: admin only, as they send events (and PII) out
 )
 
 // grants is the permission table: the single place that says which role may do what.
@@ -73,19 +78,20 @@ var grants = map[Role][]Permission{
 		ContactsRead, ContactsList, ContactsWrite, ConsentRead, ConsentWithdraw,
 		TemplatesRead, TemplatesWrite,
 		CampaignsRead, CampaignsWrite, CampaignsControl,
+		SegmentsRead, SegmentsWrite, RepliesRead, RepliesHandle,
 		AccountsRead, // to choose a campaign's accounts
 		Sandbox,
 	},
 	Ops: {
-		ContactsRead, ContactsList, ConsentRead, TemplatesRead, CampaignsRead,
-		CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
+		ContactsRead, ContactsList, ConsentRead, TemplatesRead, CampaignsRead, SegmentsRead,
+		RepliesRead, CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
 	},
 	Agent: {
 		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite,
 	},
 	Compliance: {
 		ContactsRead, ContactsList, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
-		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead,
+		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead, RepliesRead,
 	},
 }
 

@@ -24,6 +24,9 @@ func (s *Server) routes() []route {
 		{pattern: "GET /healthz", handle: s.healthz},
 		{pattern: "GET /readyz", handle: s.readyz},
 		{pattern: "GET /metrics", handle: s.metrics},
+		// The API describes itself: the OpenAPI spec, and a page that renders it (docs.go).
+		{pattern: "GET /openapi.yaml", handle: s.openapiSpec},
+		{pattern: "GET /docs", handle: s.apiDocs},
 		// The Cloud API's webhooks: no API key, Meta's signature instead (cloud.go).
 		{pattern: "GET /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudHandshake},
 		{pattern: "POST /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudWebhook},
@@ -66,6 +69,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /v1/accounts/{id}", perm: auth.AccountsRead, handle: s.accountGet},
 		{pattern: "DELETE /v1/accounts/{id}", perm: auth.AccountsWrite, action: "account.delete", target: "account", handle: s.accountDelete},
 		{pattern: "POST /v1/accounts/{id}/pair", perm: auth.AccountsWrite, action: "account.pair", target: "account", handle: s.accountPair},
+		{pattern: "PATCH /v1/accounts/{id}", perm: auth.AccountsWrite, action: "account.update", target: "account", handle: s.accountUpdate},
 		{pattern: "POST /v1/accounts/{id}/pause", perm: auth.AccountsWrite, action: "account.pause", target: "account", handle: s.accountPause},
 		// Meta's templates become Crier templates: whoever writes templates may sync them.
 		{pattern: "POST /v1/accounts/{id}/templates/sync", perm: auth.TemplatesWrite, action: "account.templates_sync", target: "account", handle: s.cloudTemplatesSync},
@@ -86,6 +90,26 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/campaigns/{id}/cancel", perm: auth.CampaignsControl, action: "campaign.cancel", target: "campaign", handle: s.campaignCancel},
 		{pattern: "GET /v1/campaigns/{id}/stats", perm: auth.CampaignsRead, handle: s.campaignStats},
 		{pattern: "GET /v1/campaigns/{id}/deliveries", perm: auth.CampaignsRead, handle: s.campaignDeliveries},
+
+		{pattern: "POST /v1/segments", perm: auth.SegmentsWrite, action: "segment.create", handle: s.segmentCreate},
+		{pattern: "GET /v1/segments", perm: auth.SegmentsRead, handle: s.segmentList},
+		{pattern: "GET /v1/segments/{id}", perm: auth.SegmentsRead, handle: s.segmentGet},
+		{pattern: "PATCH /v1/segments/{id}", perm: auth.SegmentsWrite, action: "segment.update", target: "segment", handle: s.segmentUpdate},
+		{pattern: "DELETE /v1/segments/{id}", perm: auth.SegmentsWrite, action: "segment.delete", target: "segment", handle: s.segmentDelete},
+
+		// The replies inbox: the text in clear only for roles with contacts:pii (replies.go).
+		{pattern: "GET /v1/replies", perm: auth.RepliesRead, handle: s.replyList},
+		{pattern: "POST /v1/replies/{id}/handled", perm: auth.RepliesHandle, action: "reply.handled", target: "reply", handle: s.replyHandled},
+
+		// Outbound webhooks (webhooks.go): admin only.
+		{pattern: "POST /v1/webhooks", perm: auth.WebhooksManage, action: "webhook.create", handle: s.webhookCreate},
+		{pattern: "GET /v1/webhooks", perm: auth.WebhooksManage, handle: s.webhookList},
+		{pattern: "GET /v1/webhooks/{id}", perm: auth.WebhooksManage, handle: s.webhookGet},
+		{pattern: "PATCH /v1/webhooks/{id}", perm: auth.WebhooksManage, action: "webhook.update", target: "webhook", handle: s.webhookUpdate},
+		{pattern: "DELETE /v1/webhooks/{id}", perm: auth.WebhooksManage, action: "webhook.delete", target: "webhook", handle: s.webhookDelete},
+		{pattern: "POST /v1/webhooks/{id}/rotate-secret", perm: auth.WebhooksManage, action: "webhook.rotate_secret", target: "webhook", handle: s.webhookRotate},
+		{pattern: "GET /v1/webhooks/{id}/deliveries", perm: auth.WebhooksManage, handle: s.webhookDeliveries},
+		{pattern: "POST /v1/webhooks/{id}/deliveries/{delivery}/replay", perm: auth.WebhooksManage, action: "webhook.replay", target: "webhook", handle: s.webhookReplay},
 
 		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
 	}
