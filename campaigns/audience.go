@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 // SQL; a test checks that they are the constants.
 
 // The audience statements: launchDeliveries, previewCounts and previewSamples. Each reads
-// the same audience, the subquery m, written out in each (a test checks that the three
-// are the same text), so that the preview counts exactly what a launch would materialise.
-// m has a row per contact the campaign's tags match, with:
+// the same audience, the subquery m (audienceSubquery, one constant: a test checks that
+// the three hold the same text), so that the preview counts exactly what a launch would
+// materialise. m has a row per contact the campaign's filter (Audience) matches, with:
 //
 //   - contact: the contact (the contacts row type, read as (m.contact).id);
 //   - reason: the skip reason, NULL when the contact gets the message (the first that
@@ -27,7 +28,7 @@ import (
 //   - due: when the message is due, NULL when skipped for local_time_passed;
 //   - zone: the recipient zone due was read in (schedule.RecipientZone).
 //
-// Its parameters, $1 to $14 in every audience statement, are audienceArgs:
+// Its parameters, $1 to $21 in every audience statement, are audienceArgs:
 //
 //	$1  tags_any text[]          the contact has one of them ('{}': no condition)
 //	$2  tags_all text[]          the contact has all of them ('{}': no condition); one
@@ -46,8 +47,18 @@ import (
 //	$12 fallback_zone text       campaign's fallback zone
 //	$13 fallback_due timestamptz
 //	$14 fallback_skip boolean
+//	$15 attributes jsonpath      the attribute conditions (attributePath; NULL: none), run
+//	$16 attribute_vars jsonb     with their values by jsonb_path_match_tz, silent: a type
+//	                             that does not fit does not match, never an error
+//	$17 countries text[]         the contact's country, else its phone region, is one
+//	$18 locales text[]           its locale, or the language of it, is one
+//	$19 consent_since timestamptz  its consent for channel and purpose was granted (the
+//	                             ledger entry's occurred_at) since then (NULL: no condition)
+//	$20 engaged_since timestamptz  it read a message or replied since then (NULL: none)
+//	$21 never_engaged boolean    it never read a message nor replied
 //
-// The tag arrays are never NULL (cardinality(NULL) is NULL: nobody would match): none is '{}'.
+// One of $1, $2, $15, $17 and $18 must be given: an empty audience matches nobody. The
+// arrays are never NULL (cardinality(NULL) is NULL: nobody would match): none is '{}'.
 //
 // Planner notes. The statements run with plan_cache_mode = force_custom_plan (see
 // audienceSettings): PostgreSQL plans them for the values given, so the fixed predicates
@@ -57,7 +68,69 @@ import (
 // due table are hash joins, each built once, so a million contacts cost one pass. A join
 // whose columns a statement does not read is left out: the due table (each zone once,
 // which DISTINCT ON tells the planner) when the statement reads no due time and the
-// schedule skips nobody ($8), the capped contacts when there is no cap ($6 = 0).
+// schedule skips nobody ($8), the capped contacts when there is no cap ($6 = 0), each
+// condition $15 to $21 when it is not given. The consent and engagement conditions are
+// uncorrelated IN (NOT IN) subqueries, which PostgreSQL runs as hashed subplans, built once:
+// no index on deliveries is needed (receipts must stay HOT updates). The attribute
+// conditions are one jsonpath, evaluated per contact the other conditions leave.
+
+// audienceSubquery is m, the audience every audience statement reads.
+const audienceSubquery = `
+	SELECT e.contact,
+	       CASE
+	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
+	           ELSE coalesce(e.exclusion, CASE
+	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
+	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
+	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
+	                                         ELSE $14::boolean END THEN 'local_time_passed'
+	           END)
+	       END AS reason,
+	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
+	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
+	            ELSE $13::timestamptz END AS due,
+	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
+	FROM contact_eligibility($4::text, $5::text) e
+	LEFT JOIN (
+	    SELECT d.contact_id
+	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
+	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
+	    GROUP BY d.contact_id HAVING count(*) >= $6::int
+	) capped ON capped.contact_id = (e.contact).id
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
+	       ON due_ctz.zone = (e.contact).timezone
+	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
+	       ON due_pz.zone = (e.contact).phone_zone
+	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0 OR $15::jsonpath IS NOT NULL
+	       OR cardinality($17::text[]) > 0 OR cardinality($18::text[]) > 0)
+	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
+	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
+	  AND ($15::jsonpath IS NULL OR jsonb_path_match_tz((e.contact).attributes, $15::jsonpath, $16::jsonb, true))
+	  AND (cardinality($17::text[]) = 0
+	       OR coalesce(nullif((e.contact).country, ''), (e.contact).phone_region) = ANY($17::text[]))
+	  AND (cardinality($18::text[]) = 0 OR (e.contact).locale = ANY($18::text[])
+	       OR split_part((e.contact).locale, '-', 1) = ANY($18::text[]))
+	  AND ($19::timestamptz IS NULL OR (e.contact).id IN (
+	      SELECT cs.contact_id FROM consent_state cs JOIN consent_ledger l ON l.id = cs.ledger_id
+	      WHERE cs.channel = $4::text AND cs.purpose = $5::text AND cs.status = 'granted'
+	        AND l.occurred_at >= $19::timestamptz))
+	  AND ($20::timestamptz IS NULL OR (e.contact).id IN (
+	      SELECT d.contact_id FROM delivery_events de JOIN deliveries d ON d.id = de.delivery_id
+	      WHERE de.kind = 'read' AND de.occurred_at >= $20::timestamptz AND d.contact_id IS NOT NULL
+	      UNION ALL
+	      SELECT im.contact_id FROM inbound_messages im
+	      WHERE im.received_at >= $20::timestamptz AND im.contact_id IS NOT NULL))
+	  AND (NOT $21::boolean OR (e.contact).id NOT IN (
+	      SELECT d.contact_id FROM delivery_events de JOIN deliveries d ON d.id = de.delivery_id
+	      WHERE de.kind = 'read' AND d.contact_id IS NOT NULL
+	      UNION ALL
+	      SELECT im.contact_id FROM inbound_messages im WHERE im.contact_id IS NOT NULL))
+`
 
 // launchDeliveries materialises a run: a delivery per contact of the audience, queued
 // with its due time or skipped with its reason, and returns how many it made and how many
@@ -65,149 +138,50 @@ import (
 // conflict: a plain INSERT, without ON CONFLICT's speculative insertion (UNIQUE (run_id,
 // contact_id) still holds the invariant). Skipped deliveries are due at the run's time.
 //
-//	$1-$14 the audience (audienceArgs), $15 run_id bigint, $16 campaign_id bigint,
-//	$17 run_at timestamptz
+//	$1-$21 the audience (audienceArgs), $22 run_id bigint, $23 campaign_id bigint,
+//	$24 run_at timestamptz
 const launchDeliveries = `
 WITH ins AS (
 	INSERT INTO deliveries (run_id, campaign_id, contact_id, status, skip_reason, due_at)
-	SELECT $15::bigint, $16::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
-	       m.reason, coalesce(m.due, $17::timestamptz)
-	FROM (
-	SELECT e.contact,
-	       CASE
-	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
-	           ELSE coalesce(e.exclusion, CASE
-	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
-	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
-	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
-	                                         ELSE $14::boolean END THEN 'local_time_passed'
-	           END)
-	       END AS reason,
-	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
-	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
-	            ELSE $13::timestamptz END AS due,
-	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
-	FROM contact_eligibility($4::text, $5::text) e
-	LEFT JOIN (
-	    SELECT d.contact_id
-	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
-	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
-	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
-	    GROUP BY d.contact_id HAVING count(*) >= $6::int
-	) capped ON capped.contact_id = (e.contact).id
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
-	       ON due_ctz.zone = (e.contact).timezone
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
-	       ON due_pz.zone = (e.contact).phone_zone
-	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
-	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
-	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
-	) m
+	SELECT $22::bigint, $23::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
+	       m.reason, coalesce(m.due, $24::timestamptz)
+	FROM (` + audienceSubquery + `) m
 	RETURNING skip_reason IS NULL AS queued
 )
 SELECT count(*), count(*) FILTER (WHERE queued) FROM ins`
 
 // previewCounts counts the audience by skip reason (NULL: eligible).
 //
-//	$1-$14 the audience (audienceArgs)
+//	$1-$21 the audience (audienceArgs)
 const previewCounts = `
 SELECT m.reason, count(*)
-FROM (
-	SELECT e.contact,
-	       CASE
-	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
-	           ELSE coalesce(e.exclusion, CASE
-	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
-	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
-	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
-	                                         ELSE $14::boolean END THEN 'local_time_passed'
-	           END)
-	       END AS reason,
-	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
-	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
-	            ELSE $13::timestamptz END AS due,
-	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
-	FROM contact_eligibility($4::text, $5::text) e
-	LEFT JOIN (
-	    SELECT d.contact_id
-	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
-	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
-	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
-	    GROUP BY d.contact_id HAVING count(*) >= $6::int
-	) capped ON capped.contact_id = (e.contact).id
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
-	       ON due_ctz.zone = (e.contact).timezone
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
-	       ON due_pz.zone = (e.contact).phone_zone
-	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
-	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
-	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
-) m
+FROM (` + audienceSubquery + `) m
 GROUP BY m.reason`
 
 // previewSamples reads the first eligible contacts of the audience, by id, with what a
 // message is rendered with.
 //
-//	$1-$14 the audience (audienceArgs), $15 limit int
+//	$1-$21 the audience (audienceArgs), $22 limit int
 const previewSamples = `
 SELECT (m.contact).id, (m.contact).phone, (m.contact).name, (m.contact).email, (m.contact).locale,
        coalesce(nullif((m.contact).country, ''), (m.contact).phone_region), (m.contact).timezone,
        (m.contact).tags, (m.contact).attributes
-FROM (
-	SELECT e.contact,
-	       CASE
-	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
-	           ELSE coalesce(e.exclusion, CASE
-	               WHEN $6::int > 0 AND capped.contact_id IS NOT NULL THEN 'frequency_capped'
-	               WHEN $8::boolean AND CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.skip
-	                                         WHEN due_pz.zone IS NOT NULL THEN due_pz.skip
-	                                         ELSE $14::boolean END THEN 'local_time_passed'
-	           END)
-	       END AS reason,
-	       CASE WHEN due_ctz.zone IS NOT NULL THEN due_ctz.due
-	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
-	            ELSE $13::timestamptz END AS due,
-	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
-	FROM contact_eligibility($4::text, $5::text) e
-	LEFT JOIN (
-	    SELECT d.contact_id
-	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
-	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
-	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
-	    GROUP BY d.contact_id HAVING count(*) >= $6::int
-	) capped ON capped.contact_id = (e.contact).id
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
-	       ON due_ctz.zone = (e.contact).timezone
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
-	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_pz
-	       ON due_pz.zone = (e.contact).phone_zone
-	WHERE (cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
-	  AND (cardinality($1::text[]) = 0 OR (e.contact).tags && $1::text[])
-	  AND (cardinality($2::text[]) = 0 OR (e.contact).tags @> $2::text[])
-) m
+FROM (` + audienceSubquery + `) m
 WHERE m.reason IS NULL
 ORDER BY (m.contact).id
-LIMIT $15`
+LIMIT $22`
 
 // audienceSettings are the launch's and the preview's transaction settings. The statements
 // are big, one-off ones: plans for their parameter values (a generic plan cannot use the
 // tags index for "cardinality($1) = 0 OR tags && $1"), no JIT compilation (it costs more
 // than it saves here: 1.5 s at a million rows), and a consent hash join that fits in memory.
+//
+// TimeZone is UTC for the attribute dates: an attribute date without an offset, and a
+// date compared with an instant, are read in UTC whatever the server's default.
 const audienceSettings = `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off; ` +
-	`SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off`
+	`SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off; SET LOCAL TimeZone = 'UTC'`
 
-// audienceArgs returns the parameters $1 to $14 of the audience statements for campaign
+// audienceArgs returns the parameters $1 to $21 of the audience statements for campaign
 // c's run at runAt, whose messages are of purpose (the template's category). With due,
 // they carry the due table of every zone (the launch; a preview only when the schedule can
 // skip someone); without, an empty one.
@@ -226,16 +200,36 @@ func (s *Service) audienceArgs(ctx context.Context, c Campaign, purpose consent.
 		table = schedule.NewDueTable(runAt, c.Schedule, c.QuietHours, zones)
 	}
 	dues, fallbackDue := table.DuesOrNil()
+	a := c.Audience
+	path, vars, err := attributePath(a.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	var pathArg *string
+	if path != "" {
+		pathArg = &path
+	} else {
+		vars = json.RawMessage(`{}`)
+	}
+	within := func(days int) *time.Time {
+		if days <= 0 {
+			return nil
+		}
+		t := runAt.AddDate(0, 0, -days)
+		return &t
+	}
 	return []any{
 		orEmpty(c.Audience.TagsAny), orEmpty(c.Audience.TagsAll), orEmpty(c.Audience.ExcludeTags),
 		s.opts.Channel, purpose,
 		capMax, runAt.Add(-s.opts.FrequencyCap.Window),
 		skipPastLocal,
 		orEmpty(table.Zones), dues, table.Skip, table.FallbackZone, fallbackDue, table.FallbackSkip,
+		pathArg, vars, orEmpty(a.Countries), orEmpty(a.Locales),
+		within(a.ConsentWithinDays), within(a.EngagedWithinDays), a.NeverEngaged,
 	}, nil
 }
 
-// orEmpty returns tags, or an empty list for nil: pgx sends a nil slice as NULL, and the
+// orEmpty returns a list, or an empty one for nil: pgx sends a nil slice as NULL, and the
 // audience statements take '{}' for "none".
 func orEmpty(tags []string) []string {
 	if tags == nil {

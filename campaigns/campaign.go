@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/crierhq/crier/campaigns/schedule"
-	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/internal/apperr"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/templates"
@@ -30,15 +29,6 @@ const (
 	StatusCompleted Status = "completed" // every run finished (one-off campaigns only; cron runs until cancelled)
 	StatusCancelled Status = "cancelled" // stopped for good; its queued deliveries were cancelled
 )
-
-// Audience is a campaign's segment, by tag: contacts with any of TagsAny (when given) and
-// all of TagsAll (when given). Those that also have one of ExcludeTags match but are
-// skipped with delivery.SkipExcludedTag, so that the preview and the stats can say so.
-type Audience struct {
-	TagsAny     []string `json:"tags_any"`
-	TagsAll     []string `json:"tags_all"`
-	ExcludeTags []string `json:"exclude_tags"`
-}
 
 // Campaign is a campaign as stored.
 type Campaign struct {
@@ -78,36 +68,10 @@ type Input struct {
 
 // Limits on what a campaign may hold.
 const (
-	maxNameLen     = 200
-	maxAccounts    = 100
-	maxAudienceTag = 100
-	maxRate        = 100_000
+	maxNameLen  = 200
+	maxAccounts = 100
+	maxRate     = 100_000
 )
-
-// normalizeAudience checks and normalises the tags of an audience; field paths start
-// with "audience.".
-func normalizeAudience(a Audience) (Audience, []apperr.FieldError) {
-	var errs []apperr.FieldError
-	norm := func(name string, tags []string) []string {
-		if len(tags) > maxAudienceTag {
-			errs = append(errs, apperr.FieldError{Field: "audience." + name, Message: fmt.Sprintf("must have at most %d tags", maxAudienceTag)})
-			return nil
-		}
-		out, err := contacts.NormalizeTags(tags)
-		if err != nil {
-			errs = append(errs, apperr.FieldError{Field: "audience." + name, Message: err.Error()})
-		}
-		if out == nil {
-			out = []string{}
-		}
-		return out
-	}
-	out := Audience{TagsAny: norm("tags_any", a.TagsAny), TagsAll: norm("tags_all", a.TagsAll), ExcludeTags: norm("exclude_tags", a.ExcludeTags)}
-	if len(errs) == 0 && len(out.TagsAny) == 0 && len(out.TagsAll) == 0 {
-		errs = append(errs, apperr.FieldError{Field: "audience", Message: "give at least one tag in tags_any or tags_all: a campaign never goes to everyone by accident"})
-	}
-	return out, errs
-}
 
 // draft is a campaign's editable fields, merged from what is stored and an Input.
 type draft struct {
@@ -172,7 +136,7 @@ func (d *draft) apply(in Input, creating bool) []apperr.FieldError {
 		d.audience = a
 		errs = append(errs, aerrs...)
 	} else if creating {
-		fail("audience", "is required: give tags_any or tags_all")
+		fail("audience", "is required: give a filter (e.g. tags_any) or segment_id")
 	}
 	if in.Schedule != nil {
 		d.schedule = *in.Schedule
@@ -203,10 +167,24 @@ func (d *draft) apply(in Input, creating bool) []apperr.FieldError {
 	return errs
 }
 
-// check validates what needs the database (the template and the accounts) and the
-// schedule as of now; it returns an Invalid error with every field error, including pre.
-func (s *Service) check(ctx context.Context, q querier, d draft, pre []apperr.FieldError) error {
+// check validates what needs the database (the template, the accounts and the segment)
+// and the schedule as of now; it returns an Invalid error with every field error,
+// including pre. A segment audience gets the segment's filter as it is now (resolved),
+// under a share lock that holds off the segment's deletion until the transaction ends.
+func (s *Service) check(ctx context.Context, q querier, d *draft, pre []apperr.FieldError) error {
 	errs := pre
+	if id := d.audience.SegmentID; id > 0 {
+		a, err := s.segmentFilter(ctx, q, id, true)
+		switch {
+		case apperr.CodeOf(err) == apperr.NotFound:
+			errs = append(errs, apperr.FieldError{Field: "audience.segment_id", Message: fmt.Sprintf("there is no segment %d (or it was deleted)", id)})
+		case err != nil:
+			return fmt.Errorf("campaigns: check segment: %w", err)
+		default:
+			a.SegmentID = id
+			d.audience = a
+		}
+	}
 	if d.templateID > 0 {
 		var category templates.Category
 		err := q.QueryRow(ctx, `SELECT category FROM templates WHERE id = $1`, d.templateID).Scan(&category)

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -128,6 +129,14 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 			RETURNING `+runColumns, campaignID, runAt, version, purpose, s.now())); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
+		// A segment's filter as it is now; the campaign keeps it as the one it last resolved.
+		if c.Audience, err = s.resolveAudience(ctx, tx, c); err != nil {
+			return fmt.Errorf("audience: %w", err)
+		}
+		audience, err := json.Marshal(c.Audience)
+		if err != nil {
+			return err
+		}
 		args, err := s.audienceArgs(ctx, c, purpose, runAt, true)
 		if err != nil {
 			return err
@@ -146,8 +155,8 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 				next = &t
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE campaigns SET status = 'running', next_run_at = $2, updated_at = now() WHERE id = $1`,
-			campaignID, next)
+		_, err = tx.Exec(ctx, `UPDATE campaigns SET status = 'running', next_run_at = $2, audience = $3, updated_at = now() WHERE id = $1`,
+			campaignID, next, audience)
 		return err
 	})
 	if err != nil {

@@ -46,13 +46,15 @@ func (s *Service) transition(ctx context.Context, id int64, action string, fn fu
 
 // Schedule moves a draft to scheduled, with its first run at next_run_at: now for a now
 // schedule, the at instant, or the next cron tick. The draft is checked again as of now
-// (its template and accounts still exist, an at time is still in the future), and a
+// (its template, accounts and segment still exist, an at time is still in the future), and a
 // campaign with WhatsApp Cloud API accounts must have Meta's approval of every locale of
 // its template (checkCloudTemplates). Errors: NotFound; Conflict naming the status when it
 // is not a draft; Invalid.
 func (s *Service) Schedule(ctx context.Context, id int64) error {
 	return s.transition(ctx, id, "scheduled", func(tx pgx.Tx, c Campaign, stored *schedule.QuietHours) error {
-		if err := s.check(ctx, tx, draftOf(c, stored), nil); err != nil {
+		// check also finds the segment of a segment audience, under a share lock.
+		d := draftOf(c, stored)
+		if err := s.check(ctx, tx, &d, nil); err != nil {
 			return err
 		}
 		if err := s.checkCloudTemplates(ctx, tx, c.TemplateID, c.AccountIDs); err != nil {

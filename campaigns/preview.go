@@ -16,7 +16,7 @@ import (
 // anything or writing a row.
 type Preview struct {
 	RunAt    time.Time        `json:"run_at"`   // the instant the audience is evaluated for: the next run, or now
-	Matched  int64            `json:"matched"`  // contacts the tags match
+	Matched  int64            `json:"matched"`  // contacts the filter matches
 	Eligible int64            `json:"eligible"` // of which would be queued
 	Excluded map[string]int64 `json:"excluded"` // the others, by skip reason (each counted once, by the first reason)
 	Samples  []Sample         `json:"samples"`  // the message rendered for a few eligible contacts
@@ -62,35 +62,23 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 	} else if err := s.pool.QueryRow(ctx, `SELECT category FROM templates WHERE id = $1`, c.TemplateID).Scan(&purpose); err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: template: %w", id, err)
 	}
+	// A segment's filter as it is now, as the launch will read it.
+	if c.Audience, err = s.resolveAudience(ctx, s.pool, c); err != nil {
+		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
+	}
 	// The due time matters to a preview only when it can skip someone.
 	args, err := s.audienceArgs(ctx, c, purpose, runAt, c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "")
 	if err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
 	p := Preview{RunAt: runAt, Excluded: map[string]int64{}, Samples: []Sample{}}
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, audienceSettings); err != nil {
-			return err
+	err = s.countAudience(ctx, args, func(reason *string, n int64) {
+		p.Matched += n
+		if reason == nil {
+			p.Eligible += n
+		} else {
+			p.Excluded[*reason] += n
 		}
-		rows, err := tx.Query(ctx, previewCounts, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var reason *string
-			var n int64
-			if err := rows.Scan(&reason, &n); err != nil {
-				rows.Close()
-				return err
-			}
-			p.Matched += n
-			if reason == nil {
-				p.Eligible += n
-			} else {
-				p.Excluded[*reason] += n
-			}
-		}
-		return rows.Err()
 	})
 	if err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
@@ -103,6 +91,30 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 		return Preview{}, fmt.Errorf("campaigns: preview %d: samples: %w", id, err)
 	}
 	return p, nil
+}
+
+// countAudience runs previewCounts with args (audienceArgs) and calls add for each skip
+// reason (nil: eligible) with its count.
+func (s *Service) countAudience(ctx context.Context, args []any, add func(reason *string, n int64)) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, audienceSettings); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, previewCounts, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var reason *string
+			var n int64
+			if err := rows.Scan(&reason, &n); err != nil {
+				return err
+			}
+			add(reason, n)
+		}
+		return rows.Err()
+	})
 }
 
 // samples renders the message for the first eligible contacts, by id, as the workers
@@ -119,7 +131,7 @@ func (s *Service) samples(ctx context.Context, c Campaign, t templates.Stored, a
 	// A transaction of its own, for the plan of these values (audienceSettings) without
 	// the count's settings: this is a short scan for the first few.
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL TimeZone = 'UTC'`); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, previewSamples, append(args[:len(args):len(args)], s.opts.PreviewSamples)...)

@@ -15,9 +15,9 @@ import (
 
 // statements are the package's named statements with how many parameters each takes.
 var statements = []sqltest.Statement{
-	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 17},
-	{Name: "previewCounts", SQL: previewCounts, Params: 14},
-	{Name: "previewSamples", SQL: previewSamples, Params: 15},
+	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 24},
+	{Name: "previewCounts", SQL: previewCounts, Params: 21},
+	{Name: "previewSamples", SQL: previewSamples, Params: 22},
 }
 
 // audienceOf returns the audience subquery of an audience statement (launchDeliveries,
@@ -48,7 +48,7 @@ func TestAudienceIsOneText(t *testing.T) {
 	s := New(nil, Options{})
 	args, err := s.audienceArgs(context.Background(), Campaign{}, consent.Marketing, time.Now(), false)
 	require.NoError(t, err)
-	require.Len(t, args, 14)
+	require.Len(t, args, 21)
 	for i, a := range args[:3] {
 		require.NotNil(t, a.([]string), "tags parameter $%d is '{}', never NULL", i+1)
 	}

@@ -62,7 +62,7 @@ func (s *Service) scanCampaign(row pgx.Row) (Campaign, *schedule.QuietHours, err
 func (s *Service) Create(ctx context.Context, in Input, actor string) (Campaign, error) {
 	var d draft
 	errs := d.apply(in, true)
-	if err := s.check(ctx, s.pool, d, errs); err != nil {
+	if err := s.check(ctx, s.pool, &d, errs); err != nil {
 		return Campaign{}, err
 	}
 	audience, schedule, quiet, err := d.documents()
@@ -70,10 +70,11 @@ func (s *Service) Create(ctx context.Context, in Input, actor string) (Campaign,
 		return Campaign{}, err
 	}
 	c, _, err := s.scanCampaign(s.pool.QueryRow(ctx, `
-		INSERT INTO campaigns (name, template_id, account_ids, audience, schedule, quiet_hours, rotation, rate_per_minute, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9)
+		INSERT INTO campaigns (name, template_id, account_ids, audience, schedule, quiet_hours, rotation, rate_per_minute, created_by,
+			segment_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9, nullif($10, 0))
 		RETURNING `+campaignColumns,
-		d.name, d.templateID, d.accountIDs, audience, schedule, quiet, d.rotation, d.ratePerMinute, actor))
+		d.name, d.templateID, d.accountIDs, audience, schedule, quiet, d.rotation, d.ratePerMinute, actor, d.audience.SegmentID))
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
 	}
@@ -94,7 +95,7 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 		}
 		d := draftOf(c, stored)
 		errs := d.apply(in, false)
-		if err := s.check(ctx, tx, d, errs); err != nil {
+		if err := s.check(ctx, tx, &d, errs); err != nil {
 			return err
 		}
 		audience, schedule, quiet, err := d.documents()
@@ -103,10 +104,10 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 		}
 		out, _, err = s.scanCampaign(tx.QueryRow(ctx, `
 			UPDATE campaigns SET name = $2, template_id = $3, account_ids = $4, audience = $5, schedule = $6,
-				quiet_hours = $7, rotation = $8, rate_per_minute = nullif($9, 0), updated_at = now()
+				quiet_hours = $7, rotation = $8, rate_per_minute = nullif($9, 0), segment_id = nullif($10, 0), updated_at = now()
 			WHERE id = $1
 			RETURNING `+campaignColumns,
-			id, d.name, d.templateID, d.accountIDs, audience, schedule, quiet, d.rotation, d.ratePerMinute))
+			id, d.name, d.templateID, d.accountIDs, audience, schedule, quiet, d.rotation, d.ratePerMinute, d.audience.SegmentID))
 		return err
 	})
 	if err != nil {
@@ -115,7 +116,9 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 	return out, nil
 }
 
-// documents encodes the draft's JSON columns.
+// documents encodes the draft's JSON columns. A segment audience is stored with the
+// segment's filter as check resolved it, so that the campaign keeps it if the segment is
+// deleted.
 func (d draft) documents() (audience, schedule, quiet []byte, err error) {
 	if audience, err = json.Marshal(d.audience); err != nil {
 		return nil, nil, nil, err

@@ -15,7 +15,8 @@ import (
 )
 
 // campaignRequest is a campaign as written. On create, name, template_id, account_ids and
-// audience are required; on PATCH, absent fields are left alone.
+// audience are required; on PATCH, absent fields are left alone. audience is an inline
+// filter or {"segment_id": N} (campaigns.Audience).
 type campaignRequest struct {
 	Name          *string              `json:"name" validate:"omitempty,max=200"`
 	TemplateID    *int64               `json:"template_id" validate:"omitempty,gt=0"`
@@ -59,7 +60,7 @@ type campaignJSON struct {
 	Name          string              `json:"name"`
 	TemplateID    int64               `json:"template_id"`
 	AccountIDs    []int64             `json:"account_ids"`
-	Audience      campaigns.Audience  `json:"audience"`
+	Audience      any                 `json:"audience"` // the inline filter, or {"segment_id": N}
 	Schedule      schedule.Schedule   `json:"schedule"`
 	QuietHours    schedule.QuietHours `json:"quiet_hours"`
 	Rotation      sender.Rotation     `json:"rotation"`
@@ -77,6 +78,12 @@ func campaignOut(c campaigns.Campaign) campaignJSON {
 	out := campaignJSON{ID: c.ID, Name: c.Name, TemplateID: c.TemplateID, AccountIDs: c.AccountIDs, Audience: c.Audience,
 		Schedule: c.Schedule, QuietHours: c.QuietHours, Rotation: c.Rotation, Status: c.Status, StatusReason: c.StatusReason,
 		PausedFrom: c.PausedFrom, NextRunAt: c.NextRunAt, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if c.Audience.SegmentID != 0 {
+		// The filter stored with it is the segment's last resolved copy, not the audience.
+		out.Audience = struct {
+			SegmentID int64 `json:"segment_id"`
+		}{c.Audience.SegmentID}
+	}
 	if c.RatePerMinute > 0 {
 		out.RatePerMinute = &c.RatePerMinute
 	}
