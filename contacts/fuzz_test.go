@@ -1,8 +1,11 @@
 package contacts
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,6 +108,9 @@ func FuzzImportRows(f *testing.F) {
 	f.Add("phone,tags\n+6591234567,a;;b\n+6591234567,\"bad\"quote\n")
 	f.Add("phone,consent\n+6591234567,maybe\n")
 	f.Add("phone,name\n+6591234567,a\x00b\n")
+	f.Add("phone, Tier ,signup_date,points,vip\n+6591234567,gold,2026-01-31,42,TRUE\n+6591234568,,,007,\"a \"\"b\"\"\"\n")
+	f.Add("phone,note,n\n+6591234567,\"x\ny\\\",-0.50\n+6591234568,\xff,9007199254740993\n")
+	f.Add("phone,Tier,tier\n+6591234567,a,b\n")
 	f.Fuzz(func(t *testing.T, file string) {
 		in := newRecordReader(strings.NewReader(file))
 		cols, err := in.header()
@@ -148,6 +154,81 @@ func FuzzImportRows(f *testing.F) {
 			if c := row.consent; c != "" && c != ConsentGranted && c != ConsentWithdrawn {
 				t.Fatalf("consent %q", c)
 			}
+			checkStagedAttributes(t, row.attributes, cols)
+		}
+	})
+}
+
+// checkStagedAttributes: a row's attributes are nil or a JSON object that PostgreSQL can store
+// as jsonb, within the API's size limit, whose keys are the file's attribute columns and
+// whose values are scalars.
+func checkStagedAttributes(t *testing.T, attrs []byte, cols columns) {
+	t.Helper()
+	if attrs == nil {
+		return
+	}
+	if len(attrs) > maxAttributesLen {
+		t.Fatalf("attributes of %d bytes were staged", len(attrs))
+	}
+	var obj map[string]any
+	dec := json.NewDecoder(bytes.NewReader(attrs))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil || len(obj) == 0 {
+		t.Fatalf("attributes %q are not a JSON object: %v", attrs, err)
+	}
+	if bytes.Contains(attrs, []byte(`\u0000`)) {
+		t.Fatalf("attributes %q hold a NUL, which jsonb refuses", attrs)
+	}
+	for k, v := range obj {
+		if !slices.ContainsFunc(cols.attrs, func(a attrColumn) bool { return a.key == k }) {
+			t.Fatalf("key %q is not an attribute column", k)
+		}
+		switch v.(type) {
+		case bool, json.Number, string:
+		default:
+			t.Fatalf("value %v of %q is not a scalar", v, k)
+		}
+	}
+}
+
+// FuzzAttributeJSON: every cell becomes one JSON value; a string keeps the cell exactly,
+// and a number survives a float64 exactly.
+func FuzzAttributeJSON(f *testing.F) {
+	for _, s := range []string{"42", "-7", "0.5", "1.50", "007", "+6591234567", "9007199254740993", "1e6", "true", "FaLsE",
+		"2026-01-31", "say \"hi\" \\o/", "a\nb\tc\x01", "café", "-0", "123456789012345", "1.23456789012345"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cell string) {
+		if cell == "" || checkAttributeValue(cell) != nil {
+			return
+		}
+		out := attributeJSON(nil, cell)
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Fatalf("%q → %q: not one JSON value (%v)", cell, out, err)
+		}
+		switch v := v.(type) {
+		case bool:
+			if !strings.EqualFold(cell, strconv.FormatBool(v)) {
+				t.Fatalf("%q → %v", cell, v)
+			}
+		case string:
+			if v != cell {
+				t.Fatalf("%q → %q: the string changed", cell, v)
+			}
+		case json.Number:
+			if v.String() != cell {
+				t.Fatalf("%q → %q: the number is not the cell", cell, v)
+			}
+			x, err := strconv.ParseFloat(cell, 64)
+			_, frac, _ := strings.Cut(cell, ".")
+			if back := strconv.FormatFloat(x, 'f', len(frac), 64); err != nil || (back != cell && back != strings.TrimPrefix(cell, "-")) {
+				t.Fatalf("%q does not survive a float64: %q (%v)", cell, back, err)
+			}
+		default:
+			t.Fatalf("%q → %q: %T", cell, out, v)
 		}
 	})
 }

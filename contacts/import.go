@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,8 @@ import (
 )
 
 // ImportColumns are the columns a CSV import understands, in the documented order. Only
-// phone is required; columns may come in any order.
+// phone is required; columns may come in any order, and their names are matched without
+// regard to case. Any other column is an attribute column (see Service.Import).
 var ImportColumns = []string{"phone", "name", "email", "locale", "timezone", "country", "tags", "consent"}
 
 // ConsentStatus is what an import's consent column says about a contact.
@@ -84,6 +86,10 @@ type ImportResult struct {
 	Duplicates       []DuplicateLine  // the first duplicate lines
 	DuplicateCount   int64            // every duplicate line
 	Consent          map[string]int64 // what Options.ImportConsent recorded, when there is a consent column
+	// AttributeKeys are the file's attribute columns, sorted; NewAttributeKeys are those
+	// of them that no contact had before the import.
+	AttributeKeys    []string
+	NewAttributeKeys []string
 }
 
 // RejectedLine is a CSV line that was not imported, and why. (Its JSON form is how an
@@ -128,6 +134,11 @@ const (
 // Empty cells leave the contact's field as it is; tags are added to the contact's tags.
 // When the same phone appears on several lines, the last line wins and the others are
 // reported as duplicates.
+//
+// A column that is not one of ImportColumns is an attribute column: its name, trimmed,
+// is the attribute key, as the API would take it (case kept). Its cells are merged into
+// the contact's attributes key by key, typed by attributeJSON; an empty cell sets
+// nothing. The result lists the attribute keys and which of them are new.
 //
 // Import runs in the caller's request; ImportSubmit stores a file and has it imported in
 // the background (ImportRun), which is what the API does.
@@ -174,6 +185,9 @@ type afterChunkFunc func(ctx context.Context, records int64, res *ImportResult) 
 // records the outcome on the import's row.
 func (s *Service) importIn(ctx context.Context, tx pgx.Tx, id int64, in *recordReader, cols columns, opts ImportOptions, after afterChunkFunc) (ImportResult, error) {
 	res := ImportResult{ImportID: id, RejectedByReason: map[string]int64{}}
+	if err := newAttributeKeys(ctx, tx, cols, &res); err != nil {
+		return ImportResult{}, err
+	}
 	if _, err := tx.Exec(ctx, `
 		-- Every join of an import pairs one chunk with the whole contacts table, by an
 		-- indexed key: index lookups. Statistics lag behind a growing table inside one
@@ -191,12 +205,45 @@ func (s *Service) importIn(ctx context.Context, tx pgx.Tx, id int64, in *recordR
 	if _, err := tx.Exec(ctx, `
 		UPDATE contact_imports SET status = 'done', rows = $2, created = $3, updated = $4, unchanged = $5,
 			rejected = $6, duplicates = $7, rejected_by_reason = $8, first_rejects = $9, first_duplicates = $10,
-			consent = $11, error = '', error_field = '', finished_at = now(), updated_at = now()
+			consent = $11, attribute_keys = $12, new_attribute_keys = $13, error = '', error_field = '',
+			finished_at = now(), updated_at = now()
 		WHERE id = $1`, id, res.Rows, res.Created, res.Updated, res.Unchanged, res.RejectedCount, res.DuplicateCount,
-		res.RejectedByReason, nonNil(res.Rejected), nonNil(res.Duplicates), res.Consent); err != nil {
+		res.RejectedByReason, nonNil(res.Rejected), nonNil(res.Duplicates), res.Consent, nonNil(res.AttributeKeys),
+		nonNil(res.NewAttributeKeys)); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
 	return res, nil
+}
+
+// newAttributeKeys sets the file's attribute keys on res, and those that no contact has
+// yet. It runs before the merge, inside the import's transaction. Without an index on
+// attributes, only a scan of contacts can tell that a key is new: the keys found among
+// the first contacts are known at once, and the others are looked for in one scan
+// together, not one each (at a million contacts, a scan takes about 0.4 s).
+func newAttributeKeys(ctx context.Context, tx pgx.Tx, cols columns, res *ImportResult) error {
+	keys := cols.attributeKeys()
+	if len(keys) == 0 {
+		return nil
+	}
+	var unsure []string
+	if err := tx.QueryRow(ctx, `
+		SELECT coalesce(array_agg(k), '{}') FROM unnest($1::text[]) AS k
+		WHERE NOT EXISTS (SELECT 1 FROM (SELECT attributes FROM contacts LIMIT 1000) c WHERE c.attributes ? k)`,
+		keys).Scan(&unsure); err != nil {
+		return fmt.Errorf("contacts: import: attribute keys: %w", err)
+	}
+	if len(unsure) > 0 {
+		var found []string
+		if err := tx.QueryRow(ctx, `
+			SELECT coalesce(array_agg(DISTINCT k), '{}') FROM contacts c, unnest($1::text[]) AS k
+			WHERE c.attributes ?| $1 AND c.attributes ? k`, unsure).Scan(&found); err != nil {
+			return fmt.Errorf("contacts: import: attribute keys: %w", err)
+		}
+		unsure = slices.DeleteFunc(unsure, func(k string) bool { return slices.Contains(found, k) })
+	}
+	slices.Sort(unsure)
+	res.AttributeKeys, res.NewAttributeKeys = keys, unsure
+	return nil
 }
 
 func nonNil[T any](s []T) []T {
@@ -483,10 +530,12 @@ func (p *pipeline) storeRejects(ctx context.Context, rejected []RejectedLine) er
 //     probe makes the statement fail on the unique index, and mergeChunk runs the chunk
 //     again;
 //   - changed updates the contacts found whose values change (empty cells keep a value,
-//     tags are added); o, a second reference to contacts, still shows each row as it was,
-//     and stashed keeps that state the first time the import changes the contact. The
-//     change test costs no function call: the union of tags differs from c.tags exactly
-//     when c.tags does not contain the row's tags.
+//     tags are added, attributes are merged key by key); o, a second reference to
+//     contacts, still shows each row as it was, and stashed keeps that state the first
+//     time the import changes the contact. The change test costs no function call: the
+//     union of tags differs from c.tags exactly when c.tags does not contain the row's
+//     tags, and likewise for attributes, since imported values are never arrays or
+//     objects (which containment would look into).
 //
 // Rows that repeat a phone of an earlier chunk are applied but not counted here:
 // settleRepeats counts those phones at the end.
@@ -494,10 +543,13 @@ var mergeSQL = `
 	WITH probe AS MATERIALIZED (
 		SELECT r.line, r.phone, r.phone_region, r.name, r.email, r.locale, r.timezone, r.country,
 		       CASE WHEN r.tags = '' THEN '{}'::text[] ELSE string_to_array(r.tags, ';') END AS tags,
+		       nullif(r.attributes, '')::jsonb AS attributes,
 		       r.phone_hash, r.phone_zone, c.id AS contact_id, s.line AS seen_line, s.line IS NOT NULL AS repeat
+		-- $14 is empty when no row of the chunk sets attributes: unnest pads it with NULLs.
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-		            $8::text[], $9::text[], $10::bytea[], $11::text[])
-		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone)
+		            $8::text[], $9::text[], $10::bytea[], $11::text[], $14::text[])
+		     AS r(line, phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone,
+		          attributes)
 		LEFT JOIN contacts c ON c.phone = r.phone
 		LEFT JOIN import_seen s ON s.phone = r.phone
 	), seen AS (
@@ -513,8 +565,10 @@ var mergeSQL = `
 		SELECT line, phone FROM unnest($12::bigint[], $13::text[]) AS d(line, phone)
 		RETURNING 1
 	), created AS (
-		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone)
-		SELECT phone, phone_region, name, email, locale, timezone, country, tags, phone_hash, phone_zone
+		INSERT INTO contacts (phone, phone_region, name, email, locale, timezone, country, tags, attributes,
+		                      phone_hash, phone_zone)
+		SELECT phone, phone_region, name, email, locale, timezone, country, tags, coalesce(attributes, '{}'),
+		       phone_hash, phone_zone
 		FROM probe WHERE contact_id IS NULL
 		RETURNING 1
 	), changed AS (
@@ -525,12 +579,14 @@ var mergeSQL = `
 			timezone   = CASE WHEN r.timezone = '' THEN c.timezone ELSE r.timezone END,
 			country    = CASE WHEN r.country = '' THEN c.country ELSE r.country END,
 			tags       = contact_tags_union(c.tags, r.tags),
+			attributes = CASE WHEN r.attributes IS NULL THEN c.attributes ELSE c.attributes || r.attributes END,
 			updated_at = now()
 		FROM probe r, contacts o
 		WHERE c.id = r.contact_id AND o.id = c.id
 		  AND ((r.name <> '' AND r.name <> c.name) OR (r.email <> '' AND r.email <> c.email)
 		    OR (r.locale <> '' AND r.locale <> c.locale) OR (r.timezone <> '' AND r.timezone <> c.timezone)
-		    OR (r.country <> '' AND r.country <> c.country) OR NOT c.tags @> r.tags)
+		    OR (r.country <> '' AND r.country <> c.country) OR NOT c.tags @> r.tags
+		    OR (r.attributes IS NOT NULL AND NOT c.attributes @> r.attributes))
 		RETURNING c.phone, o.updated_at, ` + fmt.Sprintf(contactDigest, "o") + ` AS digest, r.repeat
 	), stashed AS (
 		INSERT INTO import_before SELECT phone, updated_at, digest, repeat FROM changed
@@ -541,7 +597,8 @@ var mergeSQL = `
 
 // contactDigest summarises the fields an import can change, to tell whether a contact
 // ended where it started.
-const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.timezone, %[1]s.country, %[1]s.tags)::text)`
+const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.timezone, %[1]s.country, %[1]s.tags,
+	%[1]s.attributes)::text)`
 
 // mergeChunk merges a chunk, in a savepoint so that it can run again.
 func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
@@ -637,6 +694,7 @@ type importRow struct {
 	line                                                  int64
 	phone, region, name, email, locale, timezone, country string
 	tags                                                  []string
+	attributes                                            []byte // a JSON object; nil: none
 	consent                                               ConsentStatus
 	hash                                                  []byte
 	zone                                                  string // PhoneZone(phone)
@@ -661,7 +719,8 @@ type chunk struct {
 }
 
 // columns turns the chunk into the arrays mergeSQL unpacks. Tags travel joined by ";",
-// which no tag contains.
+// which no tag contains; attributes as JSON text, "" for none, and as an empty array
+// when no row has any.
 func (c *chunk) columns() []any {
 	n := len(c.rows)
 	lines := make([]int64, n)
@@ -677,8 +736,18 @@ func (c *chunk) columns() []any {
 	for i, r := range c.replaced {
 		replacedLines[i], replacedPhones[i] = r.line, r.phone
 	}
+	attributes := []string{}
+	for i, r := range c.rows {
+		if r.attributes == nil {
+			continue
+		}
+		if len(attributes) == 0 {
+			attributes = make([]string, n)
+		}
+		attributes[i] = string(r.attributes)
+	}
 	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, phoneZones,
-		replacedLines, replacedPhones}
+		replacedLines, replacedPhones, attributes}
 }
 
 // chunker puts validated batches back in file order (validators may finish them in any
@@ -749,18 +818,42 @@ func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chun
 	return nil
 }
 
-// columns maps a column name to its index in the file's records.
-type columns map[string]int
+// columns says where each column of a file is.
+type columns struct {
+	known map[string]int // a column of ImportColumns → its index in the file's records
+	attrs []attrColumn   // the attribute columns, in file order
+	width int            // fields per record
+}
 
-func (c columns) has(name string) bool { _, ok := c[name]; return ok }
+// attrColumn is an attribute column: its key and where it is.
+type attrColumn struct {
+	key   string
+	json  []byte // the key as a JSON string, and a colon
+	index int
+}
+
+func (c columns) has(name string) bool { _, ok := c.known[name]; return ok }
 
 // cell returns the trimmed value of a column, or "" when the file has no such column.
 func (c columns) cell(rec []string, name string) string {
-	i, ok := c[name]
+	i, ok := c.known[name]
 	if !ok {
 		return ""
 	}
 	return strings.TrimSpace(rec[i])
+}
+
+// attributeKeys returns the keys of the attribute columns, sorted.
+func (c columns) attributeKeys() []string {
+	if len(c.attrs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(c.attrs))
+	for i, a := range c.attrs {
+		keys[i] = a.key
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 type rawRecord struct {
@@ -774,9 +867,9 @@ func validateRecord(rec rawRecord, cols columns, opts ImportOptions) (importRow,
 	if rec.err != "" {
 		return importRow{}, &RejectedLine{Line: rec.line, Reason: RejectCSV, Error: rec.err}
 	}
-	if len(rec.fields) != len(cols) {
+	if len(rec.fields) != cols.width {
 		return importRow{}, &RejectedLine{Line: rec.line, Reason: RejectColumns,
-			Error: fmt.Sprintf("has %d fields; the header has %d", len(rec.fields), len(cols))}
+			Error: fmt.Sprintf("has %d fields; the header has %d", len(rec.fields), cols.width)}
 	}
 	var bad []apperr.FieldError
 	fail := func(field string, err error) {
@@ -823,6 +916,10 @@ func validateRecord(rec rawRecord, cols columns, opts ImportOptions) (importRow,
 	if err != nil {
 		fail("consent", err)
 	}
+	var attrs []byte
+	if len(cols.attrs) > 0 {
+		attrs = encodeAttributes(rec.fields, cols.attrs, fail)
+	}
 	if len(bad) > 0 {
 		msgs := make([]string, len(bad))
 		for i, b := range bad {
@@ -831,7 +928,7 @@ func validateRecord(rec rawRecord, cols columns, opts ImportOptions) (importRow,
 		return importRow{}, &RejectedLine{Line: rec.line, Field: bad[0].Field, Reason: bad[0].Field, Error: strings.Join(msgs, "; ")}
 	}
 	return importRow{line: rec.line, phone: phone, region: phoneRegion, name: name, email: email, locale: locale,
-		timezone: tz, country: country, tags: tags, consent: consent}, nil
+		timezone: tz, country: country, tags: tags, attributes: attrs, consent: consent}, nil
 }
 
 // parseConsent reads the consent column: granted or withdrawn, with the usual spreadsheet
@@ -872,28 +969,43 @@ func newRecordReader(r io.Reader) *recordReader {
 func (r *recordReader) header() (columns, error) {
 	rec, err := r.csv.Read()
 	if err == io.EOF {
-		return nil, apperr.Field("body", "the file is empty: it needs a header line (%s)", strings.Join(ImportColumns, ","))
+		return columns{}, apperr.Field("body", "the file is empty: it needs a header line (%s)", strings.Join(ImportColumns, ","))
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return nil, apperr.Field("header", "line 1 is not valid CSV: %v", pe.Err)
+		return columns{}, apperr.Field("header", "line 1 is not valid CSV: %v", pe.Err)
 	}
 	if err != nil {
-		return nil, readError(err)
+		return columns{}, readError(err)
 	}
-	cols := make(columns, len(rec))
-	for i, name := range rec {
-		name = strings.ToLower(strings.TrimSpace(name))
-		switch {
-		case !slices.Contains(ImportColumns, name):
-			return nil, apperr.Field("header", "unknown column %q: the columns are %s", truncate(name, 40), strings.Join(ImportColumns, ","))
-		case cols.has(name):
-			return nil, apperr.Field("header", "column %q appears twice", name)
+	cols := columns{known: make(map[string]int, len(rec)), width: len(rec)}
+	seen := make(map[string]string, len(rec)) // lower-cased name → the name as written
+	for i, raw := range rec {
+		name := strings.TrimSpace(raw)
+		lower := strings.ToLower(name)
+		if first, dup := seen[lower]; dup {
+			if first == name || slices.Contains(ImportColumns, lower) {
+				return columns{}, apperr.Field("header", "column %q appears twice", truncate(lower, 40))
+			}
+			// Attribute keys are case-sensitive, but two that differ only in case are a slip.
+			return columns{}, apperr.Field("header", "columns %q and %q differ only in case", truncate(first, 40), truncate(name, 40))
 		}
-		cols[name] = i
+		seen[lower] = name
+		if slices.Contains(ImportColumns, lower) {
+			cols.known[lower] = i
+			continue
+		}
+		if err := checkAttributeKey(name); err != nil {
+			return columns{}, apperr.Field("header", "column %d (%q) %v", i+1, truncate(name, 40), err)
+		}
+		cols.attrs = append(cols.attrs, attrColumn{key: name, json: append(appendJSONString(nil, name), ':'), index: i})
 	}
 	if !cols.has("phone") {
-		return nil, apperr.Field("header", "there is no phone column: the columns are %s", strings.Join(ImportColumns, ","))
+		return columns{}, apperr.Field("header", "there is no phone column: the columns are %s", strings.Join(ImportColumns, ","))
+	}
+	if len(cols.attrs) > maxAttributeColumns {
+		return columns{}, apperr.Field("header", "the file has %d attribute columns (columns other than %s); the limit is %d",
+			len(cols.attrs), strings.Join(ImportColumns, ","), maxAttributeColumns)
 	}
 	return cols, nil
 }
@@ -943,4 +1055,134 @@ func (g *recordGuard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	g.read += int64(n)
 	return n, err
+}
+
+// Attribute columns. The column's name, trimmed, is the attribute key, with its case: the
+// API takes keys as they are. Each non-empty cell, trimmed, is typed by attributeJSON.
+const (
+	// maxAttributeColumns caps a file's attribute columns: a wider file is more likely a
+	// whole spreadsheet than a list of contacts.
+	maxAttributeColumns = 50
+	// maxAttributeValueLen is the longest attribute value of a cell, in characters.
+	maxAttributeValueLen = 1000
+	// maxNumberDigits is the most digits a cell may have to become a JSON number: up to
+	// 15 significant digits survive a float64 (a JavaScript client) exactly, so neither a
+	// long id nor an integer beyond 2^53 is rounded.
+	maxNumberDigits = 15
+)
+
+// checkAttributeKey says why an attribute column's name (trimmed) cannot be a key: the
+// API's rule, 1 to maxAttributeKey characters, and text that PostgreSQL can store.
+func checkAttributeKey(k string) error {
+	switch {
+	case k == "":
+		return errors.New("has no name: name it, or remove it")
+	case !utf8.ValidString(k):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsFunc(k, unicode.IsControl):
+		return errors.New("contains a control character")
+	case utf8.RuneCountInString(k) > maxAttributeKey:
+		return fmt.Errorf("is longer than %d characters, the limit of an attribute key", maxAttributeKey)
+	}
+	return nil
+}
+
+// encodeAttributes returns the JSON object of a record's attribute cells, or nil when
+// they are all empty; fail hears of the cells that cannot be values.
+func encodeAttributes(fields []string, attrs []attrColumn, fail func(string, error)) []byte {
+	var b []byte
+	for _, a := range attrs {
+		v := strings.TrimSpace(fields[a.index])
+		if v == "" {
+			continue
+		}
+		if err := checkAttributeValue(v); err != nil {
+			fail("attributes."+a.key, err)
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, 128), '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, a.json...)
+		b = attributeJSON(b, v)
+	}
+	if b == nil {
+		return nil
+	}
+	b = append(b, '}')
+	if len(b) > maxAttributesLen {
+		fail("attributes", fmt.Errorf("are %d bytes as JSON; the limit is %d", len(b), maxAttributesLen))
+	}
+	return b
+}
+
+func checkAttributeValue(v string) error {
+	switch {
+	case !utf8.ValidString(v):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsRune(v, 0):
+		return errors.New("contains a NUL character")
+	}
+	if n := utf8.RuneCountInString(v); n > maxAttributeValueLen {
+		return fmt.Errorf("is %d characters long; the limit is %d", n, maxAttributeValueLen)
+	}
+	return nil
+}
+
+// attributeJSON appends a non-empty, trimmed cell to b as a JSON value: true or false
+// (in any case) is a boolean; a plain decimal number is a number; anything else is a
+// string. A plain decimal number is an optional minus, an integer part without leading
+// zeros, and an optional fraction, with at most maxNumberDigits digits in all
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?): so 42, -7 and 0.5 are numbers, while 007, +6591234567,
+// 1e6, 1,000, .5 and 2026-01-31 stay strings, as do numbers too long to survive a float64.
+func attributeJSON(b []byte, v string) []byte {
+	switch {
+	case strings.EqualFold(v, "true"):
+		return append(b, "true"...)
+	case strings.EqualFold(v, "false"):
+		return append(b, "false"...)
+	case isPlainNumber(v):
+		return append(b, v...)
+	}
+	return appendJSONString(b, v)
+}
+
+func isPlainNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	switch {
+	case whole == "" || !allDigits(whole) || (len(whole) > 1 && whole[0] == '0'):
+		return false
+	case hasFrac && (frac == "" || !allDigits(frac)):
+		return false
+	}
+	return len(whole)+len(frac) <= maxNumberDigits
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONString appends s, valid UTF-8, to b as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

@@ -200,7 +200,12 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 		opts              contacts.ImportOptions
 	}{
 		{name: "empty", file: "", field: "body"},
-		{name: "unknown column", file: "phone,nmae\n+6591234567,x\n", field: "header"},
+		{name: "attribute column without a name", file: "phone,tier, \n+6591234567,x,y\n", field: "header"},
+		{name: "attribute key too long", file: "phone," + strings.Repeat("k", 65) + "\n", field: "header"},
+		{name: "attribute column twice", file: "phone,tier, tier \n", field: "header"},
+		{name: "attribute keys differing in case", file: "phone,Tier,tier\n", field: "header"},
+		{name: "control character in a key", file: "phone,\"ti\ter\"\n", field: "header"},
+		{name: "too many attribute columns", file: "phone" + manyColumns(51) + "\n", field: "header"},
 		{name: "no phone column", file: "name\nx\n", field: "header"},
 		{name: "column twice", file: "phone,name,Name\n", field: "header"},
 		{name: "consent without source", file: "phone,consent\n+6591234567,yes\n", field: "consent_source"},
@@ -217,6 +222,15 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 	}
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contact_imports`))
+}
+
+// manyColumns returns n attribute column names, each after a comma.
+func manyColumns(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, ",c%d", i)
+	}
+	return b.String()
 }
 
 // failingReader returns good rows, then fails as a dropped connection would.
@@ -334,4 +348,189 @@ func TestImportSettlesRepeatsAgainstThePreviousState(t *testing.T) {
 	require.Equal(t, "Changed", got.Name)
 	require.True(t, got.UpdatedAt.After(later.UpdatedAt))
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts WHERE name = 'Temporary'`))
+}
+
+// TestImportTypesAttributeCells covers the typing rule of attribute cells, end to end:
+// what PostgreSQL stores for each cell.
+func TestImportTypesAttributeCells(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	tests := []struct {
+		cell, typ, json string // json: the stored value as jsonb text; typ "": no key at all
+	}{
+		{cell: "42", typ: "number", json: "42"},
+		{cell: "-7", typ: "number", json: "-7"},
+		{cell: "0", typ: "number", json: "0"},
+		{cell: "0.5", typ: "number", json: "0.5"},
+		{cell: "1.50", typ: "number", json: "1.50"},
+		{cell: " 12 ", typ: "number", json: "12"},
+		{cell: "123456789012345", typ: "number", json: "123456789012345"},     // 15 digits
+		{cell: "6591234567", typ: "number", json: "6591234567"},               // a phone without + is a number
+		{cell: "1234567890123456", typ: "string", json: `"1234567890123456"`}, // 16 digits
+		{cell: "9007199254740993", typ: "string", json: `"9007199254740993"`}, // beyond 2^53
+		{cell: "1.23456789012345", typ: "number", json: "1.23456789012345"},
+		{cell: "1.234567890123456", typ: "string", json: `"1.234567890123456"`},
+		{cell: "true", typ: "boolean", json: "true"},
+		{cell: "FALSE", typ: "boolean", json: "false"},
+		{cell: "True", typ: "boolean", json: "true"},
+		{cell: "007", typ: "string", json: `"007"`},
+		{cell: "+6591234567", typ: "string", json: `"+6591234567"`},
+		{cell: "-", typ: "string", json: `"-"`},
+		{cell: "--1", typ: "string", json: `"--1"`},
+		{cell: ".5", typ: "string", json: `".5"`},
+		{cell: "5.", typ: "string", json: `"5."`},
+		{cell: "1e6", typ: "string", json: `"1e6"`},
+		{cell: `"1,000"`, typ: "string", json: `"1,000"`},
+		{cell: "0x10", typ: "string", json: `"0x10"`},
+		{cell: "NaN", typ: "string", json: `"NaN"`},
+		{cell: "2026-01-31", typ: "string", json: `"2026-01-31"`},
+		{cell: "yes", typ: "string", json: `"yes"`},
+		{cell: "  gold  ", typ: "string", json: `"gold"`},
+		{cell: `"say ""hi"", \o/"`, typ: "string", json: `"say \"hi\", \\o/"`},
+		{cell: "\"two\nlines\"", typ: "string", json: `"two\nlines"`},
+		{cell: "café ☕", typ: "string", json: `"café ☕"`},
+		{cell: "", typ: ""},
+		{cell: "   ", typ: ""},
+	}
+	var b strings.Builder
+	b.WriteString("phone,v\n")
+	for i, tt := range tests {
+		fmt.Fprintf(&b, "+6591%06d,%s\n", i, tt.cell)
+	}
+	res, err := svc.Import(ctx, strings.NewReader(b.String()), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Empty(t, res.Rejected)
+	require.EqualValues(t, len(tests), res.Created)
+	for i, tt := range tests {
+		var typ, js *string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT jsonb_typeof(attributes->'v'), (attributes->'v')::text FROM contacts WHERE phone = $1`,
+			fmt.Sprintf("+6591%06d", i)).Scan(&typ, &js))
+		if tt.typ == "" {
+			require.Nil(t, typ, "cell %q sets nothing", tt.cell)
+			continue
+		}
+		require.NotNil(t, typ, "cell %q", tt.cell)
+		require.Equal(t, tt.typ, *typ, "cell %q", tt.cell)
+		require.Equal(t, tt.json, *js, "cell %q", tt.cell)
+	}
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts WHERE attributes = '{}' AND phone <= '+6591000030'`),
+		"every contact with a value has its attribute")
+}
+
+// TestImportMergesAttributes: attribute columns are merged key by key into what a contact
+// has; an empty cell keeps the value; the keys are reported, the new ones apart; a second
+// import of the file changes nothing.
+func TestImportMergesAttributes(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	ada, _, err := svc.Upsert(ctx, "+6591234567", "", contacts.Fields{Attributes: map[string]any{"tier": "silver", "points": 3, "keep": "x"}})
+	require.NoError(t, err)
+	file := "Phone, tier ,points,Signup Date,vip\n" +
+		"+6591234567,gold,,2026-01-31,\n" + // points and vip empty: kept, not set
+		"+6591234568,,10,,true\n"
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Empty(t, res.Rejected)
+	require.EqualValues(t, 1, res.Created)
+	require.EqualValues(t, 1, res.Updated)
+	require.Equal(t, []string{"Signup Date", "points", "tier", "vip"}, res.AttributeKeys, "sorted, case kept")
+	require.Equal(t, []string{"Signup Date", "vip"}, res.NewAttributeKeys, "tier and points were known")
+
+	got, err := svc.Get(ctx, ada.ID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"tier": "gold", "points": float64(3), "keep": "x", "Signup Date": "2026-01-31"}, got.Attributes)
+	list, _, err := svc.List(ctx, contacts.ListParams{Phone: "+6591234568", Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"points": float64(10), "vip": true}, list[0].Attributes)
+
+	again, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Zero(t, again.Created+again.Updated)
+	require.EqualValues(t, 2, again.Unchanged)
+	require.Empty(t, again.NewAttributeKeys)
+	same, err := svc.Get(ctx, ada.ID)
+	require.NoError(t, err)
+	require.True(t, same.UpdatedAt.Equal(got.UpdatedAt), "an unchanged contact is not written")
+
+	// A file without attribute columns reports none.
+	res, err = svc.Import(ctx, strings.NewReader("phone,name\n+6591234567,Ada\n"), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Nil(t, res.AttributeKeys)
+	require.Nil(t, res.NewAttributeKeys)
+	require.EqualValues(t, 4, count(t, pool, `SELECT count(*) FROM jsonb_object_keys((SELECT attributes FROM contacts WHERE id = $1))`, ada.ID))
+}
+
+// TestImportSettlesAttributeRepeats: a contact whose attribute a line changes and a later
+// line, in another chunk, puts back ends unchanged, with its old updated_at.
+func TestImportSettlesAttributeRepeats(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	c, _, err := svc.Upsert(ctx, "+6591000001", "", contacts.Fields{Attributes: map[string]any{"tier": "silver"}})
+	require.NoError(t, err)
+	file := "phone,tier\n" +
+		"+6591000001,gold\n" +
+		"+6591000002,\n" +
+		"+6591000003,\n" +
+		"+6591000001,silver\n"
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, res.Created)
+	require.Zero(t, res.Updated)
+	require.EqualValues(t, 1, res.Unchanged)
+	got, err := svc.Get(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"tier": "silver"}, got.Attributes)
+	require.True(t, got.UpdatedAt.Equal(c.UpdatedAt), "updated_at is restored")
+}
+
+// TestImportRejectsBadAttributeCells: a cell that cannot be a value rejects its line,
+// naming the column; the other lines are imported.
+func TestImportRejectsBadAttributeCells(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	wide := strings.Repeat("x", 1000)
+	file := "phone,tier,note\n" +
+		"+6591000001,gold," + wide + "\n" + // 2: at the limit
+		"+6591000002,gold," + wide + "y\n" + // 3: over it
+		"+6591000003,\xff,\n" + // 4: not UTF-8
+		"+6591000004,a\x00b,\n" // 5: NUL
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.Created)
+	require.Len(t, res.Rejected, 3)
+	require.Equal(t, contacts.RejectedLine{Line: 3, Field: "attributes.note", Reason: "attributes.note",
+		Error: "attributes.note is 1001 characters long; the limit is 1000"}, res.Rejected[0])
+	require.Equal(t, "attributes.tier", res.Rejected[1].Field)
+	require.Contains(t, res.Rejected[1].Error, "UTF-8")
+	require.Equal(t, "attributes.tier", res.Rejected[2].Field)
+	require.Contains(t, res.Rejected[2].Error, "NUL")
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contacts WHERE length(attributes->>'note') = 1000`))
+}
+
+// TestImportHeaderErrorsNameTheColumn: a bad attribute column is named, and a file at the
+// cap of attribute columns is accepted.
+func TestImportHeaderErrorsNameTheColumn(t *testing.T) {
+	svc, _, ctx := setupImport(t)
+	_, err := svc.Import(ctx, strings.NewReader("phone,tier,,x\n"), contacts.ImportOptions{})
+	require.Equal(t, []apperr.FieldError{{Field: "header", Message: `column 3 ("") has no name: name it, or remove it`}}, apperr.FieldsOf(err))
+	_, err = svc.Import(ctx, strings.NewReader("phone,Tier,TIER\n"), contacts.ImportOptions{})
+	require.Equal(t, `columns "Tier" and "TIER" differ only in case`, apperr.FieldsOf(err)[0].Message)
+	_, err = svc.Import(ctx, strings.NewReader("phone"+manyColumns(51)+"\n"), contacts.ImportOptions{})
+	require.Contains(t, apperr.FieldsOf(err)[0].Message, "the file has 51 attribute columns")
+
+	res, err := svc.Import(ctx, strings.NewReader("phone"+manyColumns(50)+"\n+6591000001"+strings.Repeat(",1", 50)+"\n"), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Len(t, res.AttributeKeys, 50)
+	require.Len(t, res.NewAttributeKeys, 50)
+}
+
+// TestImportFindsRareAttributeKeys: a key that only a contact far down the table has is
+// not new.
+func TestImportFindsRareAttributeKeys(t *testing.T) {
+	svc, pool, ctx := setupImport(t)
+	_, err := pool.Exec(ctx, `
+		INSERT INTO contacts (phone, attributes)
+		SELECT '+6590' || lpad(i::text, 6, '0'), CASE WHEN i = 1500 THEN '{"rare": 1}'::jsonb ELSE '{}' END
+		FROM generate_series(1, 1500) AS i`)
+	require.NoError(t, err)
+	res, err := svc.Import(ctx, strings.NewReader("phone,rare,fresh\n+6591000001,2,x\n"), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"fresh", "rare"}, res.AttributeKeys)
+	require.Equal(t, []string{"fresh"}, res.NewAttributeKeys)
 }

@@ -441,10 +441,11 @@ func (s *Service) ImportGet(ctx context.Context, id int64) (ImportJob, error) {
 	r := &j.Result
 	err := s.pool.QueryRow(ctx, `
 		SELECT status, actor, bytes, rows, created, updated, unchanged, rejected, duplicates, rejected_by_reason,
-		       first_rejects, first_duplicates, consent, error, error_field, created_at, started_at, finished_at
+		       first_rejects, first_duplicates, consent, attribute_keys, new_attribute_keys, error, error_field,
+		       created_at, started_at, finished_at
 		FROM contact_imports WHERE id = $1`, id).Scan(&j.Status, &j.Actor, &j.Bytes, &r.Rows, &r.Created, &r.Updated,
 		&r.Unchanged, &r.RejectedCount, &r.DuplicateCount, &r.RejectedByReason, &r.Rejected, &r.Duplicates, &r.Consent,
-		&j.Error, &j.ErrorField, &j.CreatedAt, &j.StartedAt, &j.FinishedAt)
+		&r.AttributeKeys, &r.NewAttributeKeys, &j.Error, &j.ErrorField, &j.CreatedAt, &j.StartedAt, &j.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ImportJob{}, apperr.NotFoundf("import %d not found", id)
 	}

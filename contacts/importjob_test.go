@@ -105,6 +105,33 @@ func TestImportSubmitRefusesBadInputAtOnce(t *testing.T) {
 	require.Equal(t, "consent_source", job.ErrorField)
 	require.Empty(t, q.ids)
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contact_import_chunks`))
+
+	id, err = svc.ImportSubmit(ctx, strings.NewReader("phone,tier,Tier\n+6591234567,a,b\n"), contacts.ImportOptions{}, nil)
+	require.Equal(t, "header", apperr.FieldsOf(err)[0].Field, "a bad attribute column is refused before the file is stored")
+	job, gerr = svc.ImportGet(ctx, id)
+	require.NoError(t, gerr)
+	require.Equal(t, contacts.ImportFailed, job.Status)
+	require.Contains(t, job.Error, "differ only in case")
+	require.Empty(t, q.ids)
+}
+
+// TestImportRunMergesAttributeColumns: a background import merges attribute columns as
+// Import does.
+func TestImportRunMergesAttributeColumns(t *testing.T) {
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
+	_, _, err := svc.Upsert(ctx, "+6591000001", "", contacts.Fields{Attributes: map[string]any{"tier": "silver", "keep": 1}})
+	require.NoError(t, err)
+	id := submit(t, svc, "phone,tier,score\n+6591000001,gold,\n+6591000002,,2.5\n", contacts.ImportOptions{})
+	require.NoError(t, svc.ImportRun(ctx, id))
+	job, err := svc.ImportGet(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, contacts.ImportDone, job.Status)
+	require.EqualValues(t, 1, job.Result.Created)
+	require.EqualValues(t, 1, job.Result.Updated)
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contacts WHERE attributes = '{"tier": "gold", "keep": 1}'`))
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contacts WHERE attributes = '{"score": 2.5}'`))
+	require.Equal(t, []string{"score", "tier"}, job.Result.AttributeKeys)
+	require.Equal(t, []string{"score"}, job.Result.NewAttributeKeys)
 }
 
 // TestImportsInProgressAreCappedAcrossProcesses: the cap counts the imports of every

@@ -30,11 +30,14 @@ type importJSON struct {
 	Duplicates       []duplicateJSON  `json:"duplicates"`
 	DuplicatesCount  int64            `json:"duplicates_count"`
 	Consent          map[string]int64 `json:"consent,omitempty"` // what the consent ledger recorded
-	Bytes            int64            `json:"bytes"`
-	Error            string           `json:"error,omitempty"` // why a failed import failed
-	CreatedAt        time.Time        `json:"created_at"`
-	StartedAt        *time.Time       `json:"started_at"`
-	FinishedAt       *time.Time       `json:"finished_at"`
+	// The file's attribute columns, sorted, and those of them no contact had before.
+	AttributeKeys    []string   `json:"attribute_keys"`
+	NewAttributeKeys []string   `json:"new_attribute_keys"`
+	Bytes            int64      `json:"bytes"`
+	Error            string     `json:"error,omitempty"` // why a failed import failed
+	CreatedAt        time.Time  `json:"created_at"`
+	StartedAt        *time.Time `json:"started_at"`
+	FinishedAt       *time.Time `json:"finished_at"`
 }
 
 type rejectedJSON struct {
@@ -60,7 +63,8 @@ func importOut(j contacts.ImportJob) importJSON {
 		Unchanged: res.Unchanged, Rejected: make([]rejectedJSON, len(res.Rejected)), RejectedCount: res.RejectedCount,
 		RejectedByReason: res.RejectedByReason, RejectsURL: importPath(j.ID) + "/rejects",
 		Duplicates: make([]duplicateJSON, len(res.Duplicates)), DuplicatesCount: res.DuplicateCount,
-		Consent: res.Consent, Bytes: j.Bytes, Error: j.Error, CreatedAt: j.CreatedAt.UTC(),
+		Consent: res.Consent, AttributeKeys: nonNilStrings(res.AttributeKeys),
+		NewAttributeKeys: nonNilStrings(res.NewAttributeKeys), Bytes: j.Bytes, Error: j.Error, CreatedAt: j.CreatedAt.UTC(),
 		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt)}
 	if out.RejectedByReason == nil {
 		out.RejectedByReason = map[string]int64{}
@@ -72,6 +76,14 @@ func importOut(j contacts.ImportJob) importJSON {
 		out.Duplicates[i] = duplicateJSON{Line: d.Line, ReplacedBy: d.ReplacedBy}
 	}
 	return out
+}
+
+// nonNilStrings makes a missing list an empty one, [] rather than null in JSON.
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func utcPtr(t *time.Time) *time.Time {

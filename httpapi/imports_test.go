@@ -189,6 +189,23 @@ func TestImportListsTheFirstRejectsAndServesThemAll(t *testing.T) {
 	require.Equal(t, 404, b.do(t, auth.Ops, "GET", "/v1/imports/999/rejects", nil).status)
 }
 
+// TestImportAttributeColumns: columns other than the known ones become attributes, and
+// the answer lists the attribute keys.
+func TestImportAttributeColumns(t *testing.T) {
+	b := setupImports(t, contacts.ImportLimits{}, nil)
+	res := b.do(t, auth.Marketer, "POST", "/v1/contacts/import", "phone,name,tier,signup_date\n+6591000001,Ada,gold,2026-01-31\n")
+	require.Equal(t, 200, res.status, "%s", res.body)
+	out := res.json(t)
+	require.EqualValues(t, 1, out["created"])
+	require.Equal(t, []any{"signup_date", "tier"}, out["attribute_keys"])
+	require.Equal(t, []any{"signup_date", "tier"}, out["new_attribute_keys"])
+	require.EqualValues(t, 1, b.count(t, `SELECT count(*) FROM contacts WHERE attributes = '{"tier": "gold", "signup_date": "2026-01-31"}'`))
+
+	page := b.do(t, auth.Ops, "GET", fmt.Sprintf("/v1/imports/%d", int64(out["import_id"].(float64))), nil).json(t)
+	require.Equal(t, out["attribute_keys"], page["attribute_keys"])
+	require.Equal(t, out["new_attribute_keys"], page["new_attribute_keys"])
+}
+
 // TestImportGoesOnInTheBackground: an import that does not end within the request's wait
 // answers 202 with its id and Location; the import page follows it to the end.
 func TestImportGoesOnInTheBackground(t *testing.T) {
