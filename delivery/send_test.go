@@ -154,26 +154,55 @@ func TestRecordReplyCountsOnTheLatestMessageOnce(t *testing.T) {
 	pool := testdb.New(t)
 	s := delivery.New(pool, delivery.Options{})
 	ctx := context.Background()
-	_, ids := sendFixture(t, pool, 1)
-	_, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, false)
+	campaignID, ids := sendFixture(t, pool, 1)
+	// The customer's messages, as consent records them (contact 1).
+	inbound := make([]int64, 4)
+	for i := range inbound {
+		require.NoError(t, pool.QueryRow(ctx, `
+			INSERT INTO inbound_messages (account_id, provider_id, phone_hash, contact_id, text, received_at)
+			VALUES (1, $1, '\x00', 1, 'thanks', now()) RETURNING id`, "in-"+strconv.Itoa(i)).Scan(&inbound[i]))
+	}
+	attributed := func(id int64) (deliveryID, campaign *int64) {
+		t.Helper()
+		require.NoError(t, pool.QueryRow(ctx, `SELECT delivery_id, campaign_id FROM inbound_messages WHERE id = $1`, id).
+			Scan(&deliveryID, &campaign))
+		return deliveryID, campaign
+	}
+
+	_, ok, err := s.RecordReply(ctx, inbound[0], 1, time.Now(), time.Hour, false)
 	require.NoError(t, err)
 	require.False(t, ok, "nothing sent to the contact yet")
+	d, c := attributed(inbound[0])
+	require.Nil(t, d)
+	require.Nil(t, c, "a message that answers no campaign message is not attributed")
 
 	_, err = s.Claim(ctx, ids[0], time.Now())
 	require.NoError(t, err)
 	require.NoError(t, s.MarkSent(ctx, ids[0], delivery.SentInfo{SentAt: time.Now().Add(-time.Minute)}))
-	r, ok, err := s.RecordReply(ctx, 1, time.Now(), time.Hour, true)
+	r, ok, err := s.RecordReply(ctx, inbound[1], 1, time.Now(), time.Hour, true)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, r.First)
 	require.Equal(t, ids[0], r.DeliveryID)
-	r, ok, err = s.RecordReply(ctx, 1, time.Now(), time.Hour, true)
+	require.Equal(t, campaignID, r.CampaignID)
+	r, ok, err = s.RecordReply(ctx, inbound[2], 1, time.Now(), time.Hour, true)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.False(t, r.First, "a repeated reply is not counted again")
-	_, ok, err = s.RecordReply(ctx, 1, time.Now().Add(3*time.Hour), time.Hour, false)
+	for _, id := range inbound[1:3] {
+		d, c := attributed(id)
+		require.NotNil(t, d, "every reply is attributed, not only the first")
+		require.Equal(t, ids[0], *d)
+		require.Equal(t, campaignID, *c)
+	}
+	_, ok, err = s.RecordReply(ctx, inbound[3], 1, time.Now().Add(3*time.Hour), time.Hour, false)
 	require.NoError(t, err)
 	require.False(t, ok, "outside the window")
+	d, _ = attributed(inbound[3])
+	require.Nil(t, d)
+	var counted int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery_events WHERE delivery_id = $1 AND kind = 'replied'`, ids[0]).Scan(&counted))
+	require.Equal(t, 1, counted)
 }
 
 // TestSentSinceSeedsTheLimiter: SentSince counts what the account's daily counter counts

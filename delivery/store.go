@@ -283,9 +283,11 @@ type ReplyOutcome struct {
 }
 
 // RecordReply counts a customer's reply (and, with optOut, their opt-out) on the latest
-// message sent to them within window before at. ok is false when no such message exists.
-// Repeating it changes nothing.
-func (s *Sends) RecordReply(ctx context.Context, contactID int64, at time.Time, window time.Duration, optOut bool) (ReplyOutcome, bool, error) {
+// message sent to them within window before at, and attributes their message, inbound
+// message inboundID, to it (inbound_messages.delivery_id and campaign_id: the replies
+// inbox). Every reply is attributed; only the first on a delivery is counted. ok is false
+// when no such message exists. Repeating it changes nothing.
+func (s *Sends) RecordReply(ctx context.Context, inboundID, contactID int64, at time.Time, window time.Duration, optOut bool) (ReplyOutcome, bool, error) {
 	var out ReplyOutcome
 	var account *int64
 	var firstReply, firstOptOut bool
@@ -302,6 +304,10 @@ func (s *Sends) RecordReply(ctx context.Context, contactID int64, at time.Time, 
 			RETURNING d.id, d.campaign_id, d.account_id, p.prev_replied IS NULL, $4 AND p.prev_opted_out IS NULL`,
 			contactID, at, at.Add(-window), optOut).Scan(&out.DeliveryID, &out.CampaignID, &account, &firstReply, &firstOptOut)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE inbound_messages SET delivery_id = $2, campaign_id = $3 WHERE id = $1`,
+			inboundID, out.DeliveryID, out.CampaignID); err != nil {
 			return err
 		}
 		for kind, first := range map[string]bool{"replied": firstReply, "opted_out": firstOptOut} {

@@ -19,7 +19,7 @@ import (
 // receiptStore applies receipts and replies to the deliveries (delivery.Sends).
 type receiptStore interface {
 	ApplyReceipts(ctx context.Context, rs []delivery.Receipt) ([]delivery.ReceiptOutcome, error)
-	RecordReply(ctx context.Context, contactID int64, at time.Time, window time.Duration, optOut bool) (delivery.ReplyOutcome, bool, error)
+	RecordReply(ctx context.Context, inboundID, contactID int64, at time.Time, window time.Duration, optOut bool) (delivery.ReplyOutcome, bool, error)
 }
 
 // inboundStore keeps customers' messages and runs their consent side (consent.Service).
@@ -264,13 +264,15 @@ func (ev *Events) processInbound(ctx context.Context, p InboundPayload) error {
 	if err != nil {
 		return err
 	}
-	if !out.Duplicate && out.ContactID != 0 {
+	// A message processed before is counted too: its task is being retried because the
+	// counting failed, and counting again changes nothing.
+	if out.ContactID != 0 {
 		at := p.At
 		if at.IsZero() {
 			at = ev.opts.Now()
 		}
 		optOut := out.Class == consent.ClassOptOut
-		r, ok, err := ev.sends.RecordReply(ctx, out.ContactID, at, ev.opts.ReplyWindow, optOut)
+		r, ok, err := ev.sends.RecordReply(ctx, p.InboundID, out.ContactID, at, ev.opts.ReplyWindow, optOut)
 		if err != nil {
 			return err
 		}
