@@ -52,6 +52,9 @@ type Deps struct {
 	// CloudTemplates sync and list the Cloud API accounts' message templates
 	// (whatsappcloud.TemplateSync); nil: those routes answer 404.
 	CloudTemplates CloudTemplates
+	// Webhooks manage the outbound webhooks (webhooks.Service: /v1/webhooks); nil: those
+	// routes answer 404, as in a process without CRIER_SECRET_KEY.
+	Webhooks Webhooks
 	// Monitoring is the Asynq dashboard, mounted at /monitoring/ for the Dashboard
 	// permission; Metrics is the Prometheus handler of GET /metrics. Nil: not served.
 	Monitoring http.Handler

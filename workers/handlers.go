@@ -56,8 +56,13 @@ type Deps struct {
 	// CloudWebhooks act on the Cloud API's stored webhooks (task cloud:webhook, and their
 	// sweep and pruning in maintenance); nil: a process without whatsapp_cloud accounts.
 	CloudWebhooks CloudWebhooks
-	Metrics       *Metrics
-	Logger        *slog.Logger
+	// Webhooks make the outbound webhooks' attempts (task webhook:deliver), and
+	// WebhookRelay relays the logs into them (the scheduler steps it every second); nil: a
+	// process without outbound webhooks (no CRIER_SECRET_KEY).
+	Webhooks     WebhookDeliverer
+	WebhookRelay WebhookRelay
+	Metrics      *Metrics
+	Logger       *slog.Logger
 }
 
 // Options tune the workers. Zero values get defaults.
@@ -144,7 +149,7 @@ func (o *Options) setDefaults() {
 // Handlers are a process's task handlers, one type per job: the Sender (message:send,
 // reply:send), the Dispatcher (campaign:dispatch and its ticks), Events (event:* and the
 // transports' events) and Maintenance (campaign:launch, import:run, cloud:webhook,
-// maintenance:*). New
+// maintenance:*); webhook:deliver goes to Deps.Webhooks. New
 // assembles them over one Deps; Mux routes each task type to its handler.
 type Handlers struct {
 	redis     redis.UniversalClient
@@ -159,6 +164,8 @@ type Handlers struct {
 	dispatch *Dispatcher
 	events   *Events
 	upkeep   *Maintenance
+	webhooks WebhookDeliverer // nil: none
+	relay    WebhookRelay     // nil: none
 }
 
 // New returns the handlers over deps.
@@ -171,7 +178,7 @@ func New(deps Deps, opts Options) *Handlers {
 		deps.Metrics = NewMetrics()
 	}
 	h := &Handlers{redis: deps.Redis, manager: deps.Manager, campaigns: deps.Campaigns, queue: deps.Queue,
-		opts: opts, log: deps.Logger}
+		opts: opts, log: deps.Logger, webhooks: deps.Webhooks, relay: deps.WebhookRelay}
 	if h.queue == nil {
 		h.queue, h.ownQueue = NewQueue(deps.Redis, deps.Logger), true
 	}
@@ -255,6 +262,9 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	if h.upkeep.cloud != nil {
 		mux.HandleFunc(TypeCloudWebhook, h.upkeep.handleCloudWebhook)
 	}
+	if h.webhooks != nil {
+		mux.HandleFunc(TypeWebhookDeliver, h.handleWebhook)
+	}
 	return mux
 }
 
@@ -262,7 +272,8 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 // Redis one at a time, a round trip each (and one per empty queue it tries first), so a
 // single server with every queue spends most of its time waiting for Redis and keeps only a
 // fraction of its concurrency busy. A worker therefore runs one server for the events,
-// campaign and maintenance queues (with their priorities), one for the replies, and
+// campaign and maintenance queues (with their priorities), one for the replies, one for
+// the outbound webhooks if it has them, and
 // sendServers servers for the send queue alone, which share the concurrency and take sends
 // in parallel.
 func (h *Handlers) ServerConfigs(shutdownTimeout time.Duration) []asynq.Config {
@@ -273,6 +284,10 @@ func (h *Handlers) ServerConfigs(shutdownTimeout time.Duration) []asynq.Config {
 	// never holds the events' slots (an opt-out takes effect at once) nor the sends'.
 	replies := h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/16), map[string]int{QueueReplies: 1})
 	configs := []asynq.Config{events, replies}
+	if h.webhooks != nil {
+		// Outbound webhooks wait on receivers, up to 10 s each: on servers of their own.
+		configs = append(configs, h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/16), map[string]int{QueueWebhooks: 1}))
+	}
 	for i := range sends {
 		// Split the concurrency: the first servers take the remainder.
 		n := h.opts.Concurrency / sends

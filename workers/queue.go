@@ -91,6 +91,8 @@ func queueOf(t *asynq.Task) string {
 		return QueueReplies
 	case TypeMaintenanceReconcile, TypeMaintenanceRetention:
 		return QueueMaintenance
+	case TypeWebhookDeliver:
+		return QueueWebhooks
 	default:
 		return QueueCampaigns
 	}
@@ -104,6 +106,11 @@ func taskIDOf(t *asynq.Task) string {
 		InboundID  int64     `json:"inbound_id"`
 		ImportID   int64     `json:"import_id"`
 		WebhookID  int64     `json:"webhook_id"`
+	}
+	if t.Type() == TypeWebhookDeliver {
+		var w WebhookPayload
+		_ = decode(t, &w)
+		return webhookTaskID(w.DeliveryID, w.Attempt)
 	}
 	_ = decode(t, &p)
 	switch t.Type() {

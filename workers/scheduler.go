@@ -22,6 +22,9 @@ type SchedulerOptions struct {
 	ReconcileEvery time.Duration
 	// RetentionEvery is how often a retention purge is queued. Default 1h.
 	RetentionEvery time.Duration
+	// RelayEvery is how often the outbound webhooks' relay steps, when the handlers have
+	// one. Default 1s.
+	RelayEvery time.Duration
 	// LockTTL is how long the leader lock lives without renewal: how long the other
 	// schedulers wait after the leader dies. Default 15s; renewed every LockTTL/3.
 	LockTTL time.Duration
@@ -33,11 +36,13 @@ type SchedulerOptions struct {
 const schedulerLockKey = "crier:scheduler:leader"
 
 // Scheduler is `crier scheduler`: it queues campaign:launch for every due run (cron ticks,
-// one-off schedules) with a TaskID per run, and the periodic maintenance tasks. Several may
+// one-off schedules) with a TaskID per run, and the periodic maintenance tasks, and steps
+// the outbound webhooks' relay every second. Several may
 // run for availability; a Redis lock (SET NX PX, renewed, released on shutdown) lets exactly
 // one of them act at a time, and the TaskIDs make even an overlap at a hand-over harmless.
 type Scheduler struct {
 	runs  dueRuns
+	relay WebhookRelay // nil: no outbound webhooks
 	queue *Queue
 	rdb   redis.UniversalClient
 	log   *slog.Logger
@@ -66,13 +71,16 @@ func NewScheduler(h *Handlers, opts SchedulerOptions) *Scheduler {
 	if opts.LockTTL <= 0 {
 		opts.LockTTL = 15 * time.Second
 	}
+	if opts.RelayEvery <= 0 {
+		opts.RelayEvery = time.Second
+	}
 	if opts.Owner == "" {
 		host, _ := os.Hostname()
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	return &Scheduler{runs: h.campaigns, queue: h.queue, rdb: h.redis, log: h.log, now: h.opts.Now, opts: opts, owner: opts.Owner}
+	return &Scheduler{runs: h.campaigns, relay: h.relay, queue: h.queue, rdb: h.redis, log: h.log, now: h.opts.Now, opts: opts, owner: opts.Owner}
 }
 
 // leadScript takes the lock if it is free and extends it if it is ours already.
@@ -103,7 +111,11 @@ func (s *Scheduler) lead(ctx context.Context) bool {
 // Run schedules until ctx ends, then gives up the lock.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.log.With("scheduler", s.owner)
-	tick := time.NewTicker(min(s.opts.PollEvery, s.opts.LockTTL/3))
+	every := min(s.opts.PollEvery, s.opts.LockTTL/3)
+	if s.relay != nil {
+		every = min(every, s.opts.RelayEvery)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	leading := false
 	var lastPoll, lastReconcile, lastRetention time.Time
@@ -128,6 +140,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				log.WarnContext(ctx, "schedule due runs", "error", err)
 			} else if n > 0 {
 				log.InfoContext(ctx, "launches queued", "runs", n)
+			}
+		}
+		if leading && s.relay != nil {
+			// The relay runs here because one scheduler leads at a time: a step is a
+			// transaction over the logs, and one at a time is enough (it also takes an
+			// advisory lock, for an overlap at a hand-over).
+			if _, err := s.relay.Step(ctx); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "relay webhooks", "error", err)
 			}
 		}
 		if leading && now.Sub(lastReconcile) >= s.opts.ReconcileEvery {

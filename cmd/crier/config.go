@@ -49,6 +49,9 @@ type Config struct {
 	TrustedProxies  []netip.Prefix         // CRIER_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
 	Processes       int                    // CRIER_PROCESSES: Crier processes sharing the database, for the pool size
 	DBPoolSize      int                    // CRIER_DB_POOL_SIZE: the pool's size instead of the computed one; 0: computed
+	// CRIER_WEBHOOK_ALLOW_PRIVATE=1: outbound webhooks may go to loopback, private and
+	// link-local addresses (development, tests)
+	WebhookAllowPrivate bool
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -87,6 +90,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_SANDBOX", "on", "on or off: off turns the sandbox API off (simulated customer messages, what the sandbox delivered)"},
 	{"CRIER_AUTH_FAILURES", "20", "failed authentications a client address may make a minute; past them its requests get 429 before any key is looked up"},
 	{"CRIER_API_RATE", "50", "requests a second each API key may make, in bursts of twice as many (429 with Retry-After past them); 0: no limit"},
+	{"CRIER_WEBHOOK_ALLOW_PRIVATE", "0", "1: outbound webhooks may be sent to loopback, private, link-local and other internal addresses (development only: otherwise they are refused, when an endpoint is saved and when it is dialled)"},
 	{"CRIER_TRUSTED_PROXIES", "", "addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for CRIER_AUTH_FAILURES), comma-separated"},
 }
 
@@ -204,6 +208,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+
+	switch v := strings.ToLower(strings.TrimSpace(getenv("CRIER_WEBHOOK_ALLOW_PRIVATE"))); v {
+	case "", "0", "false", "no", "off":
+	case "1", "true", "yes", "on":
+		c.WebhookAllowPrivate = true
+	default:
+		bad("CRIER_WEBHOOK_ALLOW_PRIVATE", "must be 1 or 0, got %q", v)
 	}
 
 	switch v := strings.ToLower(strings.TrimSpace(or(getenv("CRIER_SANDBOX"), "on"))); v {

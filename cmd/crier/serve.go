@@ -89,6 +89,7 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		Inbound:        pipe.handlers.Events().Inbound,
 		CloudWebhooks:  pipe.cloudWebhooks,
 		CloudTemplates: svc.cloudSync,
+		Webhooks:       svc.webhookAPI(),
 		Monitoring:     dashboard,
 		Metrics:        pipe.metricsHandler(),
 		Ready: map[string]func(context.Context) error{

@@ -11,12 +11,14 @@ import (
 	"github.com/crierhq/crier/contacts"
 	"github.com/crierhq/crier/httpapi"
 	"github.com/crierhq/crier/internal/phonehash"
+	"github.com/crierhq/crier/internal/secretbox"
 	"github.com/crierhq/crier/privacy"
 	"github.com/crierhq/crier/sender"
 	"github.com/crierhq/crier/sender/sandbox"
 	"github.com/crierhq/crier/sender/whatsapp"
 	"github.com/crierhq/crier/sender/whatsappcloud"
 	"github.com/crierhq/crier/templates"
+	"github.com/crierhq/crier/webhooks"
 	"github.com/crierhq/crier/workers"
 )
 
@@ -35,6 +37,32 @@ type services struct {
 	privacy   *privacy.Service
 	campaigns *campaigns.Service
 	queue     *workers.Queue // Asynq: the API queues imports on it, the workers their tasks
+	// webhooks are the outbound webhooks, which need CRIER_SECRET_KEY to seal their
+	// secrets: nil without it (the API's routes answer 404, nothing is relayed).
+	webhooks *outbound
+}
+
+// outbound are the outbound webhooks' parts: the endpoints (API), the relay (scheduler)
+// and the deliverer (worker).
+type outbound struct {
+	service *webhooks.Service
+	relay   *webhooks.Relay
+	deliver *webhooks.Deliverer
+}
+
+// newOutbound builds the outbound webhooks over the process's queue, or nil without a
+// secret key.
+func newOutbound(a *app, queue *workers.Queue) (*outbound, error) {
+	if len(a.cfg.SecretKey) == 0 {
+		return nil, nil
+	}
+	box, err := secretbox.New(a.cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	opts := webhooks.Options{AllowPrivate: a.cfg.WebhookAllowPrivate, Queue: queue}
+	return &outbound{service: webhooks.New(a.pool, box, opts), relay: webhooks.NewRelay(a.pool, opts),
+		deliver: webhooks.NewDeliverer(a.pool, box, opts)}, nil
 }
 
 func newServices(ctx context.Context, a *app) (*services, error) {
@@ -61,6 +89,9 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
 	s.limiter = sender.NewLimiter(a.redis, sender.LimiterOptions{})
+	if s.webhooks, err = newOutbound(a, s.queue); err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
 	// The launch's phone-zone backfill needs a contacts.Service without imports: s.contacts
 	// comes after consent, which needs s.campaigns.
 	s.campaigns = campaigns.New(a.pool, campaigns.Options{QuietHours: a.cfg.QuietHours, FrequencyCap: a.cfg.FrequencyCap,
@@ -88,6 +119,15 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 			"import_rejects":   s.contacts.ImportRejectsPurger(),
 		})
 	return s, nil
+}
+
+// webhookAPI is what the API serves /v1/webhooks with: nil (404) without outbound
+// webhooks. (A nil *webhooks.Service in the interface would not be nil.)
+func (s *services) webhookAPI() httpapi.Webhooks {
+	if s.webhooks == nil {
+		return nil
+	}
+	return s.webhooks.service
 }
 
 func (s *services) Close() {

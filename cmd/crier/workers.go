@@ -86,6 +86,9 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		p.cloudWebhooks = whatsappcloud.NewWebhooks(a.pool, svc.accounts, whatsappcloud.WebhookOptions{
 			Enqueue: svc.queue.EnqueueCloudWebhook, Logger: a.logger})
 	}
+	if svc.webhooks != nil {
+		deps.Webhooks, deps.WebhookRelay = svc.webhooks.deliver, svc.webhooks.relay
+	}
 	p.handlers = workers.New(deps, opts)
 	err := errors.Join(
 		metrics.Register(p.registry),
