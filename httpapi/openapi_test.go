@@ -56,15 +56,24 @@ func extension(ext *orderedmap.Map[string, *yaml.Node], name string) string {
 }
 
 // specRoutes lists the spec's routes in Go ServeMux syntax: "GET /v1/contacts/{id}", and
-// "/monitoring/" (every method) for a path item marked x-any-method.
+// "/monitoring/" (every method) for a path item marked x-any-method. OpenAPI has no
+// subtree paths (and linters refuse a trailing slash), so Go's subtree pattern
+// "/monitoring/" is written "/monitoring/{page}" and marked x-subtree: true.
 func specRoutes(t *testing.T, model *v3.Document) map[string]specRoute {
 	t.Helper()
 	out := map[string]specRoute{}
 	for path, item := range model.Paths.PathItems.FromOldest() {
-		require.Equal(t, strings.HasSuffix(path, "/"), extension(item.Extensions, "x-subtree") == "true",
-			"%s: a path ending in / serves its whole subtree in Go's ServeMux: mark it (and only it) x-subtree: true", path)
+		require.False(t, strings.HasSuffix(path, "/"),
+			"%s: for a subtree, write the path as /prefix/{param} and mark it x-subtree: true", path)
+		pattern := path
+		if extension(item.Extensions, "x-subtree") == "true" {
+			i := strings.LastIndex(path, "/{")
+			require.True(t, i >= 0 && strings.HasSuffix(path, "}") && !strings.Contains(path[i+1:], "/"),
+				"%s: an x-subtree path ends in /{param}, which stands for the whole subtree", path)
+			pattern = path[:i+1]
+		}
 		for method, op := range item.GetOperations().FromOldest() {
-			out[strings.ToUpper(method)+" "+path] = specRoute{
+			out[strings.ToUpper(method)+" "+pattern] = specRoute{
 				perm: extension(op.Extensions, "x-permission"), action: extension(op.Extensions, "x-audit-action")}
 		}
 		if n := item.Extensions.GetOrZero("x-any-method"); n != nil {
@@ -73,7 +82,7 @@ func specRoutes(t *testing.T, model *v3.Document) map[string]specRoute {
 				Action string `yaml:"x-audit-action"`
 			}
 			require.NoError(t, n.Decode(&anyMethod), "%s: x-any-method", path)
-			out[path] = specRoute{perm: anyMethod.Perm, action: anyMethod.Action}
+			out[pattern] = specRoute{perm: anyMethod.Perm, action: anyMethod.Action}
 		}
 	}
 	return out
@@ -144,7 +153,7 @@ func TestOpenAPIExamples(t *testing.T) {
 	b, templateID, accountID := setupCampaigns(t)
 	model, v := loadSpec(t)
 
-	// The examples name contact 1, template 1, account 1 (a sandbox account) and campaign 1:
+	// The examples name contact 1, template 1, account 1 (a sandbox account), campaign 1 and segment 1:
 	// a fresh database gives these ids to the first rows.
 	require.Equal(t, []int64{1, 1}, []int64{templateID, accountID}, "the examples assume template 1 and account 1")
 	fixture := func(path string, body any) int64 {
@@ -163,6 +172,10 @@ func TestOpenAPIExamples(t *testing.T) {
 	}
 	ids["campaigns"] = fixture("/v1/campaigns", map[string]any{"name": "Fixture", "template_id": templateID,
 		"account_ids": []int64{accountID}, "audience": map[string]any{"tags_any": []string{"vip"}}})
+	ids["segments"] = fixture("/v1/segments", map[string]any{"name": "Fixture", "filter": map[string]any{"tags_any": []string{"vip"}}})
+	// This server has no outbound webhooks (no secret key): their routes answer 404, and
+	// their examples are checked against the spec only.
+	ids["webhooks"] = 1
 	params := strings.NewReplacer("{tag}", "vip", "{phone}", url.PathEscape("+6591234999"))
 
 	examples := 0
@@ -292,4 +305,170 @@ func TestOpenAPIMismatchFails(t *testing.T) {
 		`POST /v1/contacts: x-permission is "contacts:read", routes.go says "contacts:write"`,
 		`docs/openapi.yaml has "GET /v1/nothing", which is not a route of httpapi/routes.go`,
 	}, compareRoutes(spec, router))
+}
+
+// TestOpenAPIKeywords refuses a key that is not a keyword where it stands (see specKeys).
+func TestOpenAPIKeywords(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(specPath)
+	require.NoError(t, err)
+	for _, problem := range specKeys(t, raw) {
+		t.Errorf("docs/openapi.yaml: %s", problem)
+	}
+}
+
+// TestOpenAPIKeywordsFails shows that specKeys catches the bug that libopenapi and its
+// validator let through: an unquoted comma in a flow mapping splits a description, and
+// its second half becomes a key of the schema or the parameter.
+func TestOpenAPIKeywordsFails(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(specPath)
+	require.NoError(t, err)
+	for _, tc := range []struct{ fixed, broken, want string }{
+		{ // the line as it was before issue 19
+			fixed:  `phone: {type: string, description: "E.164, or national with default_country"}`,
+			broken: `phone: {type: string, description: E.164, or national with default_country}`,
+			want:   `"or national with default_country" is not a keyword of a schema`,
+		},
+		{
+			fixed:  `{name: tag, in: query, description: only contacts with this tag, schema: {type: string}}`,
+			broken: `{name: tag, in: query, description: only contacts, with this tag, schema: {type: string}}`,
+			want:   `"with this tag" is not a keyword of a parameter`,
+		},
+	} {
+		require.Equal(t, 1, bytes.Count(raw, []byte(tc.fixed)), "the spec has %s once", tc.fixed)
+		line := 1 + bytes.Count(raw[:bytes.Index(raw, []byte(tc.fixed))], []byte("\n"))
+		broken := bytes.Replace(raw, []byte(tc.fixed), []byte(tc.broken), 1)
+		problems := specKeys(t, broken)
+		require.Len(t, problems, 1, "%v", problems)
+		require.Equal(t, fmt.Sprintf("line %d: %s", line, tc.want), problems[0])
+	}
+}
+
+// Keywords, by the kind of object that holds them (OpenAPI 3.1 and JSON Schema 2020-12).
+// x- extensions are allowed everywhere.
+var (
+	schemaKeywords = keywords(
+		// JSON Schema core, applicators, validation, annotations, formats and contents
+		"$schema", "$id", "$ref", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary", "$comment", "$defs",
+		"allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas", "prefixItems", "items",
+		"contains", "properties", "patternProperties", "additionalProperties", "propertyNames",
+		"unevaluatedItems", "unevaluatedProperties",
+		"type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+		"maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxContains", "minContains",
+		"maxProperties", "minProperties", "required", "dependentRequired",
+		"title", "description", "default", "deprecated", "readOnly", "writeOnly", "examples", "format",
+		"contentEncoding", "contentMediaType", "contentSchema",
+		// OpenAPI's additions
+		"discriminator", "xml", "externalDocs", "example")
+	parameterKeywords = keywords("$ref", "name", "in", "description", "required", "deprecated",
+		"allowEmptyValue", "style", "explode", "allowReserved", "schema", "example", "examples", "content")
+	headerKeywords   = keywords("$ref", "description", "required", "deprecated", "style", "explode", "schema", "example", "examples", "content")
+	responseKeywords = keywords("$ref", "summary", "description", "headers", "content", "links")
+	pathItemKeywords = keywords("$ref", "summary", "description", "servers", "parameters",
+		"get", "put", "post", "delete", "options", "head", "patch", "trace")
+	operationKeywords = keywords("tags", "summary", "description", "externalDocs", "operationId", "parameters",
+		"requestBody", "responses", "callbacks", "deprecated", "security", "servers")
+)
+
+func keywords(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// specKeys walks the spec's YAML and reports each key that is not a keyword of the schema,
+// parameter, header, response, path item or operation that holds it: "line 12: "x" is not
+// a keyword of a schema". libopenapi ignores such keys, and JSON Schema allows unknown
+// ones, so nothing else would see a description cut in two by a comma. Examples,
+// defaults, constants and enums are data, and are not walked.
+func specKeys(t *testing.T, raw []byte) []string {
+	t.Helper()
+	var root yaml.Node
+	require.NoError(t, yaml.Unmarshal(raw, &root))
+	var problems []string
+	var walk func(n *yaml.Node, kind string)
+	check := func(n *yaml.Node, kind string, allowed map[string]bool) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i]
+			if !allowed[key.Value] && !strings.HasPrefix(key.Value, "x-") {
+				problems = append(problems, fmt.Sprintf("line %d: %q is not a keyword of a %s", key.Line, key.Value, kind))
+			}
+		}
+	}
+	each := func(n *yaml.Node, kind string) { // the values of a mapping, or the items of a sequence
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 1; i < len(n.Content); i += 2 {
+				walk(n.Content[i], kind)
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, kind)
+			}
+		}
+	}
+	walk = func(n *yaml.Node, kind string) {
+		if n.Kind == yaml.DocumentNode {
+			for _, c := range n.Content {
+				walk(c, kind)
+			}
+			return
+		}
+		if n.Kind == yaml.SequenceNode && kind == "" {
+			each(n, kind)
+			return
+		}
+		if n.Kind != yaml.MappingNode { // a boolean schema, a scalar value
+			return
+		}
+		switch kind {
+		case "schema":
+			check(n, kind, schemaKeywords)
+		case "parameter":
+			check(n, kind, parameterKeywords)
+		case "header":
+			check(n, kind, headerKeywords)
+		case "response":
+			check(n, kind, responseKeywords)
+		case "path item":
+			check(n, kind, pathItemKeywords)
+		case "operation":
+			check(n, kind, operationKeywords)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i].Value, n.Content[i+1]
+			switch {
+			case strings.HasPrefix(key, "x-"), key == "example", key == "examples", key == "default", key == "const", key == "enum":
+			case kind == "schema":
+				switch key {
+				case "properties", "patternProperties", "$defs", "dependentSchemas", "allOf", "anyOf", "oneOf", "prefixItems":
+					each(value, "schema")
+				case "items", "not", "if", "then", "else", "contains", "additionalProperties", "propertyNames",
+					"unevaluatedItems", "unevaluatedProperties", "contentSchema":
+					walk(value, "schema")
+				}
+			case key == "schema":
+				walk(value, "schema")
+			case key == "schemas":
+				each(value, "schema")
+			case key == "parameters":
+				each(value, "parameter")
+			case key == "headers":
+				each(value, "header")
+			case key == "responses":
+				each(value, "response")
+			case key == "paths":
+				each(value, "path item")
+			case kind == "path item" && pathItemKeywords[key] && key != "servers" && key != "$ref" && key != "summary" && key != "description":
+				walk(value, "operation")
+			default:
+				walk(value, "")
+			}
+		}
+	}
+	walk(&root, "")
+	return problems
 }

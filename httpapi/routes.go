@@ -27,6 +27,7 @@ func (s *Server) routes() []route {
 		// The API describes itself: the OpenAPI spec, and a page that renders it (docs.go).
 		{pattern: "GET /openapi.yaml", handle: s.openapiSpec},
 		{pattern: "GET /docs", handle: s.apiDocs},
+		{pattern: "GET /docs/redoc.standalone.js", handle: s.apiDocsScript},
 		// The Cloud API's webhooks: no API key, Meta's signature instead (cloud.go).
 		{pattern: "GET /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudHandshake},
 		{pattern: "POST /v1/channels/whatsapp_cloud/{id}/webhook", handle: s.cloudWebhook},
