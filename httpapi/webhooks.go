@@ -74,6 +74,16 @@ func (s *Server) webhookService() (Webhooks, error) {
 	return s.Webhooks, nil
 }
 
+// webhookEndpoint returns the webhooks service and the endpoint id of the request's path.
+func (s *Server) webhookEndpoint(r *http.Request) (Webhooks, int64, error) {
+	svc, err := s.webhookService()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := pathID(r, "webhook endpoint")
+	return svc, id, err
+}
+
 func (s *Server) webhookCreate(w http.ResponseWriter, r *http.Request) error {
 	svc, err := s.webhookService()
 	if err != nil {
@@ -117,11 +127,7 @@ func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) webhookGet(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
@@ -133,11 +139,7 @@ func (s *Server) webhookGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) webhookUpdate(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
@@ -166,11 +168,7 @@ func (s *Server) webhookUpdate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) webhookDelete(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
@@ -188,11 +186,7 @@ type rotateRequest struct {
 }
 
 func (s *Server) webhookRotate(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
@@ -235,11 +229,7 @@ type webhookDeliveryJSON struct {
 // webhookDeliveries lists an endpoint's delivery log, newest first. The payloads are not
 // in it: the log says what went wrong, and a payload may hold personal data.
 func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
@@ -261,11 +251,7 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) webhookReplay(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.webhookService()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "webhook endpoint")
+	svc, id, err := s.webhookEndpoint(r)
 	if err != nil {
 		return err
 	}
