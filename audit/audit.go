@@ -15,14 +15,15 @@ import (
 
 // Entry is one line of the audit log.
 type Entry struct {
-	ID         int64
-	At         time.Time
-	ActorKeyID string // the API key that acted, "" for the command line
-	Actor      string // the key's name, or "cli:<os user>"
-	Action     string // dotted noun.verb, e.g. "contact.update"
-	TargetType string // e.g. "contact"
-	TargetID   string
-	RequestID  string
+	ID          int64
+	At          time.Time
+	ActorKeyID  string // the API key that acted, "" for the command line and the console
+	ActorUserID int64  // the console user who acted, 0 for API keys and the command line
+	Actor       string // the key's name, the user's email, or "cli:<os user>"
+	Action      string // dotted noun.verb, e.g. "contact.update"
+	TargetType  string // e.g. "contact"
+	TargetID    string
+	RequestID   string
 	// Status is the HTTP status the call ended with; 0 while it runs, and for good if the
 	// process died before it could say.
 	Status int
@@ -57,9 +58,9 @@ func Write(ctx context.Context, q Querier, e Entry) (int64, error) {
 	}
 	var id int64
 	err := q.QueryRow(ctx, `
-		INSERT INTO audit_log (actor_key_id, actor, action, target_type, target_id, request_id, status, detail)
-		VALUES (nullif($1, ''), $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		e.ActorKeyID, e.Actor, e.Action, e.TargetType, e.TargetID, e.RequestID, e.Status, e.Detail).Scan(&id)
+		INSERT INTO audit_log (actor_key_id, actor_user_id, actor, action, target_type, target_id, request_id, status, detail)
+		VALUES (nullif($1, ''), nullif($9, 0), $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		e.ActorKeyID, e.Actor, e.Action, e.TargetType, e.TargetID, e.RequestID, e.Status, e.Detail, e.ActorUserID).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("audit: write %s: %w", e.Action, err)
 	}
@@ -93,12 +94,13 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 
 // ListParams filter and page the log, newest first.
 type ListParams struct {
-	BeforeID   int64 // keyset cursor: entries with a smaller id; 0 for the newest
-	Limit      int   // entries per page: 1 to MaxListLimit; 0 or less is DefaultListLimit
-	TargetType string
-	TargetID   string
-	ActorKeyID string
-	Action     string
+	BeforeID    int64 // keyset cursor: entries with a smaller id; 0 for the newest
+	Limit       int   // entries per page: 1 to MaxListLimit; 0 or less is DefaultListLimit
+	TargetType  string
+	TargetID    string
+	ActorKeyID  string
+	ActorUserID int64
+	Action      string
 }
 
 // The page sizes of List.
@@ -114,15 +116,16 @@ func (l *Log) List(ctx context.Context, p ListParams) ([]Entry, int64, error) {
 	}
 	p.Limit = min(p.Limit, MaxListLimit)
 	rows, err := l.pool.Query(ctx, `
-		SELECT id, at, coalesce(actor_key_id, ''), actor, action, target_type, target_id, request_id, status, detail
+		SELECT id, at, coalesce(actor_key_id, ''), coalesce(actor_user_id, 0), actor, action, target_type, target_id, request_id, status, detail
 		FROM audit_log
 		WHERE ($1 = 0 OR id < $1)
 		  AND ($2 = '' OR target_type = $2)
 		  AND ($3 = '' OR target_id = $3)
 		  AND ($4 = '' OR actor_key_id = $4)
 		  AND ($5 = '' OR action = $5)
+		  AND ($7 = 0 OR actor_user_id = $7)
 		ORDER BY id DESC
-		LIMIT $6`, p.BeforeID, p.TargetType, p.TargetID, p.ActorKeyID, p.Action, p.Limit+1)
+		LIMIT $6`, p.BeforeID, p.TargetType, p.TargetID, p.ActorKeyID, p.Action, p.Limit+1, p.ActorUserID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: list: %w", err)
 	}
@@ -141,7 +144,7 @@ func (l *Log) List(ctx context.Context, p ListParams) ([]Entry, int64, error) {
 // Get returns one entry, for tests and the API.
 func (l *Log) Get(ctx context.Context, id int64) (Entry, error) {
 	rows, err := l.pool.Query(ctx, `
-		SELECT id, at, coalesce(actor_key_id, ''), actor, action, target_type, target_id, request_id, status, detail
+		SELECT id, at, coalesce(actor_key_id, ''), coalesce(actor_user_id, 0), actor, action, target_type, target_id, request_id, status, detail
 		FROM audit_log WHERE id = $1`, id)
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit: get %d: %w", id, err)

@@ -67,6 +67,8 @@ const (
 	RepliesRead      Permission = "replies:read"    // the replies inbox (text masked without ContactsPII)
 	RepliesHandle    Permission = "replies:handle"  // mark a reply handled
 	WebhooksManage   Permission = "webhooks:manage" // outbound webhooks: admin only, as they send events (and PII) out
+	UsersManage      Permission = "users:manage"    // console users: admin only, as a user is a role
+	Self             Permission = "self"            // a signed-in user's own account page and password: every role
 )
 
 // grants is the permission table: the single place that says which role may do what.
@@ -75,7 +77,7 @@ const (
 // sees numbers in clear, looks contacts up one at a time and may not page through them.
 var grants = map[Role][]Permission{
 	Marketer: {
-		ContactsRead, ContactsList, ContactsWrite, ConsentRead, ConsentWithdraw,
+		Self, ContactsRead, ContactsList, ContactsWrite, ConsentRead, ConsentWithdraw,
 		TemplatesRead, TemplatesWrite,
 		CampaignsRead, CampaignsWrite, CampaignsControl,
 		SegmentsRead, SegmentsWrite, RepliesRead, RepliesHandle,
@@ -83,14 +85,14 @@ var grants = map[Role][]Permission{
 		Sandbox,
 	},
 	Ops: {
-		ContactsRead, ContactsList, ConsentRead, TemplatesRead, CampaignsRead, SegmentsRead,
+		Self, ContactsRead, ContactsList, ConsentRead, TemplatesRead, CampaignsRead, SegmentsRead,
 		RepliesRead, CampaignsControl, AccountsRead, AccountsWrite, Dashboard, Sandbox,
 	},
 	Agent: {
-		ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite,
+		Self, ContactsRead, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite,
 	},
 	Compliance: {
-		ContactsRead, ContactsList, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
+		Self, ContactsRead, ContactsList, ContactsPII, ConsentRead, ConsentWithdraw, ConsentWrite, ConsentLift,
 		SuppressionsRead, SuppressionsEdit, PrivacyExport, PrivacyErase, AuditRead, RepliesRead,
 	},
 }

@@ -98,7 +98,7 @@ func (s *Server) campaignCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	c, err := s.Campaigns.Create(r.Context(), req.input(), "key:"+caller(r).ID)
+	c, err := s.Campaigns.Create(r.Context(), req.input(), caller(r).Ref())
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func (s *Server) consentRecord(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	c := consent.Change{ContactID: id, Channel: req.Channel, Purpose: req.Purpose, Status: req.Status, Source: req.Source,
-		Evidence: req.Evidence, Actor: "key:" + caller(r).ID}
+		Evidence: req.Evidence, Actor: caller(r).Ref()}
 	if req.OccurredAt != nil {
 		c.OccurredAt = *req.OccurredAt
 	}
@@ -238,7 +238,7 @@ func (s *Server) suppressionAdd(w http.ResponseWriter, r *http.Request) error {
 	if reason == "" {
 		reason = consent.ReasonManual
 	}
-	list, added, err := s.Consent.Suppress(r.Context(), e164, reason, "key:"+caller(r).ID)
+	list, added, err := s.Consent.Suppress(r.Context(), e164, reason, caller(r).Ref())
 	if err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func (s *Server) contactImport(w http.ResponseWriter, r *http.Request) error {
 		DefaultCountry: q.Get("default_country"),
 		Tags:           tags,
 		ConsentSource:  q.Get("consent_source"),
-		Actor:          "key:" + caller(r).ID,
+		Actor:          caller(r).Ref(),
 	}, rc.SetReadDeadline)
 	if id != 0 {
 		setTarget(r, "import", id)

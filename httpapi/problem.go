@@ -85,6 +85,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
 	}
+	if requestState(r).page {
+		s.errorPage(w, r, p)
+		return
+	}
 	writeProblem(w, p)
 }
 

@@ -106,7 +106,7 @@ func (s *Server) replyHandled(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rep, changed, err := s.Consent.ReplyHandle(r.Context(), id, "key:"+caller(r).ID)
+	rep, changed, err := s.Consent.ReplyHandle(r.Context(), id, caller(r).Ref())
 	if err != nil {
 		return err
 	}

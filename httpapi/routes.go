@@ -14,6 +14,7 @@ type route struct {
 	target  string          // the audit target type named by the {id} path parameter
 	browser bool            // a page for browsers: a 401 offers HTTP Basic (the key as the password)
 	sandbox bool            // a sandbox route: 404 when Options.SandboxOff
+	page    bool            // a console page: a session cookie signs in (else the sign-in page), errors are HTML
 	handle  func(http.ResponseWriter, *http.Request) error
 }
 

@@ -66,7 +66,7 @@ func (s *Server) sandboxInbound(w http.ResponseWriter, r *http.Request) error {
 	var raw [8]byte
 	_, _ = rand.Read(raw[:])
 	in := consent.Inbound{AccountID: a.ID, From: req.From, Text: req.Text,
-		ProviderID: "sbx-in-" + hex.EncodeToString(raw[:]), ReceivedAt: time.Now().UTC(), SimulatedBy: "key:" + caller(r).ID}
+		ProviderID: "sbx-in-" + hex.EncodeToString(raw[:]), ReceivedAt: time.Now().UTC(), SimulatedBy: caller(r).Ref()}
 	out, err := s.Inbound(r.Context(), in)
 	if err != nil {
 		return err

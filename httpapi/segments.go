@@ -46,7 +46,7 @@ func (s *Server) segmentCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	sg, err := s.Campaigns.CreateSegment(r.Context(), req.input(), "key:"+caller(r).ID)
+	sg, err := s.Campaigns.CreateSegment(r.Context(), req.input(), caller(r).Ref())
 	if err != nil {
 		return err
 	}

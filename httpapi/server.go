@@ -34,8 +34,11 @@ type Deps struct {
 	Templates *templates.Store
 	Engine    *templates.Engine
 	Keys      *auth.Keys
-	Audit     *audit.Log
-	Logger    *slog.Logger
+	// Users are the console's people and their sessions; nil: no console, no cookie
+	// sessions, and /v1/users answers 404.
+	Users  *auth.Users
+	Audit  *audit.Log
+	Logger *slog.Logger
 
 	Accounts  *sender.Accounts
 	Campaigns *campaigns.Service
@@ -89,6 +92,7 @@ type Server struct {
 	opts     Options
 	mux      *http.ServeMux
 	throttle *throttle
+	console  *consoleTemplates
 }
 
 // New returns the API with every route of routes() registered.
@@ -111,8 +115,12 @@ func New(d Deps, o Options) *Server {
 	case o.RequestsPerSecond < 0:
 		o.RequestsPerSecond = 0
 	}
-	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), throttle: newThrottle(d.Redis, o)}
-	for _, rt := range s.routes() {
+	console, err := loadConsole()
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: the embedded console does not parse: %v", err)) // a build defect, caught by every test
+	}
+	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), throttle: newThrottle(d.Redis, o), console: console}
+	for _, rt := range append(s.routes(), s.consoleRoutes()...) {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
 	return s
@@ -122,7 +130,8 @@ func New(d Deps, o Options) *Server {
 // handler says about the audit entry.
 type reqState struct {
 	id         string
-	key        *auth.Key
+	who        *principal
+	page       bool // a console page: errors are HTML, a missing session goes to the sign-in page
 	targetType string
 	targetID   string
 	detail     map[string]any
@@ -152,12 +161,30 @@ func addDetail(r *http.Request, k string, v any) {
 	st.detail[k] = v
 }
 
-// caller returns the authenticated key of the request.
-func caller(r *http.Request) auth.Key {
-	if k := requestState(r).key; k != nil {
-		return *k
+// principal is who makes a request: an API key, or a user signed in to the console.
+type principal struct {
+	KeyID  string // the API key's id; "" for a user
+	UserID int64  // the user's id; 0 for an API key
+	Name   string // the key's name or the user's email
+	Role   auth.Role
+	csrf   string // a session's CSRF token
+}
+
+// Ref names the principal in the records it makes ("key:abc", "user:7"): a campaign's
+// creator, a consent record's actor.
+func (p principal) Ref() string {
+	if p.UserID != 0 {
+		return fmt.Sprintf("user:%d", p.UserID)
 	}
-	return auth.Key{}
+	return "key:" + p.KeyID
+}
+
+// caller returns who made the request.
+func caller(r *http.Request) principal {
+	if p := requestState(r).who; p != nil {
+		return *p
+	}
+	return principal{}
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -195,8 +222,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		attrs := []any{"method", r.Method, "route", pattern, "status", sw.status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", st.id}
-		if st.key != nil {
-			attrs = append(attrs, "key_id", st.key.ID)
+		switch {
+		case st.who != nil && st.who.UserID != 0:
+			attrs = append(attrs, "user_id", st.who.UserID)
+		case st.who != nil:
+			attrs = append(attrs, "key_id", st.who.KeyID)
 		}
 		s.Logger.Log(r.Context(), level, "http request", attrs...)
 	}()
@@ -237,6 +267,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler)
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := requestState(r)
+		st.page = rt.page
 		sw := w.(*statusWriter)
 		if rt.sandbox && s.opts.SandboxOff {
 			s.writeError(w, r, errStatus(http.StatusNotFound, "not-found", "the sandbox is off on this server (CRIER_SANDBOX=off)"))
@@ -247,8 +278,12 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			key, err := s.authenticate(r)
+			who, err := s.authenticate(r, rt)
 			if err != nil {
+				if rt.page && errors.Is(err, errNoSession) {
+					s.toSignIn(w, r)
+					return
+				}
 				if he := (*httpError)(nil); errors.As(err, &he) && he.status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
 					s.throttle.failed(r.Context(), r) // a wrong key (not none, nor a database failure)
 				}
@@ -260,14 +295,14 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			st.key = &key
-			if err := s.throttle.request(r.Context(), key.ID); err != nil {
+			st.who = &who
+			if err := s.throttle.request(r.Context(), who.Ref()); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			if !key.Role.Can(rt.perm) {
+			if !who.Role.Can(rt.perm) {
 				err := errStatus(http.StatusForbidden, "forbidden",
-					fmt.Sprintf("the %s role may not do this (it needs the %s permission)", key.Role, rt.perm))
+					fmt.Sprintf("the %s role may not do this (it needs the %s permission)", who.Role, rt.perm))
 				s.writeError(w, r, err)
 				if rt.action != "" {
 					s.auditDenied(r, rt)
@@ -308,9 +343,9 @@ func (s *Server) wrap(rt route) http.Handler {
 
 func (s *Server) auditEntry(r *http.Request, rt route, status int) audit.Entry {
 	st := requestState(r)
-	key := caller(r)
+	who := caller(r)
 	return audit.Entry{
-		ActorKeyID: key.ID, Actor: key.Name, Action: rt.action,
+		ActorKeyID: who.KeyID, ActorUserID: who.UserID, Actor: who.Name, Action: rt.action,
 		TargetType: st.targetType, TargetID: st.targetID, RequestID: st.id, Status: status,
 	}
 }
@@ -328,8 +363,8 @@ func (s *Server) piiRead(r *http.Request, action, targetType string, targetID an
 
 // auditRead records a read of personal data, before it is answered.
 func (s *Server) auditRead(r *http.Request, action, targetType string, targetID any, detail map[string]any) error {
-	key := caller(r)
-	e := audit.Entry{ActorKeyID: key.ID, Actor: key.Name, Action: action, TargetType: targetType,
+	who := caller(r)
+	e := audit.Entry{ActorKeyID: who.KeyID, ActorUserID: who.UserID, Actor: who.Name, Action: action, TargetType: targetType,
 		TargetID: fmt.Sprint(targetID), RequestID: requestState(r).id, Status: http.StatusOK, Detail: detail}
 	if err := s.Audit.Record(r.Context(), e); err != nil {
 		s.Logger.ErrorContext(r.Context(), "audit log unavailable", "error", err, "request_id", e.RequestID)
@@ -350,9 +385,10 @@ func (s *Server) auditDenied(r *http.Request, rt route) {
 	}
 }
 
-// authenticate reads the bearer token (or, for browsers, HTTP Basic with the key as the
-// password) and returns its key.
-func (s *Server) authenticate(r *http.Request) (auth.Key, error) {
+// authenticate returns who makes the request: the API key of a bearer token (or, for
+// browsers, of HTTP Basic with the key as the password), else the user of a console
+// session cookie. A session may change nothing without its CSRF token (csrf.go).
+func (s *Server) authenticate(r *http.Request, rt route) (principal, error) {
 	token := ""
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
@@ -366,14 +402,23 @@ func (s *Server) authenticate(r *http.Request) (auth.Key, error) {
 		}
 	}
 	if token == "" {
-		return auth.Key{}, errStatus(http.StatusUnauthorized, "unauthorized",
+		if c, err := r.Cookie(sessionCookie); err == nil && s.Users != nil {
+			return s.sessionPrincipal(r, rt, c.Value)
+		}
+		if rt.page {
+			return principal{}, errNoSession
+		}
+		return principal{}, errStatus(http.StatusUnauthorized, "unauthorized",
 			"send an API key: Authorization: Bearer <key> (crier apikey create makes one)")
 	}
 	key, err := s.Keys.Authenticate(r.Context(), token)
 	if err == auth.ErrUnauthenticated {
-		return auth.Key{}, errStatus(http.StatusUnauthorized, "unauthorized", "the API key is not valid or was revoked")
+		return principal{}, errStatus(http.StatusUnauthorized, "unauthorized", "the API key is not valid or was revoked")
 	}
-	return key, err
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{KeyID: key.ID, Name: key.Name, Role: key.Role}, nil
 }
 
 // writeJSON encodes v with the given status. It encodes before writing anything, so that

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/audit"
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/crierhq/crier/auth"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/contacts"
@@ -41,6 +43,7 @@ type testBundle struct {
 	keyIDs  map[auth.Role]string
 	pairer  *fakePairer
 	network *sandbox.Network
+	users   *auth.Users
 }
 
 func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
@@ -67,7 +70,10 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	box, err := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
 	require.NoError(t, err)
 	accounts := sender.NewAccountsWithSecrets(pool, box)
+	users := auth.NewUsers(pool)
+	users.SetCost(bcrypt.MinCost)
 	api := httpapi.New(httpapi.Deps{
+		Users:    users,
 		Accounts: accounts,
 		Limiter:  sender.NewLimiter(rdb, sender.LimiterOptions{}),
 		Channels: sender.Channels{sender.WhatsApp: pairer, sender.Sandbox: network,
@@ -92,7 +98,7 @@ func setup(t *testing.T, opts ...httpapi.Options) *testBundle {
 	}, o)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	b := &testBundle{api: api, srv: srv, pool: pool, consent: consentSvc, pairer: pairer, network: network, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
+	b := &testBundle{api: api, srv: srv, pool: pool, consent: consentSvc, pairer: pairer, network: network, users: users, keys: map[auth.Role]string{}, keyIDs: map[auth.Role]string{}}
 	for _, role := range auth.Roles {
 		token, key, err := keys.Create(context.Background(), string(role)+" key", role)
 		require.NoError(t, err)
@@ -154,6 +160,47 @@ func (b *testBundle) do(t *testing.T, role auth.Role, method, path string, body 
 		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{status: res.StatusCode, header: res.Header, body: data}
+}
+
+// session signs a user of the role in (made on first use, <role>@example.com) and returns
+// the session's cookie value and CSRF token.
+func (b *testBundle) session(t *testing.T, role auth.Role) (cookie, csrf string) {
+	t.Helper()
+	ctx := context.Background()
+	email := string(role) + "@example.com"
+	if _, err := b.users.Create(ctx, email, role, "correct horse battery"); err != nil {
+		require.Contains(t, err.Error(), "exists")
+	}
+	sess, err := b.users.SignIn(ctx, email, "correct horse battery")
+	require.NoError(t, err)
+	return sess.Token, sess.CSRFToken
+}
+
+// page sends a request as a signed-in console user of the role: with the session cookie,
+// and, for a change, the CSRF token the console's script sends. It follows no redirect.
+func (b *testBundle) page(t *testing.T, role auth.Role, method, path string, body any) response {
+	t.Helper()
+	cookie, csrf := b.session(t, role)
+	var rd io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, b.srv.URL+path, rd)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: "crier_session", Value: cookie})
+	if method != "GET" {
+		req.Header.Set("X-CSRF-Token", csrf)
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)

@@ -94,7 +94,7 @@ func (s *Server) webhookCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e, secret, err := svc.Create(r.Context(), webhooks.Input{URL: req.URL, Events: req.Events, IncludePII: req.IncludePII,
-		Description: req.Description}, "key:"+caller(r).ID)
+		Description: req.Description}, caller(r).Ref())
 	if err != nil {
 		return err
 	}

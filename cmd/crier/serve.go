@@ -78,6 +78,7 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		Templates: svc.templates,
 		Engine:    svc.engine,
 		Keys:      svc.keys,
+		Users:     svc.users,
 		Audit:     svc.audit,
 		Logger:    a.logger,
 		Accounts:  svc.accounts,

@@ -30,6 +30,7 @@ type services struct {
 	templates *templates.Store
 	engine    *templates.Engine
 	keys      *auth.Keys
+	users     *auth.Users
 	audit     *audit.Log
 	*transports
 	accounts  *sender.Accounts
@@ -75,6 +76,7 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	}
 	s := &services{
 		keys:  auth.NewKeys(a.pool),
+		users: auth.NewUsers(a.pool),
 		audit: audit.NewLog(a.pool),
 		queue: workers.NewQueue(a.redis, a.logger),
 	}
