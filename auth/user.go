@@ -209,6 +209,54 @@ func (u *Users) Update(ctx context.Context, id int64, c UserChange) (User, error
 	return x, tx.Commit(ctx)
 }
 
+// ChangePassword sets a user's password on their own request. A user who has a password
+// must give it (current), so that a session left open on a shared computer cannot be
+// turned into the account; one who signed in with a link and has none yet leaves current
+// empty. The user's other sessions end; the one of keepToken (the session making the
+// change) stays signed in. A wrong current password is a field error that wraps
+// ErrBadSignIn, so that the caller can count it as a failed sign-in.
+func (u *Users) ChangePassword(ctx context.Context, id int64, current, next, keepToken string) error {
+	if err := checkPassword(next); err != nil {
+		return apperr.Field("new_password", "must be at least %d characters and at most %d bytes", MinPasswordLength, maxPasswordBytes)
+	}
+	tx, err := u.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: change password: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var hash *string
+	err = tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 AND disabled_at IS NULL FOR UPDATE`, id).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apperr.NotFoundf("user %d not found or disabled", id)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: change password: %w", err)
+	}
+	if hash != nil {
+		if len(current) > maxPasswordBytes {
+			current = current[:maxPasswordBytes]
+		}
+		if bcrypt.CompareHashAndPassword([]byte(*hash), []byte(current)) != nil {
+			return &apperr.Error{Code: apperr.Invalid, Message: "the current password is wrong",
+				Fields: []apperr.FieldError{{Field: "current_password", Message: "is wrong"}}, Err: ErrBadSignIn}
+		}
+	}
+	h, err := u.hash(next)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, h); err != nil {
+		return fmt.Errorf("auth: change password: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM user_sessions WHERE user_id = $1 AND token_hash <> $2`, id, tokenHash(keepToken)); err != nil {
+		return fmt.Errorf("auth: change password: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("auth: change password: %w", err)
+	}
+	return nil
+}
+
 // newToken returns a random token (256 bits, base32) and its SHA-256.
 func newToken() (string, []byte) {
 	b := make([]byte, 32)

@@ -27,6 +27,15 @@ if [ -z "$key" ] || ! bin/crier apikey list | awk -v id="$id" '$1 == id && $NF =
   key=$(cat .crier/admin-key)
 fi
 
+# The console's demo admin: a user with a password kept in .crier/admin-password.
+admin_email=admin@crier.localhost
+if [ ! -s .crier/admin-password ]; then
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > .crier/admin-password)
+fi
+if ! bin/crier user list | awk -v e="$admin_email" '$2 == e {found=1} END {exit !found}'; then
+  bin/crier user create --email "$admin_email" --role admin --password-stdin < .crier/admin-password >/dev/null
+fi
+
 # Demo data: a sandbox account, ~200 contacts with consent, a template and a draft
 # campaign. `crier demo` finds what an earlier run made, so this is safe to repeat.
 eval "$(bin/crier demo)"   # sets account_id, template_id, campaign_id, contacts
@@ -37,6 +46,10 @@ auth="Authorization: Bearer $key"
 cat >&2 <<MSG
 
   Crier is starting on $api  (crier all: API, worker and scheduler in one process)
+
+  Console: $api/
+    sign in as $admin_email, password $(cat .crier/admin-password)  (also in .crier/admin-password)
+    more users: bin/crier user create --email you@example.com --role marketer
 
   Admin API key (also in .crier/admin-key):
     $key

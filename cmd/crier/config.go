@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ type Config struct {
 	DatabaseURL     string                 // CRIER_DATABASE_URL
 	RedisURL        string                 // CRIER_REDIS_URL
 	HTTPAddr        string                 // CRIER_HTTP_ADDR
+	PublicURL       string                 // CRIER_PUBLIC_URL: where people reach the console (sign-in links)
 	HashKey         []byte                 // CRIER_HASH_KEY: keys the suppression list's phone hashes
 	SecretKey       []byte                 // CRIER_SECRET_KEY: seals the Cloud API accounts' tokens; optional
 	Brand           string                 // CRIER_BRAND: who confirmation replies say the messages are from
@@ -68,6 +70,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL"},
 	{"CRIER_REDIS_URL", defaultRedisURL, "Redis connection URL (redis:// or rediss://)"},
 	{"CRIER_HTTP_ADDR", defaultHTTPAddr, "address the API listens on"},
+	{"CRIER_PUBLIC_URL", "http://CRIER_HTTP_ADDR", "where people reach the console, e.g. https://crier.example.com (the base of sign-in links)"},
 	{"CRIER_HASH_KEY", "(required by serve)", "secret of at least 32 bytes, hex or base64, that keys the suppression list's phone hashes; never change it"},
 	{"CRIER_HASH_KEY_FILE", "", "file holding CRIER_HASH_KEY, instead of the variable"},
 	{"CRIER_BRAND", "us", "the sender named in confirmation replies (\"You won't get more messages from <brand>.\")"},
@@ -101,6 +104,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL: or(getenv("CRIER_DATABASE_URL"), defaultDatabaseURL),
 		RedisURL:    or(getenv("CRIER_REDIS_URL"), defaultRedisURL),
 		HTTPAddr:    or(getenv("CRIER_HTTP_ADDR"), defaultHTTPAddr),
+		PublicURL:   strings.TrimSpace(getenv("CRIER_PUBLIC_URL")),
 		LogFormat:   strings.ToLower(or(getenv("CRIER_LOG_FORMAT"), "json")),
 		Brand:       strings.TrimSpace(or(getenv("CRIER_BRAND"), "us")),
 	}
@@ -130,6 +134,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		bad("CRIER_REDIS_URL", "not a Redis URL (redis://host:6379/0): %v", err)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			bad("CRIER_PUBLIC_URL", "must be an http or https URL like https://crier.example.com, got %q", c.PublicURL)
+		}
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("CRIER_HTTP_ADDR", "must be host:port or :port, got %q", c.HTTPAddr)

@@ -40,6 +40,10 @@ commands:
   apikey create --name N --role R      make an API key; prints it alone on stdout
   apikey list                          list the API keys
   apikey revoke ID                     disable an API key for good
+  user create --email E --role R       add a console user; prints a one-time sign-in link
+        [--password-stdin]             (or reads the password from stdin's first line)
+  user list                            list the console's users
+  user link --email E                  print a new one-time sign-in link for a user
   accounts list                        list the sending accounts
   accounts add --name N --channel C …  create an account; whatsapp_cloud accounts are checked
                                        with Meta first (accounts add -h lists the flags)
@@ -79,6 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"scheduler": cmdScheduler,
 		"all":       cmdAll,
 		"apikey":    cmdAPIKey,
+		"user":      userCommand(getenv, os.Stdin),
 		"accounts":  cmdAccounts,
 		"bench":     cmdBench,
 		"demo":      cmdDemo,

@@ -100,7 +100,7 @@ func runAPI(ctx context.Context, a *app, ln net.Listener, svc *services, pipe *p
 		Redis: a.redis, // the throttles
 	}, httpapi.Options{MaxBodyBytes: a.cfg.MaxBodyBytes, MaxImportBytes: a.cfg.MaxImportBytes,
 		SandboxOff: a.cfg.SandboxOff, AuthFailuresPerMinute: a.cfg.AuthFailures, RequestsPerSecond: a.cfg.APIRate,
-		TrustedProxies: a.cfg.TrustedProxies})
+		TrustedProxies: a.cfg.TrustedProxies, PublicURL: a.cfg.PublicURL})
 
 	srv := &http.Server{
 		Handler:           api,
