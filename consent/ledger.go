@@ -341,3 +341,28 @@ func (s *Service) History(ctx context.Context, contactID int64, limit int) ([]En
 	}
 	return entries, states, nil
 }
+
+// States returns the current consent states of many contacts in one query, by contact id
+// (a contact with none recorded is absent): the consent column of a page of contacts.
+func (s *Service) States(ctx context.Context, contactIDs []int64) (map[int64][]State, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT contact_id, channel, purpose, status, ledger_id, updated_at FROM consent_state
+		WHERE contact_id = ANY($1) ORDER BY contact_id, channel, purpose`, contactIDs)
+	if err != nil {
+		return nil, fmt.Errorf("consent: states: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]State{}
+	for rows.Next() {
+		var id int64
+		var st State
+		if err := rows.Scan(&id, &st.Channel, &st.Purpose, &st.Status, &st.LedgerID, &st.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("consent: states: %w", err)
+		}
+		out[id] = append(out[id], st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent: states: %w", err)
+	}
+	return out, nil
+}
