@@ -85,14 +85,15 @@ var consoleFuncs = template.FuncMap{
 		b, err := json.Marshal(v)
 		return template.JS(b), err
 	},
-	"query": func(kv ...any) string {
+	// query builds a query string (without "?") for a link: <a href="/x?{{query "a" .A}}">.
+	"query": func(kv ...any) template.URL {
 		q := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if v := fmt.Sprint(kv[i+1]); v != "" && v != "0" {
 				q.Set(fmt.Sprint(kv[i]), v)
 			}
 		}
-		return q.Encode()
+		return template.URL(q.Encode()) // url.Values.Encode escapes every value
 	},
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -622,4 +623,30 @@ func (q *leaseEventQueue) dispatch(fn func(LeaseEvent)) {
 			<-q.signal
 		}
 	}
+}
+
+// LeaseHolders returns which process holds each account's connection lease (its
+// LeaseManagerOptions.Owner; absent when nobody does), in one round trip: the console's
+// accounts page shows it to ops.
+func LeaseHolders(ctx context.Context, rdb redis.UniversalClient, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if rdb == nil || len(ids) == 0 {
+		return out, nil
+	}
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, leaseHolderKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("sender: lease holders: %w", err)
+	}
+	for i, id := range ids {
+		if v, err := cmds[i].Result(); err == nil {
+			if _, owner, ok := strings.Cut(v, "/"); ok {
+				out[id] = owner
+			}
+		}
+	}
+	return out, nil
 }

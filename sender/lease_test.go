@@ -446,3 +446,26 @@ func TestLeaseManagerOptions(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// TestLeaseHolders: the console's accounts page names the process holding each lease, and
+// nobody for an account no manager wants.
+func TestLeaseHolders(t *testing.T) {
+	t.Parallel()
+	rdb := leaseClients(t, 1)[0]
+	m := startLeaseManager(t, rdb, "worker-a", LeaseManagerOptions{}, []int64{1, 2}, nil)
+	m.events.waitFor(t, LeaseAcquired, 1, testLeaseTTL)
+	m.events.waitFor(t, LeaseAcquired, 2, testLeaseTTL)
+
+	got, err := LeaseHolders(t.Context(), rdb, []int64{1, 2, 3})
+	require.NoError(t, err)
+	require.Equal(t, map[int64]string{1: "worker-a", 2: "worker-a"}, got)
+
+	m.stop() // released: nobody holds them
+	got, err = LeaseHolders(t.Context(), rdb, []int64{1, 2})
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	got, err = LeaseHolders(t.Context(), nil, []int64{1})
+	require.NoError(t, err)
+	require.Empty(t, got, "no Redis: no holders, no error")
+}
