@@ -6,14 +6,14 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN := bin/crier
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: run test build services check fuzz bench-import compose-config lint-openapi assets check-assets
+.PHONY: run test build services chromium check fuzz bench-import compose-config lint-openapi assets check-assets
 
 ## run: set up PostgreSQL and Redis, migrate, and serve the API on 127.0.0.1:8080
 run: services build
 	@scripts/run.sh
 
-## test: set up PostgreSQL and Redis, then gofmt, go vet, the OpenAPI linter and the whole suite with -race
-test: services check lint-openapi
+## test: set up PostgreSQL, Redis and Chromium (the console's browser tests), then gofmt, go vet, the OpenAPI linter and the whole suite with -race
+test: services chromium check lint-openapi
 	$(GO) test -race -count=1 ./...
 
 build:
@@ -21,6 +21,10 @@ build:
 
 services:
 	@scripts/services.sh
+
+## chromium: install Debian's chromium for the console's browser tests when no Chromium is there
+chromium:
+	@scripts/chromium.sh
 
 check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
