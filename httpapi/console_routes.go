@@ -1,10 +1,6 @@
 package httpapi
 
-import (
-	"net/http"
-
-	"github.com/crierhq/crier/auth"
-)
+import "github.com/crierhq/crier/auth"
 
 // consoleRoutes are the console's pages: the same route type, the same wrap and the same
 // permission table as the API's routes. A page reads; every change a page offers is a
@@ -48,9 +44,4 @@ func (s *Server) consoleRoutes() []route {
 		{pattern: "GET /suppressions", perm: auth.SuppressionsRead, page: true, handle: s.pageSuppressions},
 		{pattern: "GET /audit", perm: auth.AuditRead, page: true, handle: s.pageAudit},
 	}
-}
-
-// notYet answers a page that is still being built.
-func notYet(http.ResponseWriter, *http.Request) error {
-	return errStatus(http.StatusNotImplemented, "not-implemented", "this page is not built yet")
 }

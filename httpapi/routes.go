@@ -91,10 +91,13 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/campaigns/{id}/resume", perm: auth.CampaignsControl, action: "campaign.resume", target: "campaign", handle: s.campaignResume},
 		{pattern: "POST /v1/campaigns/{id}/cancel", perm: auth.CampaignsControl, action: "campaign.cancel", target: "campaign", handle: s.campaignCancel},
 		{pattern: "GET /v1/campaigns/{id}/stats", perm: auth.CampaignsRead, handle: s.campaignStats},
+		{pattern: "GET /v1/campaigns/{id}/timeline", perm: auth.CampaignsRead, handle: s.campaignTimeline},
 		{pattern: "GET /v1/campaigns/{id}/deliveries", perm: auth.CampaignsRead, handle: s.campaignDeliveries},
 
 		{pattern: "POST /v1/segments", perm: auth.SegmentsWrite, action: "segment.create", handle: s.segmentCreate},
 		{pattern: "GET /v1/segments", perm: auth.SegmentsRead, handle: s.segmentList},
+		// Counts a filter that is not saved (the console's segment builder): reads only.
+		{pattern: "POST /v1/segments/count", perm: auth.SegmentsRead, handle: s.segmentCount},
 		{pattern: "GET /v1/segments/{id}", perm: auth.SegmentsRead, handle: s.segmentGet},
 		{pattern: "PATCH /v1/segments/{id}", perm: auth.SegmentsWrite, action: "segment.update", target: "segment", handle: s.segmentUpdate},
 		{pattern: "DELETE /v1/segments/{id}", perm: auth.SegmentsWrite, action: "segment.delete", target: "segment", handle: s.segmentDelete},
@@ -112,6 +115,14 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/webhooks/{id}/rotate-secret", perm: auth.WebhooksManage, action: "webhook.rotate_secret", target: "webhook", handle: s.webhookRotate},
 		{pattern: "GET /v1/webhooks/{id}/deliveries", perm: auth.WebhooksManage, handle: s.webhookDeliveries},
 		{pattern: "POST /v1/webhooks/{id}/deliveries/{delivery}/replay", perm: auth.WebhooksManage, action: "webhook.replay", target: "webhook", handle: s.webhookReplay},
+
+		// Console users (users.go): admin only; a user's own password: every signed-in user.
+		{pattern: "POST /v1/users", perm: auth.UsersManage, action: "user.create", handle: s.userCreate},
+		{pattern: "GET /v1/users", perm: auth.UsersManage, handle: s.userList},
+		{pattern: "GET /v1/users/{id}", perm: auth.UsersManage, handle: s.userGet},
+		{pattern: "PATCH /v1/users/{id}", perm: auth.UsersManage, action: "user.update", target: "user", handle: s.userUpdate},
+		{pattern: "POST /v1/users/{id}/sign-in-link", perm: auth.UsersManage, action: "user.sign_in_link", target: "user", handle: s.userSignInLink},
+		{pattern: "POST /v1/me/password", perm: auth.Self, action: "user.password", handle: s.mePassword},
 
 		{pattern: "GET /v1/audit", perm: auth.AuditRead, handle: s.auditList},
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/crierhq/crier/campaigns"
+	"github.com/crierhq/crier/internal/apperr"
 )
 
 // Saved segments: /v1/segments.
@@ -115,4 +116,29 @@ func (s *Server) segmentDelete(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// segmentCountRequest is an unsaved filter to count: the filter field of a segment as
+// POST /v1/segments takes it, so that a client sends the draft it would save and field
+// errors carry the same paths (filter.tags_any, filter.attributes[0].value, …).
+type segmentCountRequest struct {
+	Filter *campaigns.Filter `json:"filter"`
+}
+
+// segmentCount counts a filter that is not saved, as segmentGet counts a saved one: the
+// console's segment builder shows the count while the filter is being written. It reads
+// and changes nothing, so it needs segments:read and records no audit entry.
+func (s *Server) segmentCount(w http.ResponseWriter, r *http.Request) error {
+	var req segmentCountRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Filter == nil {
+		return apperr.Field("filter", "is required: give at least one of tags_any, tags_all, attributes, countries or locales")
+	}
+	count, err := s.Campaigns.FilterCount(r.Context(), *req.Filter)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, count)
 }

@@ -84,6 +84,10 @@ type Options struct {
 	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For names the
 	// client (CRIER_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+	// PublicURL is where people reach Crier (CRIER_PUBLIC_URL, e.g.
+	// https://crier.example.com): the base of the sign-in links the API makes. Empty: the
+	// request's own Host, with https when s.secure says the browser came over TLS.
+	PublicURL string
 }
 
 // Server is the HTTP API.
