@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -74,4 +75,31 @@ func TestConsoleFrame(t *testing.T) {
 	_, _ = io.Copy(&sb, login.Body)
 	require.NotContains(t, sb.String(), " style=")
 	require.NotContains(t, sb.String(), " onclick=")
+}
+
+// TestAuditByUser: a change made from a console session is audited with the user as the
+// actor, and the audit log filters by that user.
+func TestAuditByUser(t *testing.T) {
+	b := setup(t)
+	res := b.page(t, auth.Marketer, "POST", "/v1/contacts", map[string]any{"phone": "+6591230077", "name": "Ana"})
+	require.Contains(t, []int{200, 201}, res.status, "%s", res.body)
+	marketer, err := b.users.List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, marketer, 1)
+	res = b.do(t, auth.Admin, "POST", "/v1/contacts", map[string]any{"phone": "+6591230078", "name": "Bo"})
+	require.Contains(t, []int{200, 201}, res.status, "%s", res.body)
+
+	res = b.do(t, auth.Compliance, "GET", fmt.Sprintf("/v1/audit?actor_user_id=%d", marketer[0].ID), nil)
+	require.Equal(t, 200, res.status, "%s", res.body)
+	data := res.json(t)["data"].([]any)
+	require.Len(t, data, 1, "only the user's entry, not the API key's")
+	e := data[0].(map[string]any)
+	require.Equal(t, "contact.upsert", e["action"])
+	require.Equal(t, float64(marketer[0].ID), e["actor_user_id"])
+	require.Equal(t, "marketer@example.com", e["actor"])
+	require.Equal(t, "", e["actor_key_id"])
+
+	res = b.do(t, auth.Compliance, "GET", "/v1/audit?actor_user_id=abc", nil)
+	require.Equal(t, 422, res.status)
+	require.Contains(t, res.fieldErrors(t), "actor_user_id")
 }
