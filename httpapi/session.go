@@ -118,10 +118,12 @@ func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a path, never "//host" or a URL.
+// safeNext keeps a post-sign-in redirect on this site: a path, never "//host", "/\\host"
+// or a URL. Control characters are refused too: browsers drop tabs and newlines from a
+// URL, so "/<tab>/evil.example" would be read as "//evil.example".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next
