@@ -18,9 +18,15 @@ func (s *Service) FilterCount(ctx context.Context, f Filter) (SegmentCount, erro
 	if err := apperr.Fields(errs...); err != nil {
 		return SegmentCount{}, err
 	}
-	args, err := s.audienceArgs(ctx, Campaign{Audience: nf}, consent.Marketing, s.now(), false)
+	return s.countFilter(ctx, nf)
+}
+
+// countFilter counts a normalised filter's audience now: a marketing message on the
+// service's channel, with the frequency cap, without a schedule.
+func (s *Service) countFilter(ctx context.Context, f Filter) (SegmentCount, error) {
+	args, err := s.audienceArgs(ctx, Campaign{Audience: f}, consent.Marketing, s.now(), false)
 	if err != nil {
-		return SegmentCount{}, fmt.Errorf("campaigns: count filter: %w", err)
+		return SegmentCount{}, fmt.Errorf("campaigns: count: %w", err)
 	}
 	out := SegmentCount{Excluded: map[string]int64{}}
 	if err := s.countAudience(ctx, args, func(reason *string, n int64) {
@@ -31,7 +37,7 @@ func (s *Service) FilterCount(ctx context.Context, f Filter) (SegmentCount, erro
 			out.Excluded[*reason] += n
 		}
 	}); err != nil {
-		return SegmentCount{}, fmt.Errorf("campaigns: count filter: %w", err)
+		return SegmentCount{}, fmt.Errorf("campaigns: count: %w", err)
 	}
 	return out, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/internal/apperr"
 )
 
@@ -236,21 +235,9 @@ func (s *Service) SegmentCount(ctx context.Context, id int64) (SegmentCount, err
 	if err != nil {
 		return SegmentCount{}, err
 	}
-	now := s.now()
-	args, err := s.audienceArgs(ctx, Campaign{Audience: sg.Filter}, consent.Marketing, now, false)
+	out, err := s.countFilter(ctx, sg.Filter)
 	if err != nil {
-		return SegmentCount{}, fmt.Errorf("campaigns: count segment %d: %w", id, err)
-	}
-	out := SegmentCount{Excluded: map[string]int64{}}
-	if err := s.countAudience(ctx, args, func(reason *string, n int64) {
-		out.Matched += n
-		if reason == nil {
-			out.Eligible += n
-		} else {
-			out.Excluded[*reason] += n
-		}
-	}); err != nil {
-		return SegmentCount{}, fmt.Errorf("campaigns: count segment %d: %w", id, err)
+		return SegmentCount{}, fmt.Errorf("campaigns: segment %d: %w", id, err)
 	}
 	return out, nil
 }

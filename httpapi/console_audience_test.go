@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,34 +189,8 @@ func TestConsoleSegments(t *testing.T) {
 // counts a filter being written (matched, eligible, the exclusions by reason) and saves it.
 func TestConsoleAudienceInBrowser(t *testing.T) {
 	b, _, _ := setupCampaigns(t)
-	chromium := os.Getenv("CRIER_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if chromium == "" {
-			chromium, _ = exec.LookPath(name)
-		}
-	}
-	require.NotEmpty(t, chromium, "no Chromium (chromium on the PATH, or CRIER_CHROMIUM): run scripts/chromium.sh")
-	cookie, _ := b.session(t, auth.Marketer)
-
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
-	eval := func(what, script string) bool {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+script+")"))
-		require.NoError(t, err, what)
-		return ok
-	}
-	waitFor := func(what, script string) {
-		t.Helper()
-		require.Eventually(t, func() bool { return eval(what, script) }, 15*time.Second, 100*time.Millisecond, what)
-	}
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+"/login")))
-	eval("set the cookie", `(document.cookie = "crier_session=`+cookie+`; path=/")`)
+	br := b.browser(t, auth.Marketer, 90*time.Second)
+	ctx, eval, waitFor := br.ctx, br.eval, br.waitFor
 
 	// The upload: three contacts tagged vip (one also staff), one line rejected.
 	file := filepath.Join(t.TempDir(), "contacts.csv")

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -254,13 +252,6 @@ func TestConsolePairing(t *testing.T) {
 // one with scripts/chromium.sh).
 func TestConsolePairingInBrowser(t *testing.T) {
 	b := setup(t)
-	chromium := os.Getenv("CRIER_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if chromium == "" {
-			chromium, _ = exec.LookPath(name)
-		}
-	}
-	require.NotEmpty(t, chromium, "no Chromium (chromium on the PATH, or CRIER_CHROMIUM): run scripts/chromium.sh")
 
 	res := b.do(t, auth.Ops, "POST", "/v1/accounts", map[string]any{"name": "WA", "channel": "whatsapp"})
 	require.Equal(t, http.StatusCreated, res.status, "%s", res.body)
@@ -270,29 +261,8 @@ func TestConsolePairingInBrowser(t *testing.T) {
 	b.pairer.mu.Lock()
 	b.pairer.pairing = p
 	b.pairer.mu.Unlock()
-	cookie, _ := b.session(t, auth.Ops)
-
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
-	eval := func(what, script string) bool {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+script+")"))
-		require.NoError(t, err, what)
-		return ok
-	}
-	waitFor := func(what, script string) {
-		t.Helper()
-		require.Eventually(t, func() bool { return eval(what, script) }, 15*time.Second, 100*time.Millisecond, what)
-	}
-
-	// The session cookie as the sign-in would set it (a page script may set one too).
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+"/login")))
-	eval("set the cookie", `(document.cookie = "crier_session=`+cookie+`; path=/")`)
+	br := b.browser(t, auth.Ops, 60*time.Second)
+	ctx, eval, waitFor := br.ctx, br.eval, br.waitFor
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/accounts/%d", b.srv.URL, id)),
 		chromedp.WaitVisible(chromedp.CSS("#pair-qr")), chromedp.Click(chromedp.CSS("#pair-qr"))))
 
