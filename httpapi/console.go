@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crierhq/crier/auth"
+	"github.com/crierhq/crier/consent"
 )
 
 // The console: Crier's web application, at /. Its pages are html/template files in
@@ -96,7 +97,10 @@ var consoleFuncs = template.FuncMap{
 		return template.URL(q.Encode()) // url.Values.Encode escapes every value
 	},
 	"join": strings.Join,
-	"add":  func(a, b int) int { return a + b },
+	// The choices of the withdrawal form (partials.html).
+	"purposes":          func() []consent.Purpose { return consent.Purposes },
+	"withdrawalSources": func() []consent.Source { return withdrawalSources },
+	"add":               func(a, b int) int { return a + b },
 }
 
 func toFloat(v any) float64 {
@@ -113,7 +117,7 @@ func toFloat(v any) float64 {
 
 func loadConsole() (*consoleTemplates, error) {
 	ct := &consoleTemplates{pages: map[string]*template.Template{}}
-	base, err := template.New("").Funcs(consoleFuncs).ParseFS(consoleFiles, "console/layout.html")
+	base, err := template.New("").Funcs(consoleFuncs).ParseFS(consoleFiles, "console/layout.html", "console/partials.html")
 	if err != nil {
 		return nil, err
 	}

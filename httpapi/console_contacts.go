@@ -150,8 +150,6 @@ type contactPage struct {
 	Current    []stateJSON
 	Ledger     []ledgerRow
 	LedgerMore bool
-	Sources    []consent.Source // what a withdrawal may name as its source
-	Purposes   []consent.Purpose
 }
 
 // pageContact shows one contact: its facts (masked as GET /v1/contacts/{id} masks them),
@@ -169,8 +167,7 @@ func (s *Server) pageContact(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.piiRead(r, "contact.read", "contact", c.ID, nil); err != nil {
 		return err
 	}
-	data := contactPage{Contact: contactOut(r, c), Purposes: consent.Purposes,
-		Sources: withdrawalSources}
+	data := contactPage{Contact: contactOut(r, c)}
 	data.Attributes = compactJSON(data.Contact.Attributes)
 	for _, t := range data.Contact.Tags {
 		data.Tags = append(data.Tags, tagLink{Name: t, Path: url.PathEscape(t)})
@@ -228,8 +225,6 @@ type lookupPage struct {
 	Searched bool
 	Contact  *contactJSON
 	Current  []stateJSON
-	Sources  []consent.Source
-	Purposes []consent.Purpose
 }
 
 // pageLookup is an agent's page: one number in, that one contact out, in clear, with its
@@ -237,7 +232,7 @@ type lookupPage struct {
 // /v1/contacts?phone= audits it for a role that sees numbers; nothing else is listed.
 func (s *Server) pageLookup(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	data := lookupPage{Phone: q.Get("phone"), Purposes: consent.Purposes, Sources: withdrawalSources}
+	data := lookupPage{Phone: q.Get("phone")}
 	if data.Phone == "" {
 		return s.render(w, r, "lookup", "Look up a contact", data)
 	}
