@@ -80,6 +80,7 @@ type benchOptions struct {
 	Keep        bool
 	CPUProfile  string
 	PprofAddr   string
+	Compare     string // a saved run's output, printed beside this run's figures
 	Progress    io.Writer
 }
 
@@ -96,6 +97,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the send phase to this file")
 	fs.StringVar(&o.PprofAddr, "pprof", "", "serve net/http/pprof on this address during the run (e.g. 127.0.0.1:6060)")
+	fs.StringVar(&o.Compare, "compare", "", "a saved earlier run's output (crier bench > before.md): print each figure beside it")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -132,6 +134,13 @@ func cmdBench(ctx context.Context, a *app, args []string, out io.Writer) error {
 	if o.Progress == nil {
 		o.Progress = os.Stderr
 	}
+	// The saved run is read first: a wrong path fails now, not after the run.
+	var saved savedBench
+	if o.Compare != "" {
+		if saved, err = readSavedBench(o.Compare); err != nil {
+			return err
+		}
+	}
 	if o.PprofAddr != "" {
 		ln, err := net.Listen("tcp", o.PprofAddr)
 		if err != nil {
@@ -150,6 +159,10 @@ func cmdBench(ctx context.Context, a *app, args []string, out io.Writer) error {
 		return err
 	}
 	res.write(out, o)
+	if o.Compare != "" {
+		fmt.Fprintln(out)
+		res.writeCompare(out, saved, o.Compare)
+	}
 	return nil
 }
 
