@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -500,6 +501,11 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	res.add("Audience expansion", time.Since(start).Round(time.Millisecond).String(),
 		fmt.Sprintf("one INSERT … SELECT of %d deliveries (consent, suppression, frequency cap, due times)", run.Eligible))
 
+	deadBefore, err := readTableHealth(ctx, a.pool, "deliveries")
+	if err != nil {
+		return nil, err
+	}
+
 	// Send: the worker dispatches and sends until every delivery is final.
 	rssBefore, _ := processRSS()
 	redisPeak := samplePeak(100*time.Millisecond, func() (int64, error) { return redisUsedMemory(ctx, a.redis) })
@@ -622,6 +628,20 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 			fmt.Sprintf("%d STOPs at %d/s while sending: inbound stored → consent withdrawn and number suppressed; goal p99 ≤ 1 s; %d messages not sent after a STOP, %d confirmations sent",
 				stops.n, benchStopsPerSecond, optedOut, replies))
 	}
+	time.Sleep(time.Second) // each backend reports its table counts at most once a second
+	deadAfter, err := readTableHealth(ctx, a.pool, "deliveries")
+	if err != nil {
+		return nil, err
+	}
+	res.add("deliveries dead tuples before / after", fmt.Sprintf("%d / %d", deadBefore.dead, deadAfter.dead),
+		fmt.Sprintf("pg_stat_user_tables, after the launch and after the last send; %d autovacuums of deliveries while sending (tuned by migration 00020)",
+			deadAfter.vacuums-deadBefore.vacuums))
+	perContact, perDelivery, err := diskPerRow(ctx, a.pool, int64(o.Contacts), int64(run.Eligible))
+	if err != nil {
+		return nil, err
+	}
+	res.add("Disk per contact / per delivery", fmt.Sprintf("%d B / %d B", perContact, perDelivery),
+		"pg_total_relation_size (heap, indexes, TOAST) of contacts and deliveries, over their rows")
 	res.add("Peak process RSS", mib(max(rssMax, rssBefore)), "this process runs the worker (and the import before it)")
 	res.add("Peak Redis used_memory", mib(redisMax), "sampled every 100 ms while sending")
 
@@ -633,6 +653,31 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	res.add("Raw Asynq no-op", perSecond(raw)+" tasks", fmt.Sprintf("%d no-op tasks, same Redis, concurrency %d, enqueued while processed%s", rawN, o.Concurrency, perUnit(rawCPU, int64(rawN))))
 	res.add("Send ÷ raw Asynq", fmt.Sprintf("%.0f %%", 100*sendRate/raw), "goal ≥ 50 %")
 	return res, nil
+}
+
+// tableHealth is what PostgreSQL's statistics say of a table's upkeep.
+type tableHealth struct {
+	dead, vacuums int64 // dead tuples now; autovacuums so far
+}
+
+func readTableHealth(ctx context.Context, pool *pgxpool.Pool, table string) (tableHealth, error) {
+	var h tableHealth
+	err := pool.QueryRow(ctx, `SELECT n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = $1`, table).
+		Scan(&h.dead, &h.vacuums)
+	if err != nil {
+		return h, fmt.Errorf("bench: %s statistics: %w", table, err)
+	}
+	return h, nil
+}
+
+// diskPerRow is the disk the contacts and the deliveries take, per row.
+func diskPerRow(ctx context.Context, pool *pgxpool.Pool, contacts, deliveries int64) (perContact, perDelivery int64, err error) {
+	err = pool.QueryRow(ctx, `SELECT pg_total_relation_size('contacts'), pg_total_relation_size('deliveries')`).
+		Scan(&perContact, &perDelivery)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: table sizes: %w", err)
+	}
+	return perContact / max(contacts, 1), perDelivery / max(deliveries, 1), nil
 }
 
 // benchStopsPerSecond is the pace at which the bench's customers reply STOP.
