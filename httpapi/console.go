@@ -74,13 +74,6 @@ var consoleFuncs = template.FuncMap{
 		}
 		return b.String()
 	},
-	"pct": func(part, whole any) string {
-		p, w := toFloat(part), toFloat(whole)
-		if w == 0 {
-			return "—"
-		}
-		return fmt.Sprintf("%.1f %%", 100*p/w)
-	},
 	// json embeds a value in a <script type="application/json"> block for a page's script.
 	"json": func(v any) (template.JS, error) {
 		b, err := json.Marshal(v)
@@ -101,18 +94,6 @@ var consoleFuncs = template.FuncMap{
 	"purposes":          func() []consent.Purpose { return consent.Purposes },
 	"withdrawalSources": func() []consent.Source { return withdrawalSources },
 	"add":               func(a, b int) int { return a + b },
-}
-
-func toFloat(v any) float64 {
-	switch n := v.(type) {
-	case int:
-		return float64(n)
-	case int64:
-		return float64(n)
-	case float64:
-		return n
-	}
-	return 0
 }
 
 func loadConsole() (*consoleTemplates, error) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -14,8 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/go-redis/redis_rate/v10"
 
 	"github.com/crierhq/crier/audit"
 	"github.com/crierhq/crier/auth"
@@ -88,15 +85,7 @@ func (s *Server) secure(r *http.Request) bool {
 		return false
 	}
 	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	for _, p := range s.opts.TrustedProxies {
-		if p.Contains(addr.Unmap()) {
-			return true
-		}
-	}
-	return false
+	return err == nil && inPrefixes(s.opts.TrustedProxies, addr)
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration) {
@@ -166,16 +155,6 @@ func signInCSRF(r *http.Request) bool {
 	return err == nil && form != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) == 1 && !crossSite(r)
 }
 
-// Sign-in attempts are throttled twice: per client address (the API's authentication
-// failures, CRIER_AUTH_FAILURES a minute) and per email, 10 failures in 15 minutes, so
-// that guessing one person's password from many addresses is slow too.
-var signInPerEmail = redis_rate.Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute}
-
-func (s *Server) emailThrottleKey(email string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return "crier:signin-failures:" + hex.EncodeToString(h[:12])
-}
-
 // signIn checks an email and password and starts a session.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	if s.Users == nil {
@@ -191,19 +170,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 		v.Error = "Too many failed sign-ins from this address. Wait a minute and try again."
 		return s.renderSignIn(w, r, http.StatusTooManyRequests, v)
 	}
-	if s.throttle != nil {
-		res, err := s.throttle.limiter.AllowN(r.Context(), s.emailThrottleKey(v.Email), signInPerEmail, 0)
-		if err == nil && res.Remaining < 1 {
-			v.Error = "Too many failed sign-ins for this email. Wait 15 minutes and try again."
-			return s.renderSignIn(w, r, http.StatusTooManyRequests, v)
-		}
+	if s.throttle.guessingEmail(r.Context(), v.Email) {
+		v.Error = "Too many failed sign-ins for this email. Wait 15 minutes and try again."
+		return s.renderSignIn(w, r, http.StatusTooManyRequests, v)
 	}
 	sess, err := s.Users.SignIn(r.Context(), v.Email, r.PostFormValue("password"))
 	if errors.Is(err, auth.ErrBadSignIn) {
 		s.throttle.failed(r.Context(), r)
-		if s.throttle != nil {
-			_, _ = s.throttle.limiter.Allow(r.Context(), s.emailThrottleKey(v.Email), signInPerEmail)
-		}
+		s.throttle.failedEmail(r.Context(), v.Email)
 		s.recordSignIn(r, principal{Name: strings.ToLower(strings.TrimSpace(v.Email))}, "user.sign_in", http.StatusUnauthorized)
 		v.Error = "The email or password is wrong."
 		return s.renderSignIn(w, r, http.StatusUnauthorized, v)

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
@@ -88,6 +90,34 @@ func (t *throttle) request(ctx context.Context, keyID string) error {
 		t.perKey.Rate, retryAfterSeconds(res.RetryAfter)))
 }
 
+// Sign-in attempts are throttled twice: per client address (guessing and failed, shared
+// with the API's authentication failures) and per email, 10 failures in 15 minutes, so
+// that guessing one person's password from many addresses is slow too. The email is
+// hashed: Redis holds no address of anyone's.
+var signInPerEmail = redis_rate.Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute}
+
+func signInEmailKey(email string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "crier:signin-failures:" + hex.EncodeToString(h[:12])
+}
+
+// guessingEmail reports an email that failed to sign in too often lately (it only reads
+// the count; Redis being down throttles nothing).
+func (t *throttle) guessingEmail(ctx context.Context, email string) bool {
+	if t == nil {
+		return false
+	}
+	res, err := t.limiter.AllowN(ctx, signInEmailKey(email), signInPerEmail, 0)
+	return err == nil && res.Remaining < 1
+}
+
+// failedEmail counts a failed sign-in against the email.
+func (t *throttle) failedEmail(ctx context.Context, email string) {
+	if t != nil {
+		_, _ = t.limiter.Allow(ctx, signInEmailKey(email), signInPerEmail)
+	}
+}
+
 // client is the address a request comes from: the connection's, or, when that is a trusted
 // proxy, the last address in X-Forwarded-For that is not one.
 func (t *throttle) client(r *http.Request) string {
@@ -112,8 +142,11 @@ func (t *throttle) client(r *http.Request) string {
 	return host
 }
 
-func (t *throttle) trusted(a netip.Addr) bool {
-	for _, p := range t.proxies {
+func (t *throttle) trusted(a netip.Addr) bool { return inPrefixes(t.proxies, a) }
+
+// inPrefixes reports whether a is in one of the prefixes (an IPv4-mapped address as IPv4).
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
 		if p.Contains(a.Unmap()) {
 			return true
 		}

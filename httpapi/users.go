@@ -60,6 +60,16 @@ func (s *Server) usersStore() (*auth.Users, error) {
 	return s.Users, nil
 }
 
+// pathUser is the prologue of the routes on /v1/users/{id}: the store and the user's id.
+func (s *Server) pathUser(r *http.Request) (*auth.Users, int64, error) {
+	users, err := s.usersStore()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := pathID(r, "user")
+	return users, id, err
+}
+
 func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) error {
 	users, err := s.usersStore()
 	if err != nil {
@@ -97,11 +107,7 @@ func (s *Server) userList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) userGet(w http.ResponseWriter, r *http.Request) error {
-	users, err := s.usersStore()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "user")
+	users, id, err := s.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -116,11 +122,7 @@ func (s *Server) userGet(w http.ResponseWriter, r *http.Request) error {
 // user's sessions (auth.Users.Update). An admin may not change their own role or disable
 // themselves: another admin does, so that nobody locks the last admin out by mistake.
 func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request) error {
-	users, err := s.usersStore()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "user")
+	users, id, err := s.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -161,11 +163,7 @@ func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request) error {
 // userSignInLink makes a one-time sign-in link for a user: how a new user gets in, and
 // how one who forgot their password gets back in. The token is in the answer only.
 func (s *Server) userSignInLink(w http.ResponseWriter, r *http.Request) error {
-	users, err := s.usersStore()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "user")
+	users, id, err := s.pathUser(r)
 	if err != nil {
 		return err
 	}
