@@ -19,6 +19,7 @@ type repairStore interface {
 	ReleaseStuck(ctx context.Context, before time.Time) (int64, error)
 	EnqueuedBefore(ctx context.Context, before time.Time, afterID int64, limit int) ([]int64, error)
 	Unenqueue(ctx context.Context, ids []int64) (int64, error)
+	FoldCounts(ctx context.Context) (int64, error)
 }
 
 // runStore launches and completes campaign runs (Campaigns).

@@ -41,7 +41,8 @@ func (m *Maintenance) handleReconcile(ctx context.Context, _ *asynq.Task) error 
 //     be honoured) or whose confirmation reply is still due are processed again;
 //   - imports queued or running whose row has not moved for a while get their import:run
 //     task again (a task that still exists is left alone);
-//   - runs with nothing pending are completed.
+//   - runs with nothing pending are completed;
+//   - the campaigns' delivery counters are folded (delivery.Sends.FoldCounts).
 func (m *Maintenance) Reconcile(ctx context.Context) (Reconciled, error) {
 	var r Reconciled
 	var errs []error
@@ -82,6 +83,8 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Reconciled, error) {
 		r.RunsFinished, err = m.runs.FinishRuns(ctx)
 		errs = append(errs, err)
 	}
+	_, err = s.FoldCounts(ctx)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return r, fmt.Errorf("reconcile: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 // `enqueuers` goroutines while one server with the given concurrency processes them, as
 // Crier's dispatcher and workers do. It returns tasks/s from the first enqueue to the last
 // task done, and the CPU time the machine spent meanwhile (machineCPU).
-func benchRawAsynq(ctx context.Context, rdb *redis.Client, n, concurrency int, o benchOptions) (float64, time.Duration, error) {
+func benchRawAsynq(ctx context.Context, rdb redis.UniversalClient, n, concurrency int, o benchOptions) (float64, time.Duration, error) {
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return 0, 0, err
 	}
