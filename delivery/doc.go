@@ -23,8 +23,9 @@
 // delivery, forward only (sent → delivered → read, sent → failed, failed → read).
 //
 // Who calls what:
-//   - the dispatcher (workers.Dispatcher): DispatchCampaigns, DispatchBudget, DispatchTake,
-//     and Unenqueue for the tasks it could not enqueue;
+//   - the dispatcher (workers.Dispatcher): DispatchCampaigns, DispatchRate, and per
+//     Partition DispatchInFlight and DispatchTake, and Unenqueue for the tasks it could
+//     not enqueue;
 //   - the send handler (workers.Sender): Deliveries, ClaimMany (with the attempt and the
 //     consent and frequency-cap checks), MarkSentMany, Touch while a task waits to retry,
 //     and Settle: Skipped (campaign cancelled, contact erased, consent, cap), Parked

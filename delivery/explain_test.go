@@ -53,7 +53,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 			Want: []string{"index=deliveries_pkey"}, Absent: []string{"Seq Scan"}},
 		sqltest.PlanCase{Name: "receipts by older id", Stmt: lockLegacyReceiptTargets, Args: []any{legacy},
 			Want: []string{"index=deliveries_legacy_message_idx"}, Absent: []string{"Seq Scan"}},
-		sqltest.PlanCase{Name: "dispatch take", Stmt: dispatchTake, Args: []any{int64(2), 100, runAt},
+		sqltest.PlanCase{Name: "dispatch take", Stmt: dispatchTake, Args: []any{int64(2), 100, runAt, 1, 0},
 			Want: []string{"index=deliveries_dispatch_idx"}, Absent: []string{"Seq Scan"}},
 	)
 }

@@ -65,19 +65,79 @@ func (s *Sends) DispatchCampaigns(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-// DispatchBudget is how much a campaign can send per minute and how much of it is in flight.
-type DispatchBudget struct {
+// Partition is one of Of disjoint parts of a campaign's deliveries: those whose id modulo
+// Of is Index. Dispatchers of different partitions take different deliveries and count
+// their own work in flight, so they run side by side without waiting for each other. Of
+// 0 or 1 is the whole campaign.
+type Partition struct {
+	Index int
+	Of    int
+}
+
+// Whole reports whether p is the whole campaign.
+func (p Partition) Whole() bool { return p.Of <= 1 }
+
+// args are the partition's statement parameters: the modulus and the remainder.
+func (p Partition) args() (int64, int64) {
+	if p.Whole() {
+		return 1, 0
+	}
+	return int64(p.Of), int64(p.Index)
+}
+
+// DispatchRate is how fast a campaign can send, and whether it may.
+type DispatchRate struct {
 	// PerMinute is the sum of the per-minute rates of the campaign's accounts that can send
 	// (connected, not paused or deleted), capped by the campaign's own rate.
 	PerMinute int
-	// InFlight counts the deliveries handed to Asynq and not settled yet, up to the
-	// countUpTo given to DispatchBudget.
-	InFlight int
+	// Sending is false for a campaign that is not running or scheduled (paused, cancelled,
+	// completed, gone): its deliveries are not dispatched.
+	Sending bool
 }
 
-// DispatchBudget returns the campaign's sending capacity and work in flight, counting the
-// latter only up to countUpTo: the count reads an index entry per delivery in flight, and
-// a dispatcher only needs to know whether there is room below its cap.
+// DispatchRate returns the campaign's sending rate and whether it may send.
+func (s *Sends) DispatchRate(ctx context.Context, campaignID int64) (DispatchRate, error) {
+	var r DispatchRate
+	var capRate *int
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce((SELECT sum(a.rate_per_minute) FROM accounts a
+		                 WHERE a.id = ANY (c.account_ids) AND a.deleted_at IS NULL AND a.paused_at IS NULL
+		                   AND a.status = 'connected'), 0),
+		       c.rate_per_minute,
+		       c.status IN ('running', 'scheduled')
+		FROM campaigns c WHERE c.id = $1`, campaignID).Scan(&r.PerMinute, &capRate, &r.Sending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DispatchRate{}, nil
+	}
+	if err != nil {
+		return DispatchRate{}, fmt.Errorf("delivery: dispatch rate of %d: %w", campaignID, err)
+	}
+	if capRate != nil && *capRate < r.PerMinute {
+		r.PerMinute = *capRate
+	}
+	return r, nil
+}
+
+// dispatchInFlight counts up to $2 of the deliveries of partition $3, $4 of a campaign
+// that are handed to Asynq and not settled yet, newest task first.
+//
+// The partition's test is written as a CASE so that the planner takes it to keep half the
+// rows, as it does any boolean expression it has no statistics for; as a plain equality on
+// an expression it would take it to keep one row in two hundred, and in dispatchTake that
+// estimate makes it sort the whole campaign rather than walk the index for a few thousand.
+//
+//	$1 campaign_id bigint, $2 count up to int, $3 partitions int, $4 partition int
+const dispatchInFlight = `
+SELECT count(*) FROM (
+	SELECT FROM deliveries
+	WHERE campaign_id = $1 AND pending IS NOT NULL AND enqueued_at IS NOT NULL
+	  AND CASE WHEN id % $3 = $4 THEN true ELSE false END
+	ORDER BY enqueued_at DESC LIMIT $2) f`
+
+// DispatchInFlight counts the deliveries of a partition of the campaign that are handed to
+// Asynq and not settled yet, up to countUpTo: the count reads an index entry (and, with
+// several partitions, a row) per delivery in flight, and a dispatcher only needs to know
+// whether there is room below its share.
 //
 // The count walks deliveries_inflight_idx from the newest task down, and only that way.
 // Every delivery leaves two entries there (queued, then sending) that are dead once it is
@@ -87,57 +147,54 @@ type DispatchBudget struct {
 // the database's work in a run of them). An index scan marks the dead entries it meets so
 // that later scans step over them without the heap, and from the newest end it reaches
 // countUpTo live entries (the work in flight was enqueued last) before most dead ones.
-func (s *Sends) DispatchBudget(ctx context.Context, campaignID int64, countUpTo int) (DispatchBudget, error) {
-	var b DispatchBudget
-	var capRate *int
+func (s *Sends) DispatchInFlight(ctx context.Context, campaignID int64, part Partition, countUpTo int) (int, error) {
+	var n int
+	mod, rem := part.args()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off`); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `
-			SELECT coalesce((SELECT sum(a.rate_per_minute) FROM accounts a
-			                 WHERE a.id = ANY (c.account_ids) AND a.deleted_at IS NULL AND a.paused_at IS NULL
-			                   AND a.status = 'connected'), 0),
-			       c.rate_per_minute,
-			       (SELECT count(*) FROM (SELECT FROM deliveries d
-			        WHERE d.campaign_id = c.id AND d.pending IS NOT NULL AND d.enqueued_at IS NOT NULL
-			        ORDER BY d.enqueued_at DESC LIMIT $2) f)
-			FROM campaigns c WHERE c.id = $1`, campaignID, countUpTo).Scan(&b.PerMinute, &capRate, &b.InFlight)
+		return tx.QueryRow(ctx, dispatchInFlight, campaignID, countUpTo, mod, rem).Scan(&n)
 	})
 	if err != nil {
-		return DispatchBudget{}, fmt.Errorf("delivery: dispatch budget of %d: %w", campaignID, err)
+		return 0, fmt.Errorf("delivery: work in flight of %d: %w", campaignID, err)
 	}
-	if capRate != nil && *capRate < b.PerMinute {
-		b.PerMinute = *capRate
-	}
-	return b, nil
+	return n, nil
 }
 
-// dispatchTake marks up to $2 of a campaign's due deliveries that have no task as
-// enqueued at $3 and returns their ids, earliest due first: a walk of
-// deliveries_dispatch_idx (campaign_id, due_at) over exactly those deliveries. SKIP LOCKED
-// gives concurrent dispatchers disjoint sets.
+// dispatchTake marks up to $2 of the due deliveries of partition $4, $5 of a campaign
+// that have no task as enqueued at $3 and returns their ids: the earliest due, by a walk
+// of deliveries_dispatch_idx (campaign_id, due_at) over exactly those deliveries, which
+// steps over the other partitions' rows (see dispatchInFlight for the CASE). SKIP LOCKED
+// gives concurrent dispatchers of one partition disjoint sets.
 //
-//	$1 campaign_id bigint, $2 limit int, $3 now timestamptz
+// The ids go to the update as an array, which it looks up by primary key. Joined to the
+// subquery instead, the update was planned as a hash join over a sequential scan of the
+// whole table once a batch reached a few thousand: at a million deliveries, a second or two
+// a batch rather than a fraction of one.
+//
+//	$1 campaign_id bigint, $2 limit int, $3 now timestamptz, $4 partitions int, $5 partition int
 const dispatchTake = `
-UPDATE deliveries d SET enqueued_at = $3
-FROM (SELECT id FROM deliveries
-      WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at IS NULL AND due_at <= $3
-      ORDER BY due_at LIMIT $2
-      FOR UPDATE SKIP LOCKED) t
-WHERE d.id = t.id
-RETURNING d.id`
+UPDATE deliveries SET enqueued_at = $3
+WHERE id = ANY (ARRAY(
+	SELECT id FROM deliveries
+	WHERE campaign_id = $1 AND pending = 'queued' AND enqueued_at IS NULL AND due_at <= $3
+	  AND CASE WHEN id % $4 = $5 THEN true ELSE false END
+	ORDER BY due_at LIMIT $2
+	FOR UPDATE SKIP LOCKED))
+RETURNING id`
 
-// DispatchTake marks up to limit of the campaign's due deliveries that have no task as
-// enqueued and returns their ids, earliest due first. Concurrent dispatchers take disjoint
-// sets (SKIP LOCKED). The caller enqueues a task for each, and calls Unenqueue for those it
-// could not enqueue.
-func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, limit int) ([]int64, error) {
+// DispatchTake marks up to limit of the earliest due deliveries of a partition of the
+// campaign that have no task as enqueued and returns their ids. Concurrent
+// dispatchers take disjoint sets, whatever their partitions: a delivery is taken only
+// while it has no enqueued mark, and the mark is set in the same statement. The caller
+// enqueues a task for each, and calls Unenqueue for those it could not enqueue.
+func (s *Sends) DispatchTake(ctx context.Context, campaignID int64, part Partition, limit int) ([]int64, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	now := s.now()
-	rows, err := s.pool.Query(ctx, dispatchTake, campaignID, limit, now)
+	mod, rem := part.args()
+	rows, err := s.pool.Query(ctx, dispatchTake, campaignID, limit, s.now(), mod, rem)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: dispatch campaign %d: %w", campaignID, err)
 	}

@@ -80,7 +80,7 @@ type testLeaseManager struct {
 // startLeaseManager runs a manager named name that wants accountIDs, with test intervals
 // unless opts sets them. opts.EventFunc, if set, runs after each event is recorded; setup,
 // if set, runs before Run.
-func startLeaseManager(t *testing.T, rdb *redis.Client, name string, opts LeaseManagerOptions, accountIDs []int64, setup func(*LeaseManager)) *testLeaseManager {
+func startLeaseManager(t *testing.T, rdb redis.UniversalClient, name string, opts LeaseManagerOptions, accountIDs []int64, setup func(*LeaseManager)) *testLeaseManager {
 	t.Helper()
 	rec := &leaseEvents{}
 	next := opts.EventFunc

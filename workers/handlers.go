@@ -83,6 +83,13 @@ type Options struct {
 	// DispatchEvery is how often the worker asks for a dispatch of the campaigns with work.
 	// Default 1s.
 	DispatchEvery time.Duration
+	// DispatchPartitions is how many parts a campaign's dispatch is cut into at most, each
+	// a task of its own that any worker may run, side by side (Dispatcher); a campaign gets
+	// one per 500 deliveries of capacity. Every process should have the same. Default 4.
+	DispatchPartitions int
+	// minPartitionShare is the least capacity a partition gets (tests lower it). Default
+	// minPartitionShare.
+	minPartitionShare int
 	// MaxTokenWait is the longest a send waits in-process for an account's rate token before
 	// it gives the task back to Asynq (sender.PoolOptions). Default 2s.
 	MaxTokenWait time.Duration
@@ -140,6 +147,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 10_000
+	}
+	if o.DispatchPartitions <= 0 {
+		o.DispatchPartitions = 4
+	}
+	if o.minPartitionShare <= 0 {
+		o.minPartitionShare = minPartitionShare
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -85,7 +85,7 @@ func (m *Maintenance) handleLaunch(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("launch campaign %d run %s: %w", p.CampaignID, p.RunAt.Format(time.RFC3339), err)
 	}
-	if _, err := m.queue.enqueue(ctx, NewDispatchTask(p.CampaignID)); err != nil {
+	if err := m.queue.enqueueDispatch(ctx, p.CampaignID, m.opts.DispatchPartitions); err != nil {
 		m.log.WarnContext(ctx, "enqueue dispatch after launch", "campaign_id", p.CampaignID, "error", err)
 	}
 	return nil

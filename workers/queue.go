@@ -117,7 +117,9 @@ func taskIDOf(t *asynq.Task) string {
 	case TypeCampaignLaunch:
 		return launchTaskID(p.CampaignID, p.RunAt)
 	case TypeCampaignDispatch:
-		return dispatchTaskID(p.CampaignID)
+		var d DispatchPayload
+		_ = decode(t, &d)
+		return dispatchTaskID(d.CampaignID, d.partition())
 	case TypeMessageSend:
 		return SendTaskID(p.DeliveryID)
 	case TypeEventReceipts:

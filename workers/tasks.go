@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/crierhq/crier/delivery"
 )
 
 // The task types, "noun:verb" as Asynq names them.
@@ -51,9 +53,17 @@ type LaunchPayload struct {
 	RunAt      time.Time `json:"run_at"`
 }
 
-// DispatchPayload is the payload of campaign:dispatch.
+// DispatchPayload is the payload of campaign:dispatch: partition Partition of Partitions
+// of the campaign's deliveries (delivery.Partition). Partitions 0, as in a task queued
+// before there were partitions, is the whole campaign.
 type DispatchPayload struct {
 	CampaignID int64 `json:"campaign_id"`
+	Partition  int   `json:"partition,omitempty"`
+	Partitions int   `json:"partitions,omitempty"`
+}
+
+func (p DispatchPayload) partition() delivery.Partition {
+	return delivery.Partition{Index: p.Partition, Of: p.Partitions}
 }
 
 // SendPayload is the payload of message:send.
@@ -110,12 +120,17 @@ func NewLaunchTask(campaignID int64, runAt time.Time) *asynq.Task {
 		asynq.TaskID(launchTaskID(campaignID, runAt)))
 }
 
-// NewDispatchTask tops up one campaign's send queue. Its TaskID is the campaign's, so at most
-// one dispatch per campaign is queued or running.
-func NewDispatchTask(campaignID int64) *asynq.Task {
-	return newTask(TypeCampaignDispatch, DispatchPayload{CampaignID: campaignID},
+// NewDispatchTask tops up one partition of a campaign's send queue. Its TaskID is the
+// campaign's and the partition's, so at most one dispatch per partition is queued or
+// running, and the partitions of a campaign run side by side.
+func NewDispatchTask(campaignID int64, part delivery.Partition) *asynq.Task {
+	p := DispatchPayload{CampaignID: campaignID}
+	if !part.Whole() {
+		p.Partition, p.Partitions = part.Index, part.Of
+	}
+	return newTask(TypeCampaignDispatch, p,
 		asynq.Queue(QueueCampaigns), asynq.MaxRetry(3), asynq.Timeout(time.Minute),
-		asynq.TaskID(dispatchTaskID(campaignID)))
+		asynq.TaskID(dispatchTaskID(campaignID, part)))
 }
 
 // NewImportTask runs a stored import. Its TaskID is the import's, so an import has at most
@@ -137,7 +152,15 @@ func launchTaskID(campaignID int64, runAt time.Time) string {
 	return "launch:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.FormatInt(runAt.UnixMicro(), 10)
 }
 
-func dispatchTaskID(campaignID int64) string { return "dispatch:" + strconv.FormatInt(campaignID, 10) }
+// dispatchTaskID is "dispatch:ID" for a whole campaign (the id a task had before there were
+// partitions) and "dispatch:ID:INDEX/OF" for a partition.
+func dispatchTaskID(campaignID int64, part delivery.Partition) string {
+	id := "dispatch:" + strconv.FormatInt(campaignID, 10)
+	if part.Whole() {
+		return id
+	}
+	return id + ":" + strconv.Itoa(part.Index) + "/" + strconv.Itoa(part.Of)
+}
 
 // receiptsTaskID names an event:receipts task by its payload, so that a handler that runs
 // again queues the same follow-up task, not a second one.

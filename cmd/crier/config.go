@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,6 +27,7 @@ import (
 type Config struct {
 	DatabaseURL     string                 // CRIER_DATABASE_URL
 	RedisURL        string                 // CRIER_REDIS_URL
+	RedisCluster    *redis.ClusterOptions  // CRIER_REDIS_CLUSTER: a Redis Cluster's seed nodes; nil: the Redis at RedisURL
 	HTTPAddr        string                 // CRIER_HTTP_ADDR
 	PublicURL       string                 // CRIER_PUBLIC_URL: where people reach the console (sign-in links)
 	HashKey         []byte                 // CRIER_HASH_KEY: keys the suppression list's phone hashes
@@ -54,6 +56,8 @@ type Config struct {
 	// CRIER_WEBHOOK_ALLOW_PRIVATE=1: outbound webhooks may go to loopback, private and
 	// link-local addresses (development, tests)
 	WebhookAllowPrivate bool
+	// CRIER_DISPATCH_PARTITIONS: parts a campaign's dispatch is cut into, dispatched side by side
+	DispatchPartitions int
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -69,6 +73,7 @@ const (
 var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_DATABASE_URL", defaultDatabaseURL, "PostgreSQL connection URL"},
 	{"CRIER_REDIS_URL", defaultRedisURL, "Redis connection URL (redis:// or rediss://)"},
+	{"CRIER_REDIS_CLUSTER", "", "a Redis Cluster instead of CRIER_REDIS_URL: seed nodes host:port,host:port,… or a URL redis[s]://[user:password@]host:port?addr=host:port&addr=… (password, TLS)"},
 	{"CRIER_HTTP_ADDR", defaultHTTPAddr, "address the API listens on"},
 	{"CRIER_PUBLIC_URL", "http://CRIER_HTTP_ADDR", "where people reach the console, e.g. https://crier.example.com (the base of sign-in links)"},
 	{"CRIER_HASH_KEY", "(required by serve)", "secret of at least 32 bytes, hex or base64, that keys the suppression list's phone hashes; never change it"},
@@ -87,6 +92,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_FREQUENCY_CAP", "2/24h", "at most N marketing messages per contact in a rolling window, across campaigns, as N/window, or off"},
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "1000", "tasks one worker process runs at once"},
+	{"CRIER_DISPATCH_PARTITIONS", "4", "parts a campaign's dispatch is cut into (by delivery id), each dispatched by its own task on any worker, side by side; the same on every process"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
 	{"CRIER_PROCESSES", "3", "how many Crier processes share the database (api, worker, scheduler, …): each pool gets its part of half the server's max_connections, from 4 to 16"},
 	{"CRIER_DB_POOL_SIZE", "(computed)", "this process's PostgreSQL connections, instead of the size CRIER_PROCESSES gives; never more than the server allows"},
@@ -134,6 +140,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		bad("CRIER_REDIS_URL", "not a Redis URL (redis://host:6379/0): %v", err)
+	}
+	if s := strings.TrimSpace(getenv("CRIER_REDIS_CLUSTER")); s != "" {
+		opts, err := parseRedisCluster(s)
+		switch {
+		case err != nil:
+			bad("CRIER_REDIS_CLUSTER", "%v", err)
+		case getenv("CRIER_REDIS_URL") != "":
+			bad("CRIER_REDIS_CLUSTER", "set CRIER_REDIS_URL or CRIER_REDIS_CLUSTER, not both (a cluster's password and TLS go in its URL form, rediss://:password@host:port?addr=host:port)")
+		default:
+			c.RedisCluster = opts
+		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
@@ -299,6 +316,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.Concurrency = int(n)
 	}
+	if n, err := positiveInt(getenv("CRIER_DISPATCH_PARTITIONS"), 4); err != nil || n > 64 {
+		bad("CRIER_DISPATCH_PARTITIONS", "must be an integer from 1 to 64, got %q", getenv("CRIER_DISPATCH_PARTITIONS"))
+	} else {
+		c.DispatchPartitions = int(n)
+	}
 	if c.MetricsAddr = getenv("CRIER_METRICS_ADDR"); c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			bad("CRIER_METRICS_ADDR", "must be host:port or :port, got %q", c.MetricsAddr)
@@ -314,6 +336,50 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// parseRedisCluster reads CRIER_REDIS_CLUSTER: a comma-separated list of seed nodes
+// (host:port,host:port), or a cluster URL as go-redis reads it
+// (redis[s]://[user:password@]host:port?addr=host:port&addr=…&dial_timeout=…), which
+// carries the credentials and TLS. Its errors never repeat the value: it may hold a password.
+func parseRedisCluster(s string) (*redis.ClusterOptions, error) {
+	var opts *redis.ClusterOptions
+	if strings.Contains(s, "://") {
+		var err error
+		if opts, err = redis.ParseClusterURL(s); err != nil {
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err // url.Error quotes the whole URL, password and all
+			}
+			return nil, fmt.Errorf("not a Redis Cluster URL (redis://host:port?addr=host:port&addr=host:port): %v", err)
+		}
+		if u, _ := url.Parse(s); u.Path != "" && u.Path != "/" && u.Path != "/0" {
+			return nil, errors.New("a Redis Cluster has only database 0: leave the path out of the URL")
+		}
+	} else {
+		opts = &redis.ClusterOptions{}
+		for _, a := range strings.Split(s, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				opts.Addrs = append(opts.Addrs, a)
+			}
+		}
+	}
+	if len(opts.Addrs) == 0 {
+		return nil, errors.New("names no node: give host:port,host:port,…")
+	}
+	for i, a := range opts.Addrs {
+		if strings.Contains(a, "@") {
+			return nil, fmt.Errorf("node %d holds credentials: put them in the URL form, redis://user:password@host:port?addr=host:port", i+1)
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("node %q is not host:port", a)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("node %q: port %q is not a number from 1 to 65535", a, port)
+		}
+	}
+	return opts, nil
 }
 
 // parseFrequencyCap reads "N/window" (2/24h) or "off".

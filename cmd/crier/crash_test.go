@@ -18,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crierhq/crier/internal/testredis"
 )
 
 // TestMain runs this test binary as a `crier all` process when CRIER_CRASH_CHILD is set:
@@ -26,7 +28,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CRIER_CRASH_CHILD") != "" {
 		os.Exit(run(context.Background(), []string{"all"}, os.Getenv, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testredis.StopCluster() // cluster_test.go's
+	os.Exit(code)
 }
 
 // TestKillNineAndRedisLoss is the end-to-end proof of DESIGN §3 with real processes and the

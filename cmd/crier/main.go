@@ -15,6 +15,7 @@ import (
 	"syscall"
 	_ "time/tzdata" // time zones even on images without /usr/share/zoneinfo
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -98,6 +99,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "crier: %v\n", err)
 		return 1
 	}
+	if args[0] == "bench" && cfg.RedisCluster != nil {
+		// The bench flushes a Redis database of its own and reads INFO memory: one server's.
+		fmt.Fprintln(stderr, "crier bench: runs on a single Redis (it flushes a database of its own); unset CRIER_REDIS_CLUSTER and set CRIER_REDIS_URL")
+		return 1
+	}
 	logger := newLogger(cfg, stderr)
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
@@ -137,7 +143,9 @@ type app struct {
 	cfg    Config
 	logger *slog.Logger
 	pool   *pgxpool.Pool
-	redis  *redis.Client
+	// redis is a *redis.Client on CRIER_REDIS_URL, or a *redis.ClusterClient on
+	// CRIER_REDIS_CLUSTER.
+	redis redis.UniversalClient
 
 	poolChoice poolChoice // how big pool is, and why
 }
@@ -157,18 +165,40 @@ func (a *app) accounts() (*sender.Accounts, error) {
 
 // openApp connects to PostgreSQL (failing fast with a clear message when it is not
 // there), with a pool sized to leave the server room (openPool), and prepares the Redis
-// client.
+// client: one server's, or a cluster's.
 func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	pool, choice, err := openPool(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	a := &app{cfg: cfg, logger: logger, pool: pool, poolChoice: choice}
+	if cfg.RedisCluster != nil {
+		opts := *cfg.RedisCluster // NewClusterClient fills in defaults: keep cfg as parsed
+		a.redis = redis.NewClusterClient(&opts)
+		return a, nil
 	}
 	ropts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
 	}
-	return &app{cfg: cfg, logger: logger, pool: pool, redis: redis.NewClient(ropts), poolChoice: choice}, nil
+	a.redis = redis.NewClient(ropts)
+	return a, nil
+}
+
+// asynqRedis is where code that makes its own Redis clients (the Asynq dashboard) finds
+// Redis: the same server or cluster as a.redis.
+func (a *app) asynqRedis() (asynq.RedisConnOpt, error) {
+	if c := a.cfg.RedisCluster; c != nil {
+		return asynq.RedisClusterClientOpt{Addrs: c.Addrs, MaxRedirects: c.MaxRedirects, Username: c.Username,
+			Password: c.Password, DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
+			TLSConfig: c.TLSConfig}, nil
+	}
+	opt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
+	}
+	return opt, nil
 }
 
 func (a *app) Close() {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -63,6 +62,8 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		StaleSending: a.cfg.StaleSending,
 		Concurrency:  a.cfg.Concurrency,
 		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
+
+		DispatchPartitions: a.cfg.DispatchPartitions,
 	}
 	if holdAccounts {
 		// The connections' events go to the event handlers, which the handlers then share.
@@ -112,9 +113,9 @@ func (p *pipeline) metricsHandler() http.Handler {
 
 // monitoring returns the Asynq dashboard for /monitoring/, on its own Redis connections.
 func monitoring(a *app) (*asynqmon.HTTPHandler, error) {
-	opt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	opt, err := a.asynqRedis()
 	if err != nil {
-		return nil, fmt.Errorf("CRIER_REDIS_URL: %w", err)
+		return nil, err
 	}
 	return asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt}), nil
 }

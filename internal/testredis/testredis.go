@@ -5,6 +5,9 @@
 // never flushed.
 //
 // The server is CRIER_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+//
+// Cluster gives a test a real three-node Redis Cluster instead, started from the local
+// redis-server once per test binary (cluster.go).
 package testredis
 
 import (
