@@ -118,8 +118,13 @@ func TestPipelineClusterEndToEnd(t *testing.T) {
 	acctA, acctB := b.sandboxAccount("A", rate), b.sandboxAccount("B", rate)
 	campaignID := b.campaign([]int64{acctA, acctB}, "Hi {{ first_name }}, deals inside.")
 
-	queue := NewQueue(c, b.log)
+	// The sends are spread over three queues (CRIER_SEND_QUEUES=3), so over the cluster's
+	// nodes, as their names' slots place them.
+	queue := NewQueue(c, b.log).SpreadSends(3)
 	t.Cleanup(func() { _ = queue.Close() })
+	for _, name := range queue.SendQueues() {
+		t.Logf("queue %s is on %s", name, testredis.NodeOf(t, c, "asynq:{"+name+"}:pending"))
+	}
 	w := b.startClusterWorker(c, queue)
 	sched := NewScheduler(w.h, SchedulerOptions{})
 	require.True(t, sched.lead(ctx), "the scheduler's lock works on the cluster")
@@ -180,6 +185,11 @@ func TestPipelineClusterEndToEnd(t *testing.T) {
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE to_phone = $1 AND text LIKE 'You won''t get more messages from Acme%'`, stopper))
 	require.Equal(t, 2, b.count(`SELECT count(DISTINCT account_id) FROM deliveries WHERE campaign_id = $1 AND sent_at IS NOT NULL`, campaignID))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM campaign_runs WHERE campaign_id = $1 AND status = 'completed'`, campaignID))
+	for _, name := range queue.SendQueues() {
+		info, err := queue.inspector.GetQueueInfo(name)
+		require.NoError(t, err, name)
+		require.Positive(t, info.Processed, "queue %s took no sends", name)
+	}
 	// The limiter on the cluster held each account to its rate: in any 2 s the network saw at
 	// most 2 s worth of its messages, and one of slack for the two clocks.
 	for _, acct := range []int64{acctA, acctB} {

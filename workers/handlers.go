@@ -87,6 +87,10 @@ type Options struct {
 	// a task of its own that any worker may run, side by side (Dispatcher); a campaign gets
 	// one per 500 deliveries of capacity. Every process should have the same. Default 4.
 	DispatchPartitions int
+	// SendQueues is how many queues the sends are spread over (Queue.SpreadSends), for the
+	// Queue New makes when Deps.Queue is nil; a Deps.Queue keeps its own. Every process
+	// must have the same. Default 1.
+	SendQueues int
 	// minPartitionShare is the least capacity a partition gets (tests lower it). Default
 	// minPartitionShare.
 	minPartitionShare int
@@ -193,7 +197,7 @@ func New(deps Deps, opts Options) *Handlers {
 	h := &Handlers{redis: deps.Redis, manager: deps.Manager, campaigns: deps.Campaigns, queue: deps.Queue,
 		opts: opts, log: deps.Logger, webhooks: deps.Webhooks, relay: deps.WebhookRelay}
 	if h.queue == nil {
-		h.queue, h.ownQueue = NewQueue(deps.Redis, deps.Logger), true
+		h.queue, h.ownQueue = NewQueue(deps.Redis, deps.Logger).SpreadSends(opts.SendQueues), true
 	}
 	// A service left out stays a nil interface (a nil pointer in one would not be): the
 	// handlers skip what needs it, or are not run in such a process.
@@ -301,15 +305,30 @@ func (h *Handlers) ServerConfigs(shutdownTimeout time.Duration) []asynq.Config {
 		// Outbound webhooks wait on receivers, up to 10 s each: on servers of their own.
 		configs = append(configs, h.serverConfig(shutdownTimeout, max(4, h.opts.Concurrency/16), map[string]int{QueueWebhooks: 1}))
 	}
+	queues := h.queue.SendQueues()
 	for i := range sends {
 		// Split the concurrency: the first servers take the remainder.
 		n := h.opts.Concurrency / sends
 		if i < h.opts.Concurrency%sends {
 			n++
 		}
-		configs = append(configs, h.serverConfig(shutdownTimeout, n, map[string]int{QueueSend: 1}))
+		configs = append(configs, h.serverConfig(shutdownTimeout, n, sendServerQueues(queues, i, sends)))
 	}
 	return configs
+}
+
+// sendServerQueues are the send queues send server i of servers takes: with fewer queues
+// than servers, queue i modulo their number; with more, every servers-th queue from i. So
+// every queue has a server, and a server polls as few empty queues as it can.
+func sendServerQueues(queues []string, i, servers int) map[string]int {
+	m := min(len(queues), servers)
+	out := map[string]int{}
+	for k, q := range queues {
+		if k%m == i%m {
+			out[q] = 1
+		}
+	}
+	return out
 }
 
 // sendServers is how many Asynq servers take sends: one per 16 of concurrency, at most 8.

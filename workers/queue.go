@@ -18,9 +18,10 @@ import (
 // the workers, so it is built before the services that enqueue. It is safe for concurrent
 // use.
 type Queue struct {
-	client    *asynq.Client
-	inspector *asynq.Inspector
-	log       *slog.Logger
+	client     *asynq.Client
+	inspector  *asynq.Inspector
+	log        *slog.Logger
+	sendQueues int // how many queues the sends are spread over (SendQueue); at least 1
 }
 
 var _ contacts.ImportQueue = (*Queue)(nil)
@@ -30,8 +31,26 @@ func NewQueue(rdb redis.UniversalClient, logger *slog.Logger) *Queue {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), log: logger}
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), log: logger,
+		sendQueues: 1}
 }
+
+// SpreadSends spreads the sends this Queue enqueues over n send queues (SendQueues), by
+// delivery id, and returns q. Asynq keeps each queue in one Redis Cluster slot, so a
+// single send queue is one node's work however many nodes the cluster has; n queues are
+// spread over the nodes by their names' slots. Every process must say the same n: the
+// workers serve the queues this Queue names, and the reconciler looks a send's task up in
+// its queue. Call it before the Queue is used.
+func (q *Queue) SpreadSends(n int) *Queue {
+	q.sendQueues = max(n, 1)
+	return q
+}
+
+// SendQueues are the queues the sends go to (SendQueues of SpreadSends' n).
+func (q *Queue) SendQueues() []string { return SendQueues(q.sendQueues) }
+
+// sendQueue is the queue of delivery id's send task.
+func (q *Queue) sendQueue(id int64) string { return SendQueue(id, q.sendQueues) }
 
 // Close releases the Asynq client and inspector (not the Redis connection).
 func (q *Queue) Close() error { return errors.Join(q.client.Close(), q.inspector.Close()) }
@@ -60,27 +79,38 @@ func (q *Queue) EnqueueCloudWebhook(ctx context.Context, webhookID int64) error 
 // or running is left alone (ok); one that was archived after its retries ran out is deleted
 // and replaced, so that a TaskID never blocks work for good.
 func (q *Queue) enqueue(ctx context.Context, t *asynq.Task) (bool, error) {
-	_, err := q.client.EnqueueContext(ctx, t)
+	var opts []asynq.Option
+	queue := queueOf(t)
+	if t.Type() == TypeMessageSend && q.sendQueues > 1 {
+		var p SendPayload
+		if err := decode(t, &p); err != nil {
+			return false, err
+		}
+		queue = q.sendQueue(p.DeliveryID)
+		opts = append(opts, asynq.Queue(queue)) // an option given here overrides the task's
+	}
+	_, err := q.client.EnqueueContext(ctx, t, opts...)
 	if err == nil {
 		return true, nil
 	}
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return false, err
 	}
-	info, ierr := q.inspector.GetTaskInfo(queueOf(t), taskIDOf(t))
+	info, ierr := q.inspector.GetTaskInfo(queue, taskIDOf(t))
 	if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
 		return false, nil // queued, scheduled, retrying or running: it will run
 	}
 	if derr := q.inspector.DeleteTask(info.Queue, info.ID); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
 		return false, derr
 	}
-	if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := q.client.EnqueueContext(ctx, t, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return false, err
 	}
 	return true, nil
 }
 
-// queueOf and taskIDOf read back the options our constructors set.
+// queueOf and taskIDOf read back the options our constructors set (a send's queue among
+// several is Queue.sendQueue's).
 func queueOf(t *asynq.Task) string {
 	switch t.Type() {
 	case TypeMessageSend:

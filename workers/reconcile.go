@@ -109,7 +109,7 @@ func (m *Maintenance) requeueLost(ctx context.Context) (int64, error) {
 		}
 		var missing []int64
 		for _, id := range ids {
-			info, err := m.queue.inspector.GetTaskInfo(QueueSend, SendTaskID(id))
+			info, err := m.queue.inspector.GetTaskInfo(m.queue.sendQueue(id), SendTaskID(id))
 			switch {
 			case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 				missing = append(missing, id)
@@ -117,7 +117,7 @@ func (m *Maintenance) requeueLost(ctx context.Context) (int64, error) {
 				return lost, fmt.Errorf("task of delivery %d: %w", id, err)
 			case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
 				// Its task ended but left the delivery queued: start afresh.
-				if err := m.queue.inspector.DeleteTask(QueueSend, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				if err := m.queue.inspector.DeleteTask(info.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 					return lost, err
 				}
 				missing = append(missing, id)

@@ -26,3 +26,31 @@ func TestServerConfigsSplitTheSendQueue(t *testing.T) {
 		require.Equal(t, tc.concurrency, sends, "the send servers share the configured concurrency")
 	}
 }
+
+// TestSendQueuesSpread: CRIER_SEND_QUEUES' queues take the sends by delivery id, each has a
+// send server, and one queue is the send queue of before.
+func TestSendQueuesSpread(t *testing.T) {
+	require.Equal(t, []string{QueueSend}, SendQueues(1))
+	require.Equal(t, []string{"send", "send-1", "send-2"}, SendQueues(3))
+	require.Equal(t, QueueSend, SendQueue(12345, 1))
+	seen := map[string]int{}
+	for id := int64(1); id <= 300; id++ {
+		seen[SendQueue(id, 3)]++
+	}
+	require.Equal(t, map[string]int{"send": 100, "send-1": 100, "send-2": 100}, seen)
+	for _, tc := range []struct{ queues, concurrency int }{{1, 1000}, {3, 1000}, {8, 1000}, {16, 1000}, {3, 16}, {64, 64}} {
+		q := NewQueue(nil, nil).SpreadSends(tc.queues)
+		h := New(Deps{Queue: q}, Options{Concurrency: tc.concurrency})
+		served := map[string]int{}
+		for _, c := range h.ServerConfigs(time.Second)[2:] {
+			require.NotEmpty(t, c.Queues, "%+v: a send server with no queue", tc)
+			for name := range c.Queues {
+				served[name]++
+			}
+		}
+		require.Len(t, served, tc.queues, "%+v: every send queue has a server", tc)
+		for _, name := range SendQueues(tc.queues) {
+			require.Positive(t, served[name], "%+v: %s", tc, name)
+		}
+	}
+}

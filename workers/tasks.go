@@ -39,6 +39,31 @@ const (
 	QueueMaintenance = "maintenance"
 )
 
+// SendQueues are the names of n send queues: QueueSend, then QueueSend-1 … QueueSend-(n-1)
+// (one queue, n ≤ 1, is QueueSend alone, as before there were several).
+func SendQueues(n int) []string {
+	names := []string{QueueSend}
+	for k := 1; k < n; k++ {
+		names = append(names, QueueSend+"-"+strconv.Itoa(k))
+	}
+	return names
+}
+
+// SendQueue is the queue, among n, of delivery id's send task: its id modulo n.
+func SendQueue(id int64, n int) string {
+	if n <= 1 {
+		return QueueSend
+	}
+	k := id % int64(n)
+	if k < 0 {
+		k = -k
+	}
+	if k == 0 {
+		return QueueSend
+	}
+	return QueueSend + "-" + strconv.FormatInt(k, 10)
+}
+
 // Queues are the queues a worker serves and their weights.
 func Queues() map[string]int {
 	return map[string]int{QueueEvents: 6, QueueReplies: 4, QueueCampaigns: 3, QueueSend: 3, QueueMaintenance: 1}

@@ -78,7 +78,7 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		keys:  auth.NewKeys(a.pool),
 		users: auth.NewUsers(a.pool),
 		audit: audit.NewLog(a.pool),
-		queue: workers.NewQueue(a.redis, a.logger),
+		queue: workers.NewQueue(a.redis, a.logger).SpreadSends(a.cfg.SendQueues),
 	}
 	if s.engine, err = templates.New(templates.Options{}); err != nil {
 		return nil, fmt.Errorf("templates: %w", err)

@@ -64,6 +64,7 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 		Retention:    time.Duration(a.cfg.RetentionDays) * 24 * time.Hour,
 
 		DispatchPartitions: a.cfg.DispatchPartitions,
+		SendQueues:         a.cfg.SendQueues,
 	}
 	if holdAccounts {
 		// The connections' events go to the event handlers, which the handlers then share.
