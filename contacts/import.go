@@ -3,6 +3,7 @@ package contacts
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -37,10 +40,13 @@ const (
 )
 
 // ImportConsentRecorder records an import's consent column. The import merges its rows in
-// chunks; after each chunk is merged, inside the import's transaction, it hands the
-// recorder the chunk's lines that say something about consent. No phone appears twice in
-// one call, and a phone's later line never comes in an earlier call than its earlier
-// line. The recorder returns named counts, which the import adds up over the chunks.
+// chunks, on several connections at once, each with a share of the phones in a
+// transaction of its own (see pipeline); after each chunk is merged, inside that
+// transaction, it hands the recorder the chunk's lines that say something about consent.
+// Calls for different shares may run at the same time. No phone appears twice in one
+// call, all of a phone's lines come through the same transaction, and a phone's later
+// line never comes in an earlier call than its earlier line. The recorder returns named
+// counts, which the import adds up over the chunks.
 type ImportConsentRecorder interface {
 	RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []ImportConsentLine) (map[string]int64, error)
 }
@@ -65,6 +71,10 @@ type ImportOptions struct {
 	ProgressEvery int64
 	// ChunkRows is how many rows are merged at a time (default 10 000).
 	ChunkRows int
+	// Merges is how many connections merge the file at once, each a share of the phones
+	// (default GOMAXPROCS, at most 4); an import takes no more than the pool can spare at
+	// once, keeping two connections of the pool for the rest.
+	Merges int
 }
 
 // ImportListed is how many rejected and duplicate lines an import's summary lists: the
@@ -122,14 +132,17 @@ const (
 	maxSourceLen   = 200
 )
 
-// Import reads a CSV file of contacts from r and creates or updates them, as one
-// transaction: either every good line is imported, or (on a file or database error)
-// nothing changes. The file is streamed and memory does not grow with it: rows are
-// validated while earlier ones are merged into contacts, a chunk at a time with one
-// set-based statement, and what the import must remember across chunks (the phones seen,
-// the rejected and duplicate lines) goes to the database as it is found. Only rows whose
-// values change are written, so importing the same file twice changes nothing the second
-// time.
+// Import reads a CSV file of contacts from r and creates or updates them: either every
+// good line is imported, or (on a file or database error) nothing changes. The rows are
+// merged on several connections at once (ImportOptions.Merges), each a share of the
+// phones in a transaction of its own, committed together at the end: only a failure in
+// the milliseconds between those commits leaves some shares imported, each contact with
+// its consent (see pipeline), and importing the file again completes it. The file is
+// streamed and memory does not grow with it: rows are validated while earlier ones are
+// merged into contacts, a chunk at a time with one set-based statement, and what the
+// import must remember across chunks (the phones seen, the rejected and duplicate lines)
+// goes to the database as it is found. Only rows whose values change are written, so
+// importing the same file twice changes nothing the second time.
 //
 // Empty cells leave the contact's field as it is; tags are added to the contact's tags.
 // When the same phone appears on several lines, the last line wins and the others are
@@ -187,15 +200,6 @@ func (s *Service) importIn(ctx context.Context, tx pgx.Tx, id int64, in *recordR
 	res := ImportResult{ImportID: id, RejectedByReason: map[string]int64{}}
 	if err := newAttributeKeys(ctx, tx, cols, &res); err != nil {
 		return ImportResult{}, err
-	}
-	if _, err := tx.Exec(ctx, `
-		-- Every join of an import pairs one chunk with the whole contacts table, by an
-		-- indexed key: index lookups. Statistics lag behind a growing table inside one
-		-- transaction, and the planner then scans all contacts once per chunk.
-		SET LOCAL enable_hashjoin = off;
-		SET LOCAL enable_mergejoin = off;
-		SET LOCAL jit = off; -- compiling each chunk's statements costs more than it saves`); err != nil {
-		return ImportResult{}, fmt.Errorf("contacts: import: %w", err)
 	}
 	p := &pipeline{svc: s, tx: tx, cols: cols, opts: opts, res: &res, after: after,
 		recordConsent: cols.has("consent") && s.consent != nil}
@@ -292,55 +296,190 @@ func (o *ImportOptions) check(cols columns) error {
 // (PostgreSQL) overlap; each chunk is large enough for set-based statements to pay off.
 const defaultChunkRows = 10_000
 
+// maxMerges caps the connections that merge one import (ImportOptions.Merges).
+const maxMerges = 4
+
+// partAcquireWait is how long an import waits for each connection of its parts; one not
+// there by then, the import merges on fewer.
+const partAcquireWait = 2 * time.Second
+
 // pipeline streams the file into contacts: one goroutine reads CSV records in numbered
-// batches, validators check them (phone parsing is the costly part), one goroutine puts
-// the batches back in file order and gathers them into chunks, and this goroutine merges
-// each chunk into contacts with one statement and stores its rejected lines. PostgreSQL's
-// merge is the slower half, so one CPU is left to it: on 2 cores, one validator keeps the
-// merge fed, and a second only takes CPU from the database (a million-row import was
-// about a fifth faster with one).
+// batches, validators check them on every core but one (phone parsing is the costly
+// part), one goroutine puts the batches back in file order and deals the rows out to the
+// parts by phone, and each part merges its chunks into contacts, with their consent,
+// on a connection of its own, so that PostgreSQL merges on several cores.
 //
-// The last line of a phone wins. Within a chunk that is settled before anything is
-// written; across chunks, chunks are merged in file order and a temporary table of the
-// phones seen (import_seen) says which rows repeat a phone of an earlier chunk and which
-// lines they replace, so that memory holds one chunk, not every phone of the file. A
-// phone whose lines fall in different chunks is merged once per chunk; the state each
-// contact had before the import is stashed when the import first changes it, so that at
-// the end such a contact is counted by what really changed, and one that is back where it
-// started keeps its old updated_at: importing the same file twice changes nothing,
-// duplicates or not.
+// A part is the phones whose phoneKey modulo the number of parts is its index. Part 0
+// runs in the import's transaction and also stores the rejected lines; each other part
+// has a transaction of its own, held open until every part has merged its last chunk.
+// Then the other parts commit, each writing its counts to contact_import_parts in the
+// same transaction, and the import's transaction commits last (its caller commits it).
+// What is traded: between the first part's commit and the import's, a few milliseconds,
+// another transaction may see some parts and not the others; each contact comes with its
+// consent entries and suppression, since a phone's lines all belong to one part. A run
+// that dies in that window leaves the import running, and the next run (ImportRun is
+// retried) merges only the parts not committed and reads the others' counts: the import
+// ends as if it had run once. An error or a crash before the commits changes nothing.
+//
+// The last line of a phone wins. A phone's lines all go to one part, in file order;
+// within a chunk that is settled before anything is written; across a part's chunks, a
+// temporary table of the phones seen (import_seen) says which rows repeat a phone of an
+// earlier chunk and which lines they replace, so that memory holds a chunk per part, not
+// every phone of the file. A phone whose lines fall in different chunks is merged once
+// per chunk; the state each contact had before the import is stashed when the import
+// first changes it, so that at the end such a contact is counted by what really changed,
+// and one that is back where it started keeps its old updated_at: importing the same file
+// twice changes nothing, duplicates or not.
 type pipeline struct {
 	svc           *Service
-	tx            pgx.Tx
+	tx            pgx.Tx // the import's transaction: part 0, the rejected lines
 	cols          columns
 	opts          ImportOptions
 	res           *ImportResult
 	recordConsent bool
 	after         afterChunkFunc
 
-	records      int64 // records merged so far
-	phones       int64 // distinct phones staged
-	repeats      int64 // rows that repeat a phone of an earlier chunk
-	rejectBlocks int32 // contact_import_rejects rows written
+	mu           sync.Mutex // guards records, the reject counts that after sees, and calls of after
+	records      int64      // records merged so far
+	rejectBlocks int32      // contact_import_rejects rows written, by part 0
+}
+
+// part is one share of an import's phones, merged in its own transaction.
+type part struct {
+	index     int
+	tx        pgx.Tx
+	phones    int64 // distinct phones staged
+	repeats   int64 // rows that repeat a phone of an earlier chunk
+	created   int64
+	updated   int64
+	dups      int64 // lines replaced by a later line of their phone
+	firstDups []DuplicateLine
+	consent   map[string]int64
+}
+
+// partResult is what a part committed on its own did, as contact_import_parts keeps it.
+type partResult struct {
+	Created    int64            `json:"created"`
+	Updated    int64            `json:"updated"`
+	Unchanged  int64            `json:"unchanged"`
+	Duplicates int64            `json:"duplicates"`
+	FirstDups  []DuplicateLine  `json:"first_duplicates"`
+	Consent    map[string]int64 `json:"consent"`
+}
+
+func (pt *part) result() partResult {
+	return partResult{Created: pt.created, Updated: pt.updated, Unchanged: pt.phones - pt.created - pt.updated,
+		Duplicates: pt.dups, FirstDups: pt.firstDups, Consent: pt.consent}
+}
+
+// prepareSQL readies a part's transaction.
+const prepareSQL = `
+	-- Every join of an import pairs one chunk with the whole contacts table, by an
+	-- indexed key: index lookups. Statistics lag behind a growing table inside one
+	-- transaction, and the planner then scans all contacts once per chunk.
+	SET LOCAL enable_hashjoin = off;
+	SET LOCAL enable_mergejoin = off;
+	SET LOCAL jit = off; -- compiling each chunk's statements costs more than it saves
+	CREATE TEMP TABLE import_before (
+		phone text PRIMARY KEY, updated_at timestamptz, digest text, by_repeat boolean
+	) ON COMMIT DROP;
+	CREATE TEMP TABLE import_seen (
+		phone text PRIMARY KEY, line bigint NOT NULL, repeat boolean NOT NULL
+	) ON COMMIT DROP;
+	CREATE TEMP TABLE import_dups (line bigint NOT NULL, phone text NOT NULL) ON COMMIT DROP`
+
+// openParts returns the import's parts: part 0 on the import's transaction, and the
+// others each on a transaction of its own. A part that an earlier run committed is nil
+// (its result is in done). Without a part committed before, the import takes as many
+// connections as opts.Merges asks, as long as the pool has them to spare at once: an
+// import never waits for a connection that another import holds.
+func (p *pipeline) openParts(ctx context.Context) (parts []*part, done []partResult, err error) {
+	rows, err := p.tx.Query(ctx, `SELECT part, parts, result FROM contact_import_parts WHERE import_id = $1`, p.res.ImportID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("contacts: import: parts: %w", err)
+	}
+	committed := map[int]partResult{}
+	n := 0
+	for rows.Next() {
+		var i int
+		var r partResult
+		if err := rows.Scan(&i, &n, &r); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("contacts: import: parts: %w", err)
+		}
+		committed[i] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("contacts: import: parts: %w", err)
+	}
+	want, wait := n, true // an earlier run's parts: the same parts again, whatever it takes
+	if n == 0 {
+		want, wait = cmp.Or(p.opts.Merges, p.svc.merges), false
+		if want <= 0 {
+			want = min(runtime.GOMAXPROCS(0), maxMerges)
+		}
+		// Leave the pool two connections: the stored file's reads and the progress.
+		want = max(1, min(want, int(p.svc.pool.Config().MaxConns)-2))
+	}
+	parts = []*part{{index: 0, tx: p.tx}}
+	defer func() {
+		if err != nil {
+			rollbackParts(ctx, parts)
+		}
+	}()
+	for i := 1; i < want; i++ {
+		if r, ok := committed[i]; ok {
+			parts, done = append(parts, nil), append(done, r)
+			continue
+		}
+		bctx, cancel := ctx, context.CancelFunc(func() {})
+		if !wait {
+			if st := p.svc.pool.Stat(); st.AcquiredConns()+2 > st.MaxConns() {
+				break // the pool has no connection to spare now: fewer parts
+			}
+			// Time to connect, not to wait for a connection that someone else holds.
+			bctx, cancel = context.WithTimeout(ctx, partAcquireWait)
+		}
+		tx, err := p.svc.pool.Begin(bctx)
+		cancel()
+		if err != nil && !wait && ctx.Err() == nil {
+			break // no connection to spare after all: fewer parts
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("contacts: import: part %d: %w", i, err)
+		}
+		parts = append(parts, &part{index: i, tx: tx})
+	}
+	for _, pt := range parts {
+		if pt == nil {
+			continue
+		}
+		if _, err := pt.tx.Exec(ctx, prepareSQL); err != nil {
+			return nil, nil, fmt.Errorf("contacts: import: staging: %w", err)
+		}
+	}
+	return parts, done, nil
+}
+
+// rollbackParts rolls back the parts' own transactions (not the import's).
+func rollbackParts(ctx context.Context, parts []*part) {
+	for _, pt := range parts[1:] {
+		if pt != nil {
+			_ = pt.tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
+		}
+	}
 }
 
 func (p *pipeline) run(ctx context.Context, in *recordReader) error {
-	if _, err := p.tx.Exec(ctx, `
-		CREATE TEMP TABLE import_before (
-			phone text PRIMARY KEY, updated_at timestamptz, digest text, by_repeat boolean
-		) ON COMMIT DROP;
-		CREATE TEMP TABLE import_seen (
-			phone text PRIMARY KEY, line bigint NOT NULL, repeat boolean NOT NULL
-		) ON COMMIT DROP;
-		CREATE TEMP TABLE import_dups (line bigint NOT NULL, phone text NOT NULL) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("contacts: import: staging: %w", err)
+	parts, done, err := p.openParts(ctx)
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	defer rollbackParts(ctx, parts)
+
 	g, gctx := errgroup.WithContext(ctx)
 	raw := make(chan rawBatch, 4)
 	valid := make(chan validated, 8)
-	chunks := make(chan *chunk, 1) // one chunk waits while the previous one merges
 
 	g.Go(func() error {
 		defer close(raw)
@@ -409,61 +548,131 @@ func (p *pipeline) run(ctx context.Context, in *recordReader) error {
 		return validators.Wait()
 	})
 
-	ch := newChunker(p.opts.ChunkRows)
+	// One chunk per part waits while the part merges the previous one; a part committed
+	// by an earlier run gets no channel, and its rows are dropped.
+	outs := make([]chan *chunk, len(parts))
+	sends := make([]chan<- *chunk, len(parts))
+	for i, pt := range parts {
+		if pt != nil {
+			outs[i] = make(chan *chunk, 1)
+			sends[i] = outs[i]
+		}
+	}
+	ch := newChunker(p.opts.ChunkRows, sends)
 	g.Go(func() error {
-		defer close(chunks)
-		return ch.run(gctx, valid, chunks)
+		defer func() {
+			for _, o := range outs {
+				if o != nil {
+					close(o)
+				}
+			}
+		}()
+		return ch.run(gctx, valid)
 	})
+	for i, pt := range parts {
+		if pt == nil {
+			continue
+		}
+		g.Go(func() error { return p.mergePart(gctx, pt, outs[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 
-	mergeErr := p.mergeChunks(ctx, chunks)
-	if mergeErr != nil {
-		cancel() // stop the reader, validators and chunker, which may be blocked
+	// Every part has merged: the others commit, then the import's transaction does.
+	for _, pt := range parts[1:] {
+		if pt == nil {
+			continue
+		}
+		if _, err := pt.tx.Exec(ctx, `INSERT INTO contact_import_parts (import_id, part, parts, result) VALUES ($1, $2, $3, $4)`,
+			p.res.ImportID, pt.index, len(parts), pt.result()); err != nil {
+			return fmt.Errorf("contacts: import: part %d: %w", pt.index, err)
+		}
+		if err := pt.tx.Commit(ctx); err != nil {
+			return fmt.Errorf("contacts: import: part %d: commit: %w", pt.index, interpretError(err, 0))
+		}
+		if p.svc.partHook != nil {
+			if err := p.svc.partHook(pt.index); err != nil {
+				return err
+			}
+		}
 	}
-	readErr := g.Wait()
-	switch {
-	case readErr != nil && !errors.Is(readErr, context.Canceled):
-		return readErr
-	case mergeErr != nil:
-		return mergeErr
-	case readErr != nil:
-		return readErr
+	if len(parts) > 1 {
+		if _, err := p.tx.Exec(ctx, `DELETE FROM contact_import_parts WHERE import_id = $1`, p.res.ImportID); err != nil {
+			return fmt.Errorf("contacts: import: parts: %w", err)
+		}
 	}
-	if err := p.settleRepeats(ctx); err != nil {
-		return err
+	for _, pt := range parts {
+		if pt != nil {
+			done = append(done, pt.result())
+		}
 	}
-	if err := p.listDuplicates(ctx); err != nil {
-		return err
-	}
-	p.res.Unchanged = p.phones - p.res.Created - p.res.Updated
+	p.sum(done)
 	return nil
 }
 
-// mergeChunks stores each chunk's rejected lines, merges its rows into contacts and hands
-// its consent lines on.
-func (p *pipeline) mergeChunks(ctx context.Context, chunks <-chan *chunk) error {
+// sum adds the parts' results up into the import's.
+func (p *pipeline) sum(parts []partResult) {
+	for _, r := range parts {
+		p.res.Created += r.Created
+		p.res.Updated += r.Updated
+		p.res.Unchanged += r.Unchanged
+		p.res.DuplicateCount += r.Duplicates
+		p.res.Duplicates = append(p.res.Duplicates, r.FirstDups...)
+		for k, v := range r.Consent {
+			if p.res.Consent == nil {
+				p.res.Consent = map[string]int64{}
+			}
+			p.res.Consent[k] += v
+		}
+	}
+	slices.SortFunc(p.res.Duplicates, func(a, b DuplicateLine) int { return cmp.Compare(a.Line, b.Line) })
+	if len(p.res.Duplicates) > ImportListed {
+		p.res.Duplicates = p.res.Duplicates[:ImportListed]
+	}
+}
+
+// mergePart merges a part's chunks as they come, then settles its repeated phones.
+// Part 0 also stores the rejected lines.
+func (p *pipeline) mergePart(ctx context.Context, pt *part, chunks <-chan *chunk) error {
 	for c := range chunks {
-		if err := p.storeRejects(ctx, c.rejected); err != nil {
+		if err := p.storeRejects(ctx, pt, c.rejected); err != nil {
 			return err
 		}
 		if len(c.rows) > 0 || len(c.replaced) > 0 {
-			if err := p.mergeChunk(ctx, c); err != nil {
+			if err := p.mergeChunk(ctx, pt, c); err != nil {
 				return err
 			}
 		}
-		if err := p.recordChunkConsent(ctx, c); err != nil {
+		if err := p.recordChunkConsent(ctx, pt, c); err != nil {
 			return err
 		}
-		p.records += c.records
-		if p.after != nil {
-			if err := p.after(ctx, p.records, p.res); err != nil {
-				return err
-			}
+		if err := p.merged(ctx, c.records); err != nil {
+			return err
 		}
 	}
-	return nil
+	if err := ctx.Err(); err != nil {
+		return err // the chunker stopped early
+	}
+	if err := p.settleRepeats(ctx, pt); err != nil {
+		return err
+	}
+	return p.listDuplicates(ctx, pt)
 }
 
-func (p *pipeline) recordChunkConsent(ctx context.Context, c *chunk) error {
+// merged counts a chunk's records as merged and tells after.
+func (p *pipeline) merged(ctx context.Context, records int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records += records
+	if p.after == nil {
+		return nil
+	}
+	// A copy: part 0 goes on counting rejected lines.
+	return p.after(ctx, p.records, &ImportResult{ImportID: p.res.ImportID, RejectedCount: p.res.RejectedCount})
+}
+
+func (p *pipeline) recordChunkConsent(ctx context.Context, pt *part, c *chunk) error {
 	if !p.recordConsent {
 		return nil
 	}
@@ -476,23 +685,23 @@ func (p *pipeline) recordChunkConsent(ctx context.Context, c *chunk) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	counts, err := p.svc.consent.RecordImportConsent(ctx, p.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
+	counts, err := p.svc.consent.RecordImportConsent(ctx, pt.tx, p.res.ImportID, p.opts.ConsentSource, p.opts.Actor, lines)
 	if err != nil {
 		return fmt.Errorf("contacts: import: consent: %w", err)
 	}
-	if p.res.Consent == nil {
-		p.res.Consent = map[string]int64{}
+	if pt.consent == nil {
+		pt.consent = map[string]int64{}
 	}
 	for k, v := range counts {
-		p.res.Consent[k] += v
+		pt.consent[k] += v
 	}
 	return nil
 }
 
 // storeRejects writes a chunk's rejected lines as one block of CSV (line,field,error),
-// counts them by reason, and keeps the first ImportListed for the summary. Chunks come
-// in file order, so the blocks do too.
-func (p *pipeline) storeRejects(ctx context.Context, rejected []RejectedLine) error {
+// counts them by reason, and keeps the first ImportListed for the summary. Only part 0's
+// chunks carry rejected lines, and they come in file order, so the blocks do too.
+func (p *pipeline) storeRejects(ctx context.Context, pt *part, rejected []RejectedLine) error {
 	if len(rejected) == 0 {
 		return nil
 	}
@@ -500,16 +709,20 @@ func (p *pipeline) storeRejects(ctx context.Context, rejected []RejectedLine) er
 	w := csv.NewWriter(&buf)
 	for _, rj := range rejected {
 		_ = w.Write([]string{strconv.FormatInt(rj.Line, 10), rj.Field, rj.Error}) // into a bytes.Buffer
+	}
+	w.Flush()
+	if _, err := pt.tx.Exec(ctx, `
+		INSERT INTO contact_import_rejects (import_id, seq, lines, data) VALUES ($1, $2, $3, $4)`,
+		p.res.ImportID, p.rejectBlocks, len(rejected), buf.Bytes()); err != nil {
+		return fmt.Errorf("contacts: import: rejects: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rj := range rejected {
 		p.res.RejectedByReason[rj.Reason]++
 		if len(p.res.Rejected) < ImportListed {
 			p.res.Rejected = append(p.res.Rejected, rj)
 		}
-	}
-	w.Flush()
-	if _, err := p.tx.Exec(ctx, `
-		INSERT INTO contact_import_rejects (import_id, seq, lines, data) VALUES ($1, $2, $3, $4)`,
-		p.res.ImportID, p.rejectBlocks, len(rejected), buf.Bytes()); err != nil {
-		return fmt.Errorf("contacts: import: rejects: %w", err)
 	}
 	p.rejectBlocks++
 	p.res.RejectedCount += int64(len(rejected))
@@ -600,12 +813,12 @@ var mergeSQL = `
 const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.timezone, %[1]s.country, %[1]s.tags,
 	%[1]s.attributes)::text)`
 
-// mergeChunk merges a chunk, in a savepoint so that it can run again.
-func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
+// mergeChunk merges a chunk into its part, in a savepoint so that it can run again.
+func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
 	args := c.columns()
 	for attempt := 1; ; attempt++ {
 		var created, updated, repeats, replaced int64
-		err := pgx.BeginFunc(ctx, p.tx, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, pt.tx, func(tx pgx.Tx) error {
 			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated, &repeats, &replaced)
 		})
 		var pgErr *pgconn.PgError
@@ -615,26 +828,26 @@ func (p *pipeline) mergeChunk(ctx context.Context, c *chunk) error {
 		if err != nil {
 			return fmt.Errorf("contacts: import: merge: %w", interpretError(err, 0))
 		}
-		p.res.Created += created
-		p.res.Updated += updated
-		p.res.DuplicateCount += replaced
-		p.repeats += repeats
-		p.phones += int64(len(c.rows)) - repeats
+		pt.created += created
+		pt.updated += updated
+		pt.dups += replaced
+		pt.repeats += repeats
+		pt.phones += int64(len(c.rows)) - repeats
 		return nil
 	}
 }
 
-// settleRepeats counts the contacts whose phone appeared in more than one chunk, by
+// settleRepeats counts a part's contacts whose phone appeared in more than one chunk, by
 // comparing where each ended with the state stashed before the import changed it. A
 // contact back where it started was not changed by the import: its updated_at is
 // restored. Contacts the import created, or never changed, were counted by their first
 // line.
-func (p *pipeline) settleRepeats(ctx context.Context) error {
-	if p.repeats == 0 {
+func (p *pipeline) settleRepeats(ctx context.Context, pt *part) error {
+	if pt.repeats == 0 {
 		return nil
 	}
 	var undone, later int64
-	if err := p.tx.QueryRow(ctx, `
+	if err := pt.tx.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE b.digest = `+fmt.Sprintf(contactDigest, "c")+` AND NOT b.by_repeat),
 		       count(*) FILTER (WHERE b.digest <> `+fmt.Sprintf(contactDigest, "c")+` AND b.by_repeat)
 		FROM import_seen s
@@ -645,8 +858,8 @@ func (p *pipeline) settleRepeats(ctx context.Context) error {
 	}
 	// undone: its first line was counted as an update that a later line undid; later:
 	// only a later line changed it.
-	p.res.Updated += later - undone
-	if _, err := p.tx.Exec(ctx, `
+	pt.updated += later - undone
+	if _, err := pt.tx.Exec(ctx, `
 		UPDATE contacts c SET updated_at = b.updated_at
 		FROM import_seen s JOIN import_before b ON b.phone = s.phone
 		WHERE s.repeat AND c.phone = s.phone AND c.created_at <> transaction_timestamp()
@@ -656,19 +869,19 @@ func (p *pipeline) settleRepeats(ctx context.Context) error {
 	return nil
 }
 
-// listDuplicates lists the first duplicate lines, each with the line of its phone that
-// won: the last one, known only now.
-func (p *pipeline) listDuplicates(ctx context.Context) error {
-	if p.res.DuplicateCount == 0 {
+// listDuplicates lists a part's first duplicate lines, each with the line of its phone
+// that won: the last one, known only now.
+func (p *pipeline) listDuplicates(ctx context.Context, pt *part) error {
+	if pt.dups == 0 {
 		return nil
 	}
-	rows, err := p.tx.Query(ctx, `
+	rows, err := pt.tx.Query(ctx, `
 		SELECT d.line, s.line FROM import_dups d JOIN import_seen s ON s.phone = d.phone
 		ORDER BY d.line LIMIT $1`, ImportListed)
 	if err != nil {
 		return fmt.Errorf("contacts: import: duplicates: %w", err)
 	}
-	p.res.Duplicates, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DuplicateLine])
+	pt.firstDups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DuplicateLine])
 	if err != nil {
 		return fmt.Errorf("contacts: import: duplicates: %w", err)
 	}
@@ -751,27 +964,36 @@ func (c *chunk) columns() []any {
 }
 
 // chunker puts validated batches back in file order (validators may finish them in any
-// order) and gathers them into chunks. Within a chunk a later line of a phone replaces
-// the earlier one before anything is written; across chunks, mergeSQL settles it. A
-// chunk ends at limit rows, or limit rejected or replaced lines, so that a file of bad
-// lines is stored a bounded piece at a time too.
+// order), deals each row out to its part by phone, and gathers each part's rows into
+// chunks. Within a chunk a later line of a phone replaces the earlier one before anything
+// is written; across chunks, mergeSQL settles it. Rejected lines go with part 0's
+// chunks. A chunk ends at limit rows, or limit rejected or replaced lines, so that a file
+// of bad lines is stored a bounded piece at a time too. A part whose channel is nil was
+// committed by an earlier run: its rows are dropped, and counted with part 0's records.
 type chunker struct {
 	limit int
+	out   []chan<- *chunk // one per part
 }
 
-func newChunker(limit int) *chunker { return &chunker{limit: limit} }
+func newChunker(limit int, out []chan<- *chunk) *chunker { return &chunker{limit: limit, out: out} }
 
-func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chunk) error {
-	cur := &chunk{}
-	slot := map[uint64]int{} // phone → its row in cur
-	send := func() error {
-		select {
-		case out <- cur:
-		case <-ctx.Done():
-			return ctx.Err()
+func (c *chunker) run(ctx context.Context, in <-chan validated) error {
+	n := uint64(len(c.out))
+	cur := make([]*chunk, n)
+	slots := make([]map[uint64]int, n) // phone → its row in cur
+	for i := range cur {
+		cur[i], slots[i] = &chunk{rows: make([]importRow, 0, c.limit)}, map[uint64]int{}
+	}
+	send := func(i int) error {
+		if c.out[i] != nil {
+			select {
+			case c.out[i] <- cur[i]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		cur = &chunk{rows: make([]importRow, 0, c.limit)}
-		clear(slot)
+		cur[i] = &chunk{rows: make([]importRow, 0, c.limit)}
+		clear(slots[i])
 		return nil
 	}
 	pending := map[int64]validated{} // batches that came before their turn
@@ -785,25 +1007,32 @@ func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chun
 			}
 			delete(pending, next)
 			next++
-			cur.records += b.records
-			cur.rejected = append(cur.rejected, b.rejected...)
+			cur[0].records += int64(len(b.rejected))
+			cur[0].rejected = append(cur[0].rejected, b.rejected...)
 			for _, row := range b.rows {
 				key := phoneKey(row.phone)
-				if i, inChunk := slot[key]; inChunk {
-					cur.replaced = append(cur.replaced, importRow{line: cur.rows[i].line, phone: row.phone})
-					cur.rows[i] = row
+				i := int(key % n)
+				if c.out[i] == nil {
+					cur[0].records++ // merged already: counted, for the progress
 					continue
 				}
-				slot[key] = len(cur.rows)
-				cur.rows = append(cur.rows, row)
-				if len(cur.rows) == c.limit {
-					if err := send(); err != nil {
+				ck, slot := cur[i], slots[i]
+				ck.records++
+				if j, inChunk := slot[key]; inChunk {
+					ck.replaced = append(ck.replaced, importRow{line: ck.rows[j].line, phone: row.phone})
+					ck.rows[j] = row
+				} else {
+					slot[key] = len(ck.rows)
+					ck.rows = append(ck.rows, row)
+				}
+				if len(ck.rows) == c.limit || len(ck.replaced) >= c.limit {
+					if err := send(i); err != nil {
 						return err
 					}
 				}
 			}
-			if len(cur.rejected) >= c.limit || len(cur.replaced) >= c.limit {
-				if err := send(); err != nil {
+			if len(cur[0].rejected) >= c.limit {
+				if err := send(0); err != nil {
 					return err
 				}
 			}
@@ -812,8 +1041,12 @@ func (c *chunker) run(ctx context.Context, in <-chan validated, out chan<- *chun
 	if len(pending) > 0 {
 		return fmt.Errorf("contacts: import: batch %d never came", next)
 	}
-	if len(cur.rows) > 0 || len(cur.rejected) > 0 || len(cur.replaced) > 0 || cur.records > 0 {
-		return send()
+	for i, ck := range cur {
+		if len(ck.rows) > 0 || len(ck.rejected) > 0 || len(ck.replaced) > 0 || ck.records > 0 {
+			if err := send(i); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -76,12 +77,15 @@ func TestImportHandlesBOMCRLFQuotesAndConsent(t *testing.T) {
 
 // consentRecorder stands in for the consent package: it reads what the import hands it.
 type consentRecorder struct {
+	mu       sync.Mutex
 	importID int64
 	source   string
 	lines    map[string]string
 }
 
 func (r *consentRecorder) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
+	r.mu.Lock() // the import's parts call it at the same time
+	defer r.mu.Unlock()
 	r.importID, r.source = importID, source
 	if r.lines == nil {
 		r.lines = map[string]string{}
@@ -295,7 +299,8 @@ func TestImportAcrossChunks(t *testing.T) {
 		"+6591000004,D1,\n" + // 6
 		"+6591000001,A3,granted\n" + // 7
 		"+6591000002,B2,\n" // 8
-	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form"})
+	// One part: the chunks below are the file's (with several parts, each has its own).
+	res, err := svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form", Merges: 1})
 	require.NoError(t, err)
 	require.EqualValues(t, 4, res.Created)
 	require.Zero(t, res.Updated)
@@ -310,7 +315,7 @@ func TestImportAcrossChunks(t *testing.T) {
 	require.Equal(t, "granted", rec.lines["+6591000001:7"])
 
 	// Again: nothing changes.
-	res, err = svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form"})
+	res, err = svc.Import(ctx, strings.NewReader(file), contacts.ImportOptions{ChunkRows: 2, ConsentSource: "form", Merges: 1})
 	require.NoError(t, err)
 	require.Zero(t, res.Created+res.Updated)
 	require.EqualValues(t, 4, res.Unchanged)

@@ -23,8 +23,10 @@ import (
 // receiving: the file is arriving, into a temporary file of the API process, which holds
 // no database connection meanwhile (a slow client holds nothing). queued: the whole file
 // is in contact_import_chunks, stored in one short transaction, and import:run is queued.
-// running: a worker merges it in one transaction, as Import does; a crash rolls it back
-// and the task runs again from the start. done or failed: the chunks are deleted.
+// running: a worker merges it as Import does, on several connections whose transactions
+// commit together at the end; a crash rolls them back and the task runs again from the
+// start, or, in the moment between those commits, the next run merges only the shares
+// not committed (contact_import_parts). done or failed: the chunks are deleted.
 
 // ImportStatus is where an import is in its life.
 type ImportStatus string
@@ -275,8 +277,9 @@ func (c *fileChunks) Next() bool {
 func (c *fileChunks) Values() ([]any, error) { return []any{c.id, c.seq, c.buf[:c.n]}, nil }
 func (c *fileChunks) Err() error             { return c.err }
 
-// ImportRun imports a queued import's file, in one transaction: a run that fails or
-// crashes changes nothing, and the next run starts over. It returns nil once the import
+// ImportRun imports a queued import's file, as Import does: a run that fails or crashes
+// changes nothing, and the next run starts over, except one that dies between the
+// commits of the import's shares, whose next run finishes the shares not committed. It returns nil once the import
 // has ended, done or failed (a file the import refuses, e.g. an unclosed quote, fails it:
 // running it again cannot help); an error means try again (ErrImportLocked: another run
 // holds it). Progress (rows read, lines rejected) is written to the import's row as it
@@ -426,7 +429,11 @@ func (s *Service) ImportFail(ctx context.Context, id int64, cause error) error {
 			WHERE id = $1 AND status NOT IN ('done', 'failed')`, id, msg, field); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM contact_import_chunks WHERE import_id = $1`, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM contact_import_chunks WHERE import_id = $1`, id); err != nil {
+			return err
+		}
+		// A part committed by a run that died stays merged (see pipeline); its row goes.
+		_, err := tx.Exec(ctx, `DELETE FROM contact_import_parts WHERE import_id = $1`, id)
 		return err
 	})
 	if err != nil {

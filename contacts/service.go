@@ -23,6 +23,9 @@ type Options struct {
 	ImportQueue ImportQueue
 	// ImportLimits bound imports: how many at once, how slow and long an upload may be.
 	ImportLimits ImportLimits
+	// ImportMerges is how many connections merge one import at once; zero is the
+	// default of ImportOptions.Merges, which an import's own options override.
+	ImportMerges int
 }
 
 // Service reads and writes contacts in PostgreSQL.
@@ -32,15 +35,17 @@ type Service struct {
 	consent ImportConsentRecorder // nil: imports do not record consent
 	queue   ImportQueue           // nil: imports run in a goroutine of this process
 	limits  ImportLimits          // with defaults
+	merges  int                   // Options.ImportMerges
 
 	chunkHook func(records int64) error // tests: called after each chunk a run merges
+	partHook  func(part int) error      // tests: called after each part of an import commits on its own
 }
 
 // New returns a Service on pool. The hasher keys each contact's phone_hash, which the
 // suppression list is matched against.
 func New(pool *pgxpool.Pool, hasher *phonehash.Hasher, opts Options) *Service {
 	return &Service{pool: pool, hasher: hasher, consent: opts.ImportConsent, queue: opts.ImportQueue,
-		limits: opts.ImportLimits.WithDefaults()}
+		limits: opts.ImportLimits.WithDefaults(), merges: opts.ImportMerges}
 }
 
 // ImportLimits are the limits the Service's imports are held to, defaults applied.
