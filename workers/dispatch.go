@@ -22,6 +22,7 @@ type dispatchStore interface {
 	DispatchInFlight(ctx context.Context, campaignID int64, part delivery.Partition, countUpTo int) (int, error)
 	DispatchTake(ctx context.Context, campaignID int64, part delivery.Partition, limit int) ([]int64, error)
 	Unenqueue(ctx context.Context, ids []int64) (int64, error)
+	FoldCounts(ctx context.Context) (int64, error)
 }
 
 // Dispatcher keeps each campaign's send queue topped up from Postgres: campaign:dispatch
@@ -200,6 +201,9 @@ func (d *Dispatcher) enqueueSends(ctx context.Context, ids []int64) (int, error)
 	return n, fmt.Errorf("%d of %d sends not enqueued: %w", len(failed), len(ids), firstErr)
 }
 
+// foldEvery is how often each worker's dispatcher folds the campaigns' counters.
+const foldEvery = 5 * time.Second
+
 // dispatchEnqueuers is how many enqueues a dispatch keeps in flight.
 const dispatchEnqueuers = 16
 
@@ -215,8 +219,16 @@ func (d *Dispatcher) RunDispatcher(ctx context.Context) error {
 	t := time.NewTicker(d.opts.DispatchEvery)
 	defer t.Stop()
 	failing := false
+	var folded time.Time
 	for {
 		err := d.requestDispatches(ctx)
+		// The campaigns' counters are folded here too, not only by the reconciler: a campaign
+		// sending thousands a second appends hundreds of counter rows a second, and its stats
+		// read them all until a fold. One worker folds at a time (the others skip).
+		if err == nil && time.Since(folded) >= foldEvery {
+			folded = time.Now()
+			_, err = d.sends.FoldCounts(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			d.log.WarnContext(ctx, "dispatcher", "error", err)

@@ -594,6 +594,10 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var walBefore string
+	if err := a.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&walBefore); err != nil {
+		return nil, err
+	}
 	wctx, stop := context.WithCancel(ctx)
 	workerDone := make(chan struct{})
 	var workerErr error
@@ -691,6 +695,11 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	sendRate := float64(sent) / elapsed.Seconds()
 	res.add("Dispatch", perSecond(dispatchRate)+" deliveries", "handed to Asynq, first to last enqueue")
 	res.add("End-to-end send", perSecond(sendRate)+" messages", fmt.Sprintf("%d messages in %s: dispatch, consent re-check, account, render, sandbox send, record%s%s", sent, elapsed.Round(time.Millisecond), perUnit(cpu, sent), splitUnit(split, sent)))
+	var wal int64
+	if err := a.pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint`, walBefore).Scan(&wal); err != nil {
+		return nil, err
+	}
+	res.add("WAL per message", fmt.Sprintf("%d B", wal/max(sent, 1)), "PostgreSQL's write-ahead log written while sending (every process), over the messages sent")
 	res.add("Send latency p50 / p99", fmt.Sprintf("%.0f ms / %.0f ms", p50*1000, p99*1000), "enqueued → sent recorded")
 	if stops.n > 0 {
 		p50, p99, worst, err := stops.latency(ctx, a)
