@@ -93,7 +93,11 @@ SELECT count(pg_advisory_xact_lock($2, k)) FROM (
 //     marketing messages the contact was sent in the window or is being sent.
 //
 // The cap's count is two scans of deliveries_contact_idx: the messages sent in the window,
-// and those not sent yet. The second says status, not sending_since: the planner would
+// and those not sent yet. The window is a row comparison on the index's two columns, which
+// only deliveries_contact_idx can serve: as a plain sent_at >= $11, a generic plan over
+// stale statistics (a table analysed when nothing was sent yet, or never) walked
+// deliveries_sent_idx instead, every message sent in the window for each delivery claimed,
+// and a million-message campaign slowed to a few hundred a second as it went. The second says status, not sending_since: the planner would
 // otherwise walk deliveries_sending_idx, every message in flight, once per delivery. Both
 // read the statement's snapshot, which does not show its own changes: a delivery it takes
 // back from a dead worker (in sending, stale) is left out, as the batch is counted in Go.
@@ -122,7 +126,7 @@ RETURNING d.id, d.run_id, d.campaign_id, d.contact_id, d.status, coalesce(d.skip
 	CASE WHEN $10::int > 0 AND d.contact_id IS NOT NULL
 	          AND (SELECT r.purpose FROM campaign_runs r WHERE r.id = d.run_id) = 'marketing'
 	THEN ((SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
-	       WHERE o.contact_id = d.contact_id AND o.sent_at >= $11)
+	       WHERE o.contact_id = d.contact_id AND (o.contact_id, o.sent_at) >= (d.contact_id, $11::timestamptz))
 	    + (SELECT count(*) FROM deliveries o JOIN campaign_runs r ON r.id = o.run_id AND r.purpose = 'marketing'
 	       WHERE o.contact_id = d.contact_id AND o.sent_at IS NULL AND o.status = 'sending'
 	         AND NOT (o.id = ANY ($1) AND o.updated_at < $3)))::int

@@ -44,8 +44,10 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 			Args: []any{queued, runAt, runAt.Add(-time.Minute), accounts, locales, variants, messageIDs,
 				consent.WhatsApp, consent.Marketing, 2, runAt.Add(-24 * time.Hour)},
 			// The deliveries by id; eligibility per contact by primary keys; the cap's counts by contact.
-			Want:   []string{"index=deliveries_pkey", "index=contacts_pkey", "index=consent_state_pkey", "index=suppressions_pkey", "index=deliveries_contact_idx"},
-			Absent: []string{"contact_eligibility", "Seq Scan rel=deliveries", "Seq Scan rel=contacts"}},
+			Want: []string{"index=deliveries_pkey", "index=contacts_pkey", "index=consent_state_pkey", "index=suppressions_pkey", "index=deliveries_contact_idx"},
+			// Never deliveries_sent_idx: every message sent in the window, for each delivery
+			// claimed (the count's row comparison leaves the planner no way to it).
+			Absent: []string{"contact_eligibility", "Seq Scan rel=deliveries", "Seq Scan rel=contacts", "index=deliveries_sent_idx"}},
 		sqltest.PlanCase{Name: "mark sent", Stmt: markSent,
 			Args: []any{queued, make([]string, n), make([]string, n), make([]time.Time, n), runAt},
 			Want: []string{"index=deliveries_pkey"}, Absent: []string{"Seq Scan"}},
