@@ -150,38 +150,8 @@ func TestPipelineClusterEndToEnd(t *testing.T) {
 		return b.count(`SELECT count(*) FROM inbound_messages WHERE reply_status = 'sent'`) == 1
 	})
 
-	pending := func() int {
-		return b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending')`, campaignID)
-	}
-	waitFor(t, 2*time.Minute, "the campaign to finish on the cluster", func() bool {
-		_, err := w.h.Maintenance().Reconcile(ctx)
-		require.NoError(t, err)
-		return pending() == 0
-	})
-	_, err = w.h.Maintenance().Reconcile(ctx) // completes the run
-	require.NoError(t, err)
-	w.stop()
-
-	perPhone := map[string]int{}
-	rows, err := b.pool.Query(ctx, `SELECT to_phone, count(*) FROM sandbox_messages WHERE text NOT LIKE 'You won''t get%' GROUP BY to_phone`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var p string
-		var n int
-		require.NoError(t, rows.Scan(&p, &n))
-		perPhone[p] = n
-	}
-	require.NoError(t, rows.Err())
-	for _, p := range granted {
-		if p == stopper {
-			require.Zero(t, perPhone[p], "the contact who opted out before being reached got a message")
-			continue
-		}
-		require.Equal(t, 1, perPhone[p], "eligible contact %s", contacts.MaskPhone(p))
-	}
-	for _, p := range others {
-		require.Zero(t, perPhone[p], "a contact without consent got a message")
-	}
+	b.finish(w, campaignID, 2*time.Minute, "the campaign to finish on the cluster")
+	b.checkOneEach(granted, others, stopper)
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE to_phone = $1 AND text LIKE 'You won''t get more messages from Acme%'`, stopper))
 	require.Equal(t, 2, b.count(`SELECT count(DISTINCT account_id) FROM deliveries WHERE campaign_id = $1 AND sent_at IS NOT NULL`, campaignID))
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM campaign_runs WHERE campaign_id = $1 AND status = 'completed'`, campaignID))

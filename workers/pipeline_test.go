@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,45 +286,12 @@ func TestPipelineEndToEnd(t *testing.T) {
 	require.NoError(t, b.rdb.FlushDB(ctx).Err())
 
 	w2 := b.startWorker(true)
-	pending := func() int {
-		return b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending')`, campaignID)
-	}
-	waitFor(t, 3*time.Minute, "the campaign to finish after the crash", func() bool {
-		_, err := w2.h.Maintenance().Reconcile(ctx)
-		require.NoError(t, err)
-		return pending() == 0
-	})
-	_, err = w2.h.Maintenance().Reconcile(ctx) // completes the run
-	require.NoError(t, err)
-	w2.stop()
+	b.finish(w2, campaignID, 3*time.Minute, "the campaign to finish after the crash")
 
 	// Invariant 3: each eligible contact who did not opt out before being reached got
 	// exactly one campaign message; duplicates are impossible by construction of the check.
-	perPhone := map[string]int{}
-	rows, err = b.pool.Query(ctx, `SELECT to_phone, count(*) FROM sandbox_messages WHERE text NOT LIKE 'You won''t get%' GROUP BY to_phone`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var p string
-		var n int
-		require.NoError(t, rows.Scan(&p, &n))
-		perPhone[p] = n
-	}
-	require.NoError(t, rows.Err())
-	stopped := map[string]bool{}
-	for _, p := range stoppers {
-		stopped[p] = true
-	}
-	for _, p := range granted {
-		if stopped[p] {
-			require.Zero(t, perPhone[p], "a contact who opted out before being reached got a message")
-			continue
-		}
-		require.Equal(t, 1, perPhone[p], "eligible contact %s", contacts.MaskPhone(p))
-	}
 	// Invariant 1: nobody without consent got one.
-	for _, p := range others {
-		require.Zero(t, perPhone[p], "a contact without consent got a message")
-	}
+	b.checkOneEach(granted, others, stoppers...)
 	// Every opt-out got exactly one confirmation.
 	for _, p := range append(stoppers, reached) {
 		require.Equal(t, 1, b.count(`SELECT count(*) FROM sandbox_messages WHERE to_phone = $1 AND text LIKE 'You won''t get more messages from Acme%'`, p))
@@ -371,4 +339,46 @@ func (b *bundle) status(id int64) string {
 	var s string
 	require.NoError(b.t, b.pool.QueryRow(context.Background(), `SELECT status FROM deliveries WHERE id = $1`, id).Scan(&s))
 	return s
+}
+
+// finish reconciles until campaignID has nothing queued or sending, within the given time,
+// then once more to complete its run, and stops w.
+func (b *bundle) finish(w *worker, campaignID int64, within time.Duration, what string) {
+	b.t.Helper()
+	ctx := context.Background()
+	waitFor(b.t, within, what, func() bool {
+		_, err := w.h.Maintenance().Reconcile(ctx)
+		require.NoError(b.t, err)
+		return b.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending')`, campaignID) == 0
+	})
+	_, err := w.h.Maintenance().Reconcile(ctx) // completes the run
+	require.NoError(b.t, err)
+	w.stop()
+}
+
+// checkOneEach checks the network's record: each granted contact got exactly one campaign
+// message, but those who opted out before being reached (stopped) none, and the others
+// (no consent) none.
+func (b *bundle) checkOneEach(granted, others []string, stopped ...string) {
+	b.t.Helper()
+	perPhone := map[string]int{}
+	rows, err := b.pool.Query(context.Background(), `SELECT to_phone, count(*) FROM sandbox_messages WHERE text NOT LIKE 'You won''t get%' GROUP BY to_phone`)
+	require.NoError(b.t, err)
+	for rows.Next() {
+		var p string
+		var n int
+		require.NoError(b.t, rows.Scan(&p, &n))
+		perPhone[p] = n
+	}
+	require.NoError(b.t, rows.Err())
+	for _, p := range granted {
+		if slices.Contains(stopped, p) {
+			require.Zero(b.t, perPhone[p], "a contact who opted out before being reached got a message")
+			continue
+		}
+		require.Equal(b.t, 1, perPhone[p], "eligible contact %s", contacts.MaskPhone(p))
+	}
+	for _, p := range others {
+		require.Zero(b.t, perPhone[p], "a contact without consent got a message")
+	}
 }
