@@ -133,3 +133,32 @@ func BenchmarkPreviewAttributes1M(b *testing.B) {
 		b.ReportMetric(float64(p.Matched), "matched")
 	}
 }
+
+// BenchmarkPreviewAfterCampaign1M previews a campaign to the million right after another
+// campaign sent each of them a message: the frequency cap's count then reads a million
+// deliveries sent in its window (issue 21's goal: ≤ 2 s). The send is one UPDATE of every
+// delivery to sent, which leaves the million old row versions dead, as a real send does
+// (three times over) until a vacuum.
+//
+//	go test ./campaigns -run '^$' -bench PreviewAfterCampaign1M -benchtime 1x -count 5
+func BenchmarkPreviewAfterCampaign1M(b *testing.B) {
+	bundle := benchSetup(b)
+	ctx := context.Background()
+	first := benchCampaign(b, bundle, allTags)
+	require.NoError(b, bundle.svc.Schedule(ctx, first.ID))
+	first, err := bundle.svc.Get(ctx, first.ID)
+	require.NoError(b, err)
+	_, err = bundle.svc.Launch(ctx, first.ID, *first.NextRunAt)
+	require.NoError(b, err)
+	_, err = bundle.pool.Exec(ctx, `UPDATE deliveries SET status = 'sent', sent_at = now(), account_id = $1, variant = 0
+		WHERE status = 'queued'`, bundle.account)
+	require.NoError(b, err)
+	next := benchCampaign(b, bundle, allTags)
+	for b.Loop() {
+		start := time.Now()
+		p, err := bundle.svc.Preview(ctx, next.ID, false)
+		require.NoError(b, err)
+		b.ReportMetric(time.Since(start).Seconds(), "s/preview")
+		b.ReportMetric(float64(p.Eligible), "eligible")
+	}
+}
