@@ -60,6 +60,8 @@ type Config struct {
 	DispatchPartitions int
 	// CRIER_SEND_QUEUES: queues the sends are spread over, by delivery id
 	SendQueues int
+	// CRIER_MAX_IN_FLIGHT: each campaign's deliveries in Asynq at most
+	MaxInFlight int
 }
 
 // Defaults for a laptop. The database credentials are the ones scripts/services.sh
@@ -94,6 +96,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_FREQUENCY_CAP", "2/24h", "at most N marketing messages per contact in a rolling window, across campaigns, as N/window, or off"},
 	{"CRIER_RECONCILE_EVERY", "30s", "how often the scheduler runs the reconciler (lost tasks, stuck sends, unsettled inbound messages)"},
 	{"CRIER_WORKER_CONCURRENCY", "1000", "tasks one worker process runs at once"},
+	{"CRIER_MAX_IN_FLIGHT", "10000", "each campaign's deliveries in Asynq at most (about 500 bytes of Redis each); a campaign sends at most about this many a second"},
 	{"CRIER_SEND_QUEUES", "1", "queues the sends are spread over, by delivery id (send, send-1, …): on a Redis Cluster each queue is one node's work; the same on every process"},
 	{"CRIER_DISPATCH_PARTITIONS", "4", "parts a campaign's dispatch is cut into (by delivery id), each dispatched by its own task on any worker, side by side; the same on every process"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
@@ -328,6 +331,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("CRIER_SEND_QUEUES", "must be an integer from 1 to 64, got %q", getenv("CRIER_SEND_QUEUES"))
 	} else {
 		c.SendQueues = int(n)
+	}
+	if n, err := positiveInt(getenv("CRIER_MAX_IN_FLIGHT"), 10_000); err != nil || n < 100 || n > 1_000_000 {
+		bad("CRIER_MAX_IN_FLIGHT", "must be an integer from 100 to 1000000, got %q", getenv("CRIER_MAX_IN_FLIGHT"))
+	} else {
+		c.MaxInFlight = int(n)
 	}
 	if c.MetricsAddr = getenv("CRIER_METRICS_ADDR"); c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

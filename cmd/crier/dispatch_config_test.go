@@ -7,7 +7,8 @@ import (
 )
 
 // TestConfigDispatchPartitionsAndSendQueues: CRIER_DISPATCH_PARTITIONS defaults to 4,
-// CRIER_SEND_QUEUES to 1, and both take 1 to 64.
+// CRIER_SEND_QUEUES to 1, and both take 1 to 64; CRIER_MAX_IN_FLIGHT defaults to 10 000
+// and takes 100 to 1 000 000 (TestConfigMaxInFlight).
 func TestConfigDispatchPartitionsAndSendQueues(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -39,5 +40,28 @@ func TestConfigDispatchPartitionsAndSendQueues(t *testing.T) {
 			require.ErrorContains(t, err, tc.name, v)
 			require.ErrorContains(t, err, "from 1 to 64", v)
 		}
+	}
+}
+
+func TestConfigMaxInFlight(t *testing.T) {
+	t.Parallel()
+	get := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "CRIER_MAX_IN_FLIGHT" {
+				return v
+			}
+			return ""
+		}
+	}
+	c, err := loadConfig(get(""))
+	require.NoError(t, err)
+	require.Equal(t, 10_000, c.MaxInFlight)
+	c, err = loadConfig(get("200000"))
+	require.NoError(t, err)
+	require.Equal(t, 200_000, c.MaxInFlight)
+	for _, v := range []string{"0", "99", "1000001", "lots"} {
+		_, err := loadConfig(get(v))
+		require.ErrorContains(t, err, "CRIER_MAX_IN_FLIGHT", v)
+		require.ErrorContains(t, err, "from 100 to 1000000", v)
 	}
 }

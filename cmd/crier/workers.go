@@ -65,6 +65,7 @@ func newPipeline(a *app, svc *services, holdAccounts bool) (*pipeline, error) {
 
 		DispatchPartitions: a.cfg.DispatchPartitions,
 		SendQueues:         a.cfg.SendQueues,
+		MaxInFlight:        a.cfg.MaxInFlight,
 	}
 	if holdAccounts {
 		// The connections' events go to the event handlers, which the handlers then share.
