@@ -6,24 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/internal/testredis"
 )
-
-// leaseClusterClients returns n separate clients of the test cluster, one per "process".
-func leaseClusterClients(t *testing.T, n int) []*redis.ClusterClient {
-	t.Helper()
-	first := testredis.Cluster(t)
-	clients := []*redis.ClusterClient{first}
-	for len(clients) < n {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: first.Options().Addrs})
-		t.Cleanup(func() { c.Close() })
-		clients = append(clients, c)
-	}
-	return clients
-}
 
 // TestLeaseClusterExclusiveAcrossNodes runs three managers for nine accounts whose leases
 // live on all three masters: the acquire script's two keys share a slot, each account is
@@ -33,7 +19,7 @@ func leaseClusterClients(t *testing.T, n int) []*redis.ClusterClient {
 func TestLeaseClusterExclusiveAcrossNodes(t *testing.T) {
 	t.Parallel()
 	accounts := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}
-	clients := leaseClusterClients(t, 3)
+	clients := testredis.ClusterClients(t, 3)
 	ctx := t.Context()
 	nodes := map[string]bool{}
 	for _, id := range accounts {
@@ -117,7 +103,7 @@ func TestLeaseClusterExclusiveAcrossNodes(t *testing.T) {
 // release, whichever node holds the account.
 func TestLeaseClusterStealProtection(t *testing.T) {
 	t.Parallel()
-	clients := leaseClusterClients(t, 2)
+	clients := testredis.ClusterClients(t, 2)
 	// One account on each node.
 	byNode := map[string]int64{}
 	for id := int64(1); len(byNode) < 3; id++ {

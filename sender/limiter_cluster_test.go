@@ -29,20 +29,6 @@ func TestMain(m *testing.M) {
 // on all three masters of the test cluster (TestLimiterClusterKeysSpreadOverNodes).
 var clusterAccounts = []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}
 
-// limiterClusterClients returns n separate clients of the test cluster, as n worker
-// processes would have.
-func limiterClusterClients(t *testing.T, n int) []*redis.ClusterClient {
-	t.Helper()
-	first := testredis.Cluster(t)
-	clients := []*redis.ClusterClient{first}
-	for len(clients) < n {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: first.Options().Addrs})
-		t.Cleanup(func() { c.Close() })
-		clients = append(clients, c)
-	}
-	return clients
-}
-
 // limiterClusterKeys are the keys the Limiter keeps for an account on a budget day, and
 // for a campaign's cap, as documented in limiter.go (redis_rate adds "rate:").
 func limiterClusterKeys(id int64, day string) []string {
@@ -54,7 +40,7 @@ func limiterClusterKeys(id int64, day string) []string {
 // tests below exercise every node), each where its hash tag says.
 func TestLimiterClusterKeysSpreadOverNodes(t *testing.T) {
 	t.Parallel()
-	c := limiterClusterClients(t, 1)[0]
+	c := testredis.ClusterClients(t, 1)[0]
 	lim := sender.NewLimiter(c, sender.LimiterOptions{Now: func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }})
 	nodes := map[string]bool{}
 	for _, id := range clusterAccounts {
@@ -85,7 +71,7 @@ func TestLimiterClusterRate(t *testing.T) {
 	const ratePerMinute = 1200 // 50 ms apart
 	interval := time.Minute / ratePerMinute
 	limits := sender.AccountLimits{RatePerMinute: ratePerMinute}
-	clients := limiterClusterClients(t, 3)
+	clients := testredis.ClusterClients(t, 3)
 
 	// A fresh account's first token comes at once, the second only an interval later.
 	lim := sender.NewLimiter(clients[0], sender.LimiterOptions{})
@@ -152,7 +138,7 @@ func TestLimiterClusterDailyCaps(t *testing.T) {
 	const dailyCap = 20
 	limits := limiterFastLimits(dailyCap)
 	clock := newLimiterClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	clients := limiterClusterClients(t, 3)
+	clients := testredis.ClusterClients(t, 3)
 
 	var (
 		mu       sync.Mutex
@@ -240,7 +226,7 @@ func TestLimiterClusterDailyCaps(t *testing.T) {
 // it (restart, failover, SCRIPT FLUSH) gets the scripts again from the pipelined Takes.
 func TestLimiterClusterAfterScriptFlush(t *testing.T) {
 	t.Parallel()
-	c := limiterClusterClients(t, 1)[0]
+	c := testredis.ClusterClients(t, 1)[0]
 	lim := sender.NewLimiter(c, sender.LimiterOptions{})
 	limits := limiterFastLimits(100)
 	take := func() {

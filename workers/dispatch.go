@@ -181,7 +181,7 @@ func (d *Dispatcher) enqueueSends(ctx context.Context, ids []int64) (int, error)
 				if i >= len(ids) {
 					return
 				}
-				if _, err := d.queue.enqueue(ctx, NewSendTask(ids[i])); err != nil {
+				if _, err := d.queue.enqueueSend(ctx, ids[i]); err != nil {
 					mu.Lock()
 					failed = append(failed, ids[i])
 					firstErr = cmp.Or(firstErr, err)

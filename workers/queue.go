@@ -75,20 +75,22 @@ func (q *Queue) EnqueueCloudWebhook(ctx context.Context, webhookID int64) error 
 	return nil
 }
 
-// enqueue adds a task whose TaskID dedupes it. A task with the same id that is still queued
-// or running is left alone (ok); one that was archived after its retries ran out is deleted
-// and replaced, so that a TaskID never blocks work for good.
+// enqueue adds a task whose TaskID dedupes it (enqueueIn, to the queue its constructor
+// set).
 func (q *Queue) enqueue(ctx context.Context, t *asynq.Task) (bool, error) {
-	var opts []asynq.Option
-	queue := queueOf(t)
-	if t.Type() == TypeMessageSend && q.sendQueues > 1 {
-		var p SendPayload
-		if err := decode(t, &p); err != nil {
-			return false, err
-		}
-		queue = q.sendQueue(p.DeliveryID)
-		opts = append(opts, asynq.Queue(queue)) // an option given here overrides the task's
-	}
+	return q.enqueueIn(ctx, t, queueOf(t))
+}
+
+// enqueueSend adds delivery id's send task to its send queue (SpreadSends).
+func (q *Queue) enqueueSend(ctx context.Context, id int64) (bool, error) {
+	return q.enqueueIn(ctx, NewSendTask(id), q.sendQueue(id))
+}
+
+// enqueueIn adds a task whose TaskID dedupes it to queue. A task with the same id that is
+// still queued or running is left alone (ok); one that was archived after its retries ran
+// out is deleted and replaced, so that a TaskID never blocks work for good.
+func (q *Queue) enqueueIn(ctx context.Context, t *asynq.Task, queue string) (bool, error) {
+	opts := []asynq.Option{asynq.Queue(queue)} // an option given here overrides the task's
 	_, err := q.client.EnqueueContext(ctx, t, opts...)
 	if err == nil {
 		return true, nil
@@ -110,7 +112,7 @@ func (q *Queue) enqueue(ctx context.Context, t *asynq.Task) (bool, error) {
 }
 
 // queueOf and taskIDOf read back the options our constructors set (a send's queue among
-// several is Queue.sendQueue's).
+// several is Queue.sendQueue's: enqueueSend).
 func queueOf(t *asynq.Task) string {
 	switch t.Type() {
 	case TypeMessageSend:

@@ -261,6 +261,20 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// ClusterClients returns n separate clients of the test cluster (Cluster's first), as n
+// processes would have; each is closed when the test ends.
+func ClusterClients(t testing.TB, n int) []*redis.ClusterClient {
+	t.Helper()
+	first := Cluster(t)
+	clients := []*redis.ClusterClient{first}
+	for len(clients) < n {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: first.Options().Addrs})
+		t.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
+	}
+	return clients
+}
+
 // NodeOf returns the address of the master that holds key in the cluster, so that a test
 // can show that its keys spread over several nodes, or share one slot.
 func NodeOf(t testing.TB, c *redis.ClusterClient, key string) string {
