@@ -279,11 +279,11 @@ func (c *fileChunks) Err() error             { return c.err }
 
 // ImportRun imports a queued import's file, as Import does: a run that fails or crashes
 // changes nothing, and the next run starts over, except one that dies between the
-// commits of the import's shares, whose next run finishes the shares not committed. It returns nil once the import
-// has ended, done or failed (a file the import refuses, e.g. an unclosed quote, fails it:
-// running it again cannot help); an error means try again (ErrImportLocked: another run
-// holds it). Progress (rows read, lines rejected) is written to the import's row as it
-// goes, outside the transaction.
+// commits of the import's shares, whose next run finishes the shares not committed. It
+// returns nil once the import has ended, done or failed (a file the import refuses, e.g.
+// an unclosed quote, fails it: running it again cannot help); an error means try again
+// (ErrImportLocked: another run has held it for 5 seconds). Progress (rows read, lines
+// rejected) is written to the import's row as it goes, outside the transaction.
 func (s *Service) ImportRun(ctx context.Context, id int64) error {
 	var opts ImportOptions
 	var status ImportStatus
@@ -319,12 +319,18 @@ func (s *Service) ImportRun(ctx context.Context, id int64) error {
 		return fmt.Errorf("contacts: import %d: %w", id, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var locked bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, ($2 % 2147483648)::int)`, importRunLockClass, id).Scan(&locked); err != nil {
+	// A run that just failed may hold the lock for a moment more: a query cancelled with
+	// its context closes its connection, and PostgreSQL ends that session (and releases
+	// its locks) only when it notices. So the lock is waited for, briefly.
+	wait := max(s.importLockWait.Milliseconds(), 1) // 0 would wait for ever
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, wait)); err != nil {
 		return fmt.Errorf("contacts: import %d: lock: %w", id, err)
 	}
-	if !locked {
-		return fmt.Errorf("import %d: %w", id, errImportLocked)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, ($2 % 2147483648)::int)`, importRunLockClass, id); err != nil {
+		if err := interpretError(err, 0); ErrImportLocked(err) {
+			return fmt.Errorf("import %d: %w", id, err)
+		}
+		return fmt.Errorf("contacts: import %d: lock: %w", id, err)
 	}
 	if err := tx.QueryRow(ctx, `SELECT status FROM contact_imports WHERE id = $1`, id).Scan(&status); err != nil {
 		return fmt.Errorf("contacts: import %d: %w", id, err)

@@ -159,6 +159,7 @@ func TestImportRunOnceAtATime(t *testing.T) {
 	// What a run holds:
 	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2::int)`, int32(0x696d7072), id)
 	require.NoError(t, err)
+	contacts.SetImportLockWait(svc, 100*time.Millisecond)
 	err = svc.ImportRun(ctx, id)
 	require.True(t, contacts.ErrImportLocked(err), "%v", err)
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,6 +38,8 @@ type Service struct {
 	limits  ImportLimits          // with defaults
 	merges  int                   // Options.ImportMerges
 
+	importLockWait time.Duration // how long ImportRun waits for a run that holds the import
+
 	chunkHook func(records int64) error // tests: called after each chunk a run merges
 	partHook  func(part int) error      // tests: called after each part of an import commits on its own
 }
@@ -45,7 +48,8 @@ type Service struct {
 // suppression list is matched against.
 func New(pool *pgxpool.Pool, hasher *phonehash.Hasher, opts Options) *Service {
 	return &Service{pool: pool, hasher: hasher, consent: opts.ImportConsent, queue: opts.ImportQueue,
-		limits: opts.ImportLimits.WithDefaults(), merges: opts.ImportMerges}
+		limits: opts.ImportLimits.WithDefaults(), merges: opts.ImportMerges,
+		importLockWait: 5 * time.Second}
 }
 
 // ImportLimits are the limits the Service's imports are held to, defaults applied.
@@ -343,6 +347,9 @@ func interpretError(err error, id int64) error {
 	}
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.ConstraintName == "contacts_tags_limit" {
 		return apperr.Field("tags", "a contact can have at most %d tags", maxTagsPerContact)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: only ImportRun sets a lock_timeout
+		return errImportLocked
 	}
 	return err
 }
