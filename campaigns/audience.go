@@ -18,9 +18,9 @@ import (
 // SQL; a test checks that they are the constants.
 
 // The audience statements: launchDeliveries, previewCounts and previewSamples. Each reads
-// the same audience, the subquery m (audienceSubquery, one constant: a test checks that
-// the three hold the same text), so that the preview counts exactly what a launch would
-// materialise. m has a row per contact the campaign's filter (Audience) matches, with:
+// the same audience, the subquery m (audienceSubquery; the samples read
+// audienceSubqueryFew, which differs only in how the frequency cap is counted), so that
+// the preview counts exactly what a launch would materialise. m has a row per contact the campaign's filter (Audience) matches, with:
 //
 //   - contact: the contact (the contacts row type, read as (m.contact).id);
 //   - reason: the skip reason, NULL when the contact gets the message (the first that
@@ -74,8 +74,15 @@ import (
 // no index on deliveries is needed (receipts must stay HOT updates). The attribute
 // conditions are one jsonpath, evaluated per contact the other conditions leave.
 
-// audienceSubquery is m, the audience every audience statement reads.
-const audienceSubquery = `
+// audienceSubquery is m, the audience every audience statement reads: audienceHead,
+// the contacts at the frequency cap (capGrouped), audienceTail.
+const audienceSubquery = audienceHead + capGrouped + audienceTail
+
+// audienceSubqueryFew is m for a statement that reads a few of its contacts (the
+// samples): the same audience, with the cap counted per contact (capPerContact).
+const audienceSubqueryFew = audienceHead + capPerContact + audienceTail
+
+const audienceHead = `
 	SELECT e.contact,
 	       CASE
 	           WHEN cardinality($3::text[]) > 0 AND (e.contact).tags && $3::text[] THEN 'excluded_tag'
@@ -91,6 +98,11 @@ const audienceSubquery = `
 	            ELSE $13::timestamptz END AS due,
 	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
 	FROM contact_eligibility($4::text, $5::text) e
+`
+
+// capGrouped is capped, the contacts at the cap, for every contact at once: the marketing
+// messages sent since cap_since or pending, grouped by contact, one hash join.
+const capGrouped = `
 	LEFT JOIN (
 	    SELECT d.contact_id
 	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
@@ -100,7 +112,23 @@ const audienceSubquery = `
 	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
 	    GROUP BY d.contact_id HAVING count(*) >= $6::int
 	) capped ON capped.contact_id = (e.contact).id
-	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
+`
+
+// capPerContact is capped counted for each contact as it is read, by
+// deliveries_contact_idx: a few index lookups where capGrouped would group every message
+// sent in the window before the first row.
+const capPerContact = `
+	LEFT JOIN LATERAL (
+	    SELECT (e.contact).id AS contact_id
+	    WHERE $6::int > 0 AND (
+	        SELECT count(*) FROM deliveries d JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
+	        WHERE d.contact_id = (e.contact).id
+	          AND (d.sent_at >= $7::timestamptz
+	               OR (d.sent_at IS NULL AND (d.pending = 'queued' OR d.sending_since IS NOT NULL)))) >= $6::int
+	) capped ON true
+`
+
+const audienceTail = `	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
 	           FROM unnest($9::text[], $10::timestamptz[], $11::boolean[]) AS z(zone, due, skip)) due_ctz
 	       ON due_ctz.zone = (e.contact).timezone
 	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
@@ -166,7 +194,7 @@ const previewSamples = `
 SELECT (m.contact).id, (m.contact).phone, (m.contact).name, (m.contact).email, (m.contact).locale,
        coalesce(nullif((m.contact).country, ''), (m.contact).phone_region), (m.contact).timezone,
        (m.contact).tags, (m.contact).attributes
-FROM (` + audienceSubquery + `) m
+FROM (` + audienceSubqueryFew + `) m
 WHERE m.reason IS NULL
 ORDER BY (m.contact).id
 LIMIT $22`
@@ -181,14 +209,30 @@ LIMIT $22`
 const audienceSettings = `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off; ` +
 	`SET LOCAL work_mem = '128MB'; SET LOCAL enable_mergejoin = off; SET LOCAL TimeZone = 'UTC'`
 
+// countSettings are audienceSettings for the counts (a preview's, a segment's), which
+// read the whole audience and return a few rows: parallel workers are worth starting for
+// them (at a million contacts, 1.0–1.1 s instead of 1.6–1.7 s on two cores), and
+// PostgreSQL's default costs would have each scan run alone. The launch cannot use them
+// (an INSERT … SELECT runs in one process).
+const countSettings = audienceSettings + `; SET LOCAL parallel_setup_cost = 10; SET LOCAL parallel_tuple_cost = 0.001`
+
 // audienceArgs returns the parameters $1 to $21 of the audience statements for campaign
 // c's run at runAt, whose messages are of purpose (the template's category). With due,
 // they carry the due table of every zone (the launch; a preview only when the schedule can
 // skip someone); without, an empty one.
-func (s *Service) audienceArgs(ctx context.Context, c Campaign, purpose consent.Purpose, runAt time.Time, due bool) ([]any, error) {
-	capMax := 0
+func (s *Service) audienceArgs(ctx context.Context, q querier, c Campaign, purpose consent.Purpose, runAt time.Time, due bool) ([]any, error) {
+	capMax, capSince := 0, runAt.Add(-s.opts.FrequencyCap.Window)
 	if purpose == consent.Marketing {
 		capMax = s.opts.FrequencyCap.Max // 0: off
+	}
+	if capMax > 0 {
+		runs, err := capRuns(ctx, q, capSince)
+		if err != nil {
+			return nil, fmt.Errorf("frequency cap: %w", err)
+		}
+		if runs < capMax {
+			capMax = 0 // nobody can be at the cap: see capRuns
+		}
 	}
 	skipPastLocal := c.Schedule.SkipPastLocal && c.Schedule.LocalTime != ""
 	table := schedule.DueTable{Zones: []string{}, Due: []time.Time{}, Skip: []bool{}, FallbackDue: runAt}
@@ -221,7 +265,7 @@ func (s *Service) audienceArgs(ctx context.Context, c Campaign, purpose consent.
 	return []any{
 		orEmpty(c.Audience.TagsAny), orEmpty(c.Audience.TagsAll), orEmpty(c.Audience.ExcludeTags),
 		s.opts.Channel, purpose,
-		capMax, runAt.Add(-s.opts.FrequencyCap.Window),
+		capMax, capSince,
 		skipPastLocal,
 		orEmpty(table.Zones), dues, table.Skip, table.FallbackZone, fallbackDue, table.FallbackSkip,
 		pathArg, vars, orEmpty(a.Countries), orEmpty(a.Locales),
@@ -236,4 +280,22 @@ func orEmpty(tags []string) []string {
 		return []string{}
 	}
 	return tags
+}
+
+// capRuns counts the marketing runs that may have a message sent since since, or one
+// pending: those launching or running, and those that ended since then. A run has at most
+// one delivery per contact (UNIQUE (run_id, contact_id)), so no contact can have more
+// marketing messages in the window than there are such runs; with fewer runs than the
+// cap, nobody is at it, and the audience statements leave the cap's count out (it groups
+// every message sent in the window: about a second at a million).
+//
+// A cancelled run ends at once, while a send already on its way may still be recorded a
+// moment later. Such a message can escape this count, not the cap: the claim checks the
+// cap again, exactly, before each send (delivery.Sends.ClaimMany).
+func capRuns(ctx context.Context, q querier, since time.Time) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `
+		SELECT count(*) FROM campaign_runs
+		WHERE purpose = 'marketing' AND (status IN ('launching', 'running') OR completed_at >= $1)`, since).Scan(&n)
+	return n, err
 }

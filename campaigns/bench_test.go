@@ -140,7 +140,10 @@ func BenchmarkPreviewAttributes1M(b *testing.B) {
 // delivery to sent, which leaves the million old row versions dead, as a real send does
 // (three times over) until a vacuum.
 //
-// "unvacuumed" previews at once; "vacuumed" after a VACUUM of deliveries.
+// "unvacuumed" previews at once; "vacuumed" after a VACUUM of deliveries. With one run in
+// the window and a cap of 2, nobody can be at the cap and its count is left out
+// (campaigns' capRuns); "second-queued" previews once a second campaign is launched, so
+// that the count runs.
 //
 //	go test ./campaigns -run '^$' -bench PreviewAfterCampaign1M -benchtime 1x -count 3
 func BenchmarkPreviewAfterCampaign1M(b *testing.B) {
@@ -171,4 +174,14 @@ func BenchmarkPreviewAfterCampaign1M(b *testing.B) {
 	_, err = bundle.pool.Exec(ctx, `VACUUM deliveries`)
 	require.NoError(b, err)
 	b.Run("vacuumed", preview)
+	// A second campaign launched and not sent yet: two marketing runs in the window, as
+	// many as the cap (2 per 24 h), so the cap's count reads both, a million sent and a
+	// million queued, and finds everyone at the cap.
+	second := benchCampaign(b, bundle, allTags)
+	require.NoError(b, bundle.svc.Schedule(ctx, second.ID))
+	second, err = bundle.svc.Get(ctx, second.ID)
+	require.NoError(b, err)
+	_, err = bundle.svc.Launch(ctx, second.ID, *second.NextRunAt)
+	require.NoError(b, err)
+	b.Run("second-queued", preview)
 }

@@ -90,7 +90,7 @@ func TestDueTableSQLAgreesWithGo(t *testing.T) {
 		for _, s := range schedules {
 			for _, q := range quiets {
 				c := Campaign{Audience: Audience{TagsAny: []string{"r"}}, Schedule: s, QuietHours: q}
-				args, err := svc.audienceArgs(ctx, c, consent.Marketing, runAt, true)
+				args, err := svc.audienceArgs(ctx, pool, c, consent.Marketing, runAt, true)
 				require.NoError(t, err)
 				rows, err := pool.Query(ctx, query, args...)
 				require.NoError(t, err)
@@ -129,7 +129,7 @@ func TestDueTableSQLAgreesWithGo(t *testing.T) {
 	// One value by hand: 02:30 in New York on the spring-forward day is 03:00 EDT.
 	c := Campaign{Audience: Audience{TagsAny: []string{"r"}},
 		Schedule: schedule.Schedule{Type: schedule.Now, LocalTime: "02:30"}, QuietHours: schedule.QuietHours{Start: "00:00", End: "00:00"}}
-	args, err := svc.audienceArgs(ctx, c, consent.Marketing, testTime(t, "2026-03-08T05:00:00Z"), true)
+	args, err := svc.audienceArgs(ctx, pool, c, consent.Marketing, testTime(t, "2026-03-08T05:00:00Z"), true)
 	require.NoError(t, err)
 	var due time.Time
 	require.NoError(t, pool.QueryRow(ctx, `SELECT m.due FROM (`+audienceOf(t, launchDeliveries)+`) m

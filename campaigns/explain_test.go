@@ -28,7 +28,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	runAt := time.Now().UTC()
 	c := Campaign{Audience: Audience{TagsAny: []string{"t7"}, ExcludeTags: []string{"t8"}}}
 	c.Schedule.Timezone, c.Schedule.LocalTime = "Asia/Singapore", "10:00"
-	audience, err := svc.audienceArgs(ctx, c, consent.Marketing, runAt, true)
+	audience, err := svc.audienceArgs(ctx, pool, c, consent.Marketing, runAt, true)
 	require.NoError(t, err)
 
 	sqltest.CheckPlans(t, pool,
@@ -37,9 +37,15 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 			// Eligibility is inlined: joins of its tables, not a call of the function.
 			Want:   []string{"index=contacts_tags_idx", "rel=consent_state", "rel=suppressions"},
 			Absent: []string{"contact_eligibility", "Seq Scan rel=contacts"}},
-		sqltest.PlanCase{Name: "preview count", Settings: audienceSettings, Stmt: previewCounts, Args: audience,
+		sqltest.PlanCase{Name: "preview count", Settings: countSettings, Stmt: previewCounts, Args: audience,
 			Want:   []string{"index=contacts_tags_idx", "rel=consent_state", "rel=suppressions"},
 			Absent: []string{"contact_eligibility", "Seq Scan rel=contacts"}},
+		// The first few by id, the cap counted for each by its contact: never every message
+		// sent in the window grouped before the first row.
+		sqltest.PlanCase{Name: "preview samples", Settings: `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL TimeZone = 'UTC'`,
+			Stmt: previewSamples, Args: append(append([]any{}, audience...), 3),
+			Want:   []string{"index=deliveries_contact_idx"},
+			Absent: []string{"Seq Scan rel=deliveries", "HashAggregate", "GroupAggregate"}},
 	)
 
 	// An audience of every contact is a sequential scan with hash joins, each table read
@@ -48,9 +54,9 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	for i := range 50 {
 		c.Audience.TagsAny = append(c.Audience.TagsAny, fmt.Sprintf("t%d", i))
 	}
-	all, err := svc.audienceArgs(ctx, c, consent.Marketing, runAt, false)
+	all, err := svc.audienceArgs(ctx, pool, c, consent.Marketing, runAt, false)
 	require.NoError(t, err)
-	plan := sqltest.Explain(t, pool, audienceSettings, previewCounts, all...)
+	plan := sqltest.Explain(t, pool, countSettings, previewCounts, all...)
 	require.True(t, plan.Has("Hash"), "preview of everyone:\n%s", plan)
 	require.False(t, plan.Has("Nested Loop"), "preview of everyone:\n%s", plan)
 	require.False(t, plan.Has("rel=due_"), "a preview that reads no due time does not join the due table:\n%s", plan)

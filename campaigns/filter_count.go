@@ -24,7 +24,7 @@ func (s *Service) FilterCount(ctx context.Context, f Filter) (SegmentCount, erro
 // countFilter counts a normalised filter's audience now: a marketing message on the
 // service's channel, with the frequency cap, without a schedule.
 func (s *Service) countFilter(ctx context.Context, f Filter) (SegmentCount, error) {
-	args, err := s.audienceArgs(ctx, Campaign{Audience: f}, consent.Marketing, s.now(), false)
+	args, err := s.audienceArgs(ctx, s.pool, Campaign{Audience: f}, consent.Marketing, s.now(), false)
 	if err != nil {
 		return SegmentCount{}, fmt.Errorf("campaigns: count: %w", err)
 	}

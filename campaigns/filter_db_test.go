@@ -105,11 +105,11 @@ func newFilterFixture(t *testing.T) *filterFixture {
 func (f *filterFixture) match(t *testing.T, a Audience) []string {
 	t.Helper()
 	ctx := context.Background()
-	args, err := f.svc.audienceArgs(ctx, Campaign{Audience: a}, consent.Marketing, f.runAt, false)
-	require.NoError(t, err)
 	tx, err := f.pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
+	args, err := f.svc.audienceArgs(ctx, tx, Campaign{Audience: a}, consent.Marketing, f.runAt, false)
+	require.NoError(t, err)
 	_, err = tx.Exec(ctx, audienceSettings)
 	require.NoError(t, err)
 	rows, err := tx.Query(ctx, `SELECT (m.contact).id FROM (`+audienceSubquery+`) m`, args...)

@@ -123,12 +123,6 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 		if err := tx.QueryRow(ctx, `SELECT category, version FROM templates WHERE id = $1`, c.TemplateID).Scan(&purpose, &version); err != nil {
 			return fmt.Errorf("template %d: %w", c.TemplateID, err)
 		}
-		if run, err = scanRun(tx.QueryRow(ctx, `
-			INSERT INTO campaign_runs (campaign_id, run_at, template_version, purpose, status, launched_at)
-			VALUES ($1, $2, $3, $4, 'running', $5)
-			RETURNING `+runColumns, campaignID, runAt, version, purpose, s.now())); err != nil {
-			return fmt.Errorf("run: %w", err)
-		}
 		// A segment's filter as it is now; the campaign keeps it as the one it last resolved.
 		if c.Audience, err = s.resolveAudience(ctx, tx, c); err != nil {
 			return fmt.Errorf("audience: %w", err)
@@ -137,9 +131,16 @@ func (s *Service) Launch(ctx context.Context, campaignID int64, runAt time.Time)
 		if err != nil {
 			return err
 		}
-		args, err := s.audienceArgs(ctx, c, purpose, runAt, true)
+		// Before the run is made: the frequency cap counts the other runs (capRuns).
+		args, err := s.audienceArgs(ctx, tx, c, purpose, runAt, true)
 		if err != nil {
 			return err
+		}
+		if run, err = scanRun(tx.QueryRow(ctx, `
+			INSERT INTO campaign_runs (campaign_id, run_at, template_version, purpose, status, launched_at)
+			VALUES ($1, $2, $3, $4, 'running', $5)
+			RETURNING `+runColumns, campaignID, runAt, version, purpose, s.now())); err != nil {
+			return fmt.Errorf("run: %w", err)
 		}
 		args = append(args, run.ID, campaignID, runAt)
 		if err := tx.QueryRow(ctx, launchDeliveries, args...).Scan(&run.Matched, &run.Eligible); err != nil {

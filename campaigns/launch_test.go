@@ -439,3 +439,49 @@ func TestDeletedContactLeavesNoText(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT rendered FROM deliveries WHERE contact_id = $1`, kept).Scan(&rendered))
 	require.True(t, strings.HasPrefix(rendered, "Hi Ada"))
 }
+
+// TestFrequencyCapCountsEveryRunThatCanReachIt: the cap's count is left out when fewer
+// marketing runs than the cap could have sent in its window (a run messages a contact
+// once), so the runs that are counted must include every one that can: running, and
+// ended within the window. A preview's samples count the cap per contact and skip the
+// capped one as the counts do.
+func TestFrequencyCapCountsEveryRunThatCanReachIt(t *testing.T) {
+	b := setup(t) // the default cap: 2 per 24 h
+	ctx := context.Background()
+	capped := b.eligible(t, "+6591000001", "", "vip")
+	free := b.eligible(t, "+6591000002", "", "vip")
+	only := func(id int64) func(*campaigns.Input) {
+		return func(in *campaigns.Input) { in.Audience = &campaigns.Audience{TagsAny: []string{"vip"}, ExcludeTags: []string{"not-" + itoa(id)}} }
+	}
+	_, err := b.pool.Exec(ctx, `UPDATE contacts SET tags = tags || ('not-' || $1)::text WHERE id = $2`, itoa(capped), free)
+	require.NoError(t, err)
+
+	// Run A messaged capped two hours ago and ended an hour ago; run B is still queued.
+	a := b.launch(t, b.create(t, only(capped)).ID)
+	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET status = 'sent', sent_at = $2 WHERE run_id = $1`, a.ID, testNow.Add(-2*time.Hour))
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE campaign_runs SET status = 'completed', completed_at = $2 WHERE id = $1`, a.ID, testNow.Add(-time.Hour))
+	require.NoError(t, err)
+	b.launch(t, b.create(t, only(capped)).ID)
+
+	c := b.create(t)
+	p, err := b.svc.Preview(ctx, c.ID, true)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, p.Excluded["frequency_capped"], "a run that ended in the window counts")
+	require.EqualValues(t, 1, p.Eligible)
+	require.Len(t, p.Samples, 1)
+	require.Equal(t, free, p.Samples[0].ContactID, "the samples skip the capped contact")
+
+	// Run A ended, and messaged capped, before the window: one run left, nobody capped.
+	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET sent_at = $2 WHERE run_id = $1`, a.ID, testNow.Add(-26*time.Hour))
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE campaign_runs SET completed_at = $2 WHERE id = $1`, a.ID, testNow.Add(-25*time.Hour))
+	require.NoError(t, err)
+	p, err = b.svc.Preview(ctx, c.ID, true)
+	require.NoError(t, err)
+	require.Zero(t, p.Excluded["frequency_capped"])
+	require.EqualValues(t, 2, p.Eligible)
+	require.Equal(t, capped, p.Samples[0].ContactID)
+	run := b.launch(t, c.ID)
+	require.Equal(t, "queued", b.deliveries(t, run.ID)[capped].Status)
+}

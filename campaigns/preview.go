@@ -67,7 +67,7 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
 	// The due time matters to a preview only when it can skip someone.
-	args, err := s.audienceArgs(ctx, c, purpose, runAt, c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "")
+	args, err := s.audienceArgs(ctx, s.pool, c, purpose, runAt, c.Schedule.SkipPastLocal && c.Schedule.LocalTime != "")
 	if err != nil {
 		return Preview{}, fmt.Errorf("campaigns: preview %d: %w", id, err)
 	}
@@ -97,7 +97,7 @@ func (s *Service) Preview(ctx context.Context, id int64, pii bool) (Preview, err
 // reason (nil: eligible) with its count.
 func (s *Service) countAudience(ctx context.Context, args []any, add func(reason *string, n int64)) error {
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, audienceSettings); err != nil {
+		if _, err := tx.Exec(ctx, countSettings); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, previewCounts, args...)
