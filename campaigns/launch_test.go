@@ -451,7 +451,9 @@ func TestFrequencyCapCountsEveryRunThatCanReachIt(t *testing.T) {
 	capped := b.eligible(t, "+6591000001", "", "vip")
 	free := b.eligible(t, "+6591000002", "", "vip")
 	only := func(id int64) func(*campaigns.Input) {
-		return func(in *campaigns.Input) { in.Audience = &campaigns.Audience{TagsAny: []string{"vip"}, ExcludeTags: []string{"not-" + itoa(id)}} }
+		return func(in *campaigns.Input) {
+			in.Audience = &campaigns.Audience{TagsAny: []string{"vip"}, ExcludeTags: []string{"not-" + itoa(id)}}
+		}
 	}
 	_, err := b.pool.Exec(ctx, `UPDATE contacts SET tags = tags || ('not-' || $1)::text WHERE id = $2`, itoa(capped), free)
 	require.NoError(t, err)
