@@ -285,18 +285,25 @@ func newBar(o benchOptions, max int64, what string) *progressbar.ProgressBar {
 	)
 }
 
-// benchCSV writes n contacts with marketing consent, tagged "bench": Singapore mobile
-// numbers +659xxxxxxx and +658xxxxxxx, so that every one is valid.
+// benchPhone is the phone of the bench's contact i (0 ≤ i < 18 000 000): a Singapore
+// mobile number, valid by the phone library's metadata, +6590000000 to +6598999999 and
+// then +6580100000 onwards (+6599…, +6580000000 to +6580099999 and a few other blocks are
+// not valid numbers).
+func benchPhone(i int) string {
+	n := 90000000 + i
+	if i >= 9_000_000 {
+		n = 80100000 + i - 9_000_000
+	}
+	return "+65" + strconv.Itoa(n)
+}
+
+// benchCSV writes n contacts with marketing consent, tagged "bench": benchPhone's
+// numbers, so that every one is valid.
 func benchCSV(w io.Writer, n int) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString("phone,name,tags,consent\n")
 	for i := range n {
-		prefix := 90000000
-		if i >= 10_000_000/2 {
-			prefix = 80000000 - 10_000_000/2
-		}
-		bw.WriteString("+65")
-		bw.WriteString(strconv.Itoa(prefix + i))
+		bw.WriteString(benchPhone(i))
 		bw.WriteString(",Bench Contact ")
 		bw.WriteString(strconv.Itoa(i))
 		bw.WriteString(",bench,yes\n")
@@ -847,7 +854,7 @@ func (b *benchStops) start(ctx context.Context, h *workers.Handlers, accounts []
 		defer tick.Stop()
 		step := contacts / b.n
 		for i := range b.n {
-			phone := "+65" + strconv.Itoa(90000000+i*step+step/2)
+			phone := benchPhone(i*step + step/2)
 			_, err := h.Events().Inbound(ctx, consent.Inbound{AccountID: accounts[i%len(accounts)], From: phone, Text: "STOP",
 				ProviderID: "bench-stop-" + strconv.Itoa(i), ReceivedAt: time.Now()})
 			if err != nil {
