@@ -332,6 +332,10 @@ func (s *Service) ImportRun(ctx context.Context, id int64) error {
 		}
 		return fmt.Errorf("contacts: import %d: lock: %w", id, err)
 	}
+	// Only this wait: the merge waits for the rows it writes as long as it takes.
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = DEFAULT`); err != nil {
+		return fmt.Errorf("contacts: import %d: lock: %w", id, err)
+	}
 	if err := tx.QueryRow(ctx, `SELECT status FROM contact_imports WHERE id = $1`, id).Scan(&status); err != nil {
 		return fmt.Errorf("contacts: import %d: %w", id, err)
 	}

@@ -165,6 +165,33 @@ func TestImportRunOnceAtATime(t *testing.T) {
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM contacts`))
 }
 
+// TestImportRunWaitsForTheRowsItWrites: the run's short wait is for the import's own lock
+// only; a contact that another transaction holds for longer is waited for, as before.
+func TestImportRunWaitsForTheRowsItWrites(t *testing.T) {
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}, ImportMerges: 1})
+	contacts.SetImportLockWait(svc, 50*time.Millisecond)
+	require.NoError(t, svc.ImportRun(ctx, submit(t, svc, "phone,name\n+6591234567,Ada\n", contacts.ImportOptions{})))
+	id := submit(t, svc, "phone,name\n+6591234567,Grace\n", contacts.ImportOptions{})
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, err = tx.Exec(ctx, `SELECT 1 FROM contacts WHERE phone = '+6591234567' FOR UPDATE`)
+	require.NoError(t, err)
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(500 * time.Millisecond) // ten times the run's wait for its lock
+		released <- tx.Rollback(ctx)
+	}()
+	require.NoError(t, svc.ImportRun(ctx, id))
+	require.NoError(t, <-released)
+	job, err := svc.ImportGet(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, contacts.ImportDone, job.Status)
+	require.EqualValues(t, 1, job.Result.Updated)
+	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM contacts WHERE name = 'Grace'`))
+}
+
 // TestImportStoresRejectsAsFound: a file of nothing but bad lines is stored a block at a
 // time; the summary lists the first ones only, and ImportRejects hands every one back.
 func TestImportStoresRejectsAsFound(t *testing.T) {
