@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -58,11 +57,7 @@ func TestCloudCampaignEndToEnd(t *testing.T) {
 		}
 	})
 	api.waitReady()
-	cfg, err := loadConfig(getenv)
-	require.NoError(t, err)
-	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	t.Cleanup(a.Close)
+	a := testApp(t, getenv)
 	count := func(q string, args ...any) int {
 		var n int
 		require.NoError(t, a.pool.QueryRow(context.Background(), q, args...).Scan(&n))

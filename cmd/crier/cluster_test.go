@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -103,11 +102,7 @@ func TestServeOnRedisCluster(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	token := strings.TrimSpace(stdout)
 
-	cfg, err := loadConfig(getenv)
-	require.NoError(t, err)
-	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	defer a.Close()
+	a := testApp(t, getenv)
 	require.IsType(t, &redis.ClusterClient{}, a.redis)
 	queue := workers.NewQueue(a.redis, a.logger)
 	defer queue.Close()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -58,11 +57,7 @@ func TestKillNineAndRedisLoss(t *testing.T) {
 	code, keyOut, stderr := runCmd(t, getenv, "apikey", "create", "--name", "e2e", "--role", "admin")
 	require.Equal(t, 0, code, stderr)
 	api := &apiClient{t: t, base: "http://" + addr, key: strings.TrimSpace(keyOut)}
-	cfg, err := loadConfig(getenv)
-	require.NoError(t, err)
-	a, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	defer a.Close()
+	a := testApp(t, getenv)
 	count := func(q string, args ...any) int {
 		var n int
 		require.NoError(t, a.pool.QueryRow(ctx, q, args...).Scan(&n))

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -42,11 +40,7 @@ var subjectNeedles = []string{subjectPhone, "6591234567", "9123 4567", "91234567
 func TestErasureLeavesNoTrace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg, err := loadConfig(env(t))
-	require.NoError(t, err)
-	a, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	defer a.Close()
+	a := testApp(t, env(t))
 	svc, err := newServices(ctx, a)
 	require.NoError(t, err)
 	defer svc.Close()

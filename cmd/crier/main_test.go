@@ -29,6 +29,18 @@ import (
 
 const testHashKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+// testApp opens the app the configuration getenv gives, as a command does, closed when
+// the test ends.
+func testApp(t *testing.T, getenv func(string) string) *app {
+	t.Helper()
+	cfg, err := loadConfig(getenv)
+	require.NoError(t, err)
+	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	return a
+}
+
 // env builds a getenv over a test database and Redis database of its own.
 func env(t *testing.T, kv ...string) func(string) string {
 	t.Helper()
@@ -158,11 +170,7 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	token := strings.TrimSpace(stdout)
 
-	cfg, err := loadConfig(getenv)
-	require.NoError(t, err)
-	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	defer a.Close()
+	a := testApp(t, getenv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

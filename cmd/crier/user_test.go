@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -40,13 +38,9 @@ func TestUserCommands(t *testing.T) {
 	require.Equal(t, 2, code)
 
 	// --password-stdin reads the first line; the link-free user signs in with it.
-	cfg, err := loadConfig(getenv)
-	require.NoError(t, err)
-	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	defer a.Close()
+	a := testApp(t, getenv)
 	var out bytes.Buffer
-	err = cmdUser(context.Background(), a, []string{"create", "--email", "ops@example.com", "--role", "ops", "--password-stdin"},
+	err := cmdUser(context.Background(), a, []string{"create", "--email", "ops@example.com", "--role", "ops", "--password-stdin"},
 		&out, getenv, strings.NewReader("correct horse battery\nsecond line\n"))
 	require.NoError(t, err)
 	require.Contains(t, out.String(), "created user")
