@@ -166,6 +166,11 @@ const audienceTail = `	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
 // conflict: a plain INSERT, without ON CONFLICT's speculative insertion (UNIQUE (run_id,
 // contact_id) still holds the invariant). Skipped deliveries are due at the run's time.
 //
+// It appends the run's counters in the same statement, one row per skip reason (and one
+// for the queued), as migration 00021's triggers would for any other change: no trigger
+// counts inserts (migration 00023). A launched delivery is queued or skipped, with no
+// variant, account, send or receipt yet.
+//
 //	$1-$21 the audience (audienceArgs), $22 run_id bigint, $23 campaign_id bigint,
 //	$24 run_at timestamptz
 const launchDeliveries = `
@@ -174,9 +179,16 @@ WITH ins AS (
 	SELECT $22::bigint, $23::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
 	       m.reason, coalesce(m.due, $24::timestamptz)
 	FROM (` + audienceSubquery + `) m
-	RETURNING skip_reason IS NULL AS queued
+	RETURNING skip_reason
+), counted AS (
+	INSERT INTO delivery_counts (campaign_id, run_id, variant, account_id, skip_reason, total, queued,
+		sending, sent, delivered, read, failed, skipped, cancelled, expired, opted_out, replied)
+	SELECT $23::bigint, $22::bigint, NULL, NULL, skip_reason, count(*), count(*) FILTER (WHERE skip_reason IS NULL),
+		0, 0, 0, 0, 0, count(*) FILTER (WHERE skip_reason IS NOT NULL), 0, 0,
+		count(*) FILTER (WHERE skip_reason = 'opted_out'), 0
+	FROM ins GROUP BY skip_reason
 )
-SELECT count(*), count(*) FILTER (WHERE queued) FROM ins`
+SELECT count(*), count(*) FILTER (WHERE skip_reason IS NULL) FROM ins`
 
 // previewCounts counts the audience by skip reason (NULL: eligible).
 //
