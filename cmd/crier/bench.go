@@ -82,6 +82,7 @@ type benchOptions struct {
 	Concurrency int
 	RedisDB     int
 	Keep        bool
+	NoSend      bool // stop after the launch: the import and the launch alone
 	CPUProfile  string
 	PprofAddr   string
 	Compare     string // a saved run's output, printed beside this run's figures
@@ -99,6 +100,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.IntVar(&o.Concurrency, "concurrency", 1000, "worker concurrency (Asynq), for Crier and for the raw Asynq baseline")
 	fs.IntVar(&o.RedisDB, "redis-db", 15, "Redis logical database to use (and flush) for the run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
+	fs.BoolVar(&o.NoSend, "no-send", false, "stop after the launch: measure the import and the launch alone (minutes, not an hour, at 10 M)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the send phase to this file")
 	fs.StringVar(&o.PprofAddr, "pprof", "", "serve net/http/pprof on this address during the run (e.g. 127.0.0.1:6060)")
 	fs.StringVar(&o.Compare, "compare", "", "a saved earlier run's output (crier bench > before.md): print each figure beside it")
@@ -580,6 +582,9 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	}
 	res.add("Audience expansion", time.Since(start).Round(time.Millisecond).String(),
 		fmt.Sprintf("one INSERT … SELECT of %d deliveries (consent, suppression, frequency cap, due times)", run.Eligible))
+	if o.NoSend {
+		return res, nil
+	}
 
 	deadBefore, err := readTableHealth(ctx, a.pool, "deliveries")
 	if err != nil {
@@ -751,7 +756,7 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 		return nil, err
 	}
 	res.add("Raw Asynq no-op", perSecond(raw)+" tasks", fmt.Sprintf("%d no-op tasks, same Redis, concurrency %d, enqueued while processed%s", rawN, o.Concurrency, perUnit(rawCPU, int64(rawN))))
-	res.add("Send ÷ raw Asynq", fmt.Sprintf("%.0f %%", 100*sendRate/raw), "goal ≥ 50 %")
+	res.add("Send ÷ raw Asynq", fmt.Sprintf("%.0f %%", 100*sendRate/raw), "goal ≥ 65 %")
 	return res, nil
 }
 

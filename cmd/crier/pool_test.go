@@ -162,4 +162,11 @@ func TestBenchWithoutHashKey(t *testing.T) {
 		"--concurrency", "8", "--redis-db", strconv.Itoa(benchRedis.DB))
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "| End-to-end send |")
+
+	// --no-send stops after the launch: the import and the launch, and nothing sent.
+	code, out, stderr = runCmd(t, getenv, "bench", "--contacts", "20", "--stops", "0", "--accounts", "1",
+		"--concurrency", "8", "--redis-db", strconv.Itoa(benchRedis.DB), "--no-send")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "| Audience expansion |")
+	require.NotContains(t, out, "| End-to-end send |")
 }
