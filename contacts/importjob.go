@@ -348,8 +348,9 @@ func (s *Service) ImportRun(ctx context.Context, id int64) error {
 	if err == nil {
 		err = opts.check(cols)
 	}
+	var res ImportResult
 	if err == nil {
-		_, err = s.importIn(ctx, tx, id, in, cols, opts, s.importProgress(id))
+		res, err = s.importIn(ctx, tx, id, in, cols, opts, s.importProgress(id))
 	}
 	if err == nil {
 		_, err = tx.Exec(ctx, `DELETE FROM contact_import_chunks WHERE import_id = $1`, id)
@@ -359,7 +360,7 @@ func (s *Service) ImportRun(ctx context.Context, id int64) error {
 	}
 	switch {
 	case err == nil:
-		return nil
+		return s.analyze(ctx, res)
 	case apperr.CodeOf(err) == apperr.Invalid:
 		_ = tx.Rollback(ctx)
 		return s.ImportFail(ctx, id, err)

@@ -248,3 +248,43 @@ func TestImportUploadLimits(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestLargeImportsRefreshThePlannersStatistics: an import that creates or changes at least
+// the threshold of contacts analyses contacts, consent and suppressions once it commits,
+// through either way in (Import, ImportRun), so that a launch or preview planned next
+// reads the tables as they are; a smaller import leaves the statistics alone.
+func TestLargeImportsRefreshThePlannersStatistics(t *testing.T) {
+	svc, pool, ctx := setupImportWith(t, contacts.Options{ImportQueue: &queued{}})
+	contacts.SetAnalyzeAfter(svc, 3)
+	reltuples := func(table string) float64 {
+		t.Helper()
+		var n float64
+		require.NoError(t, pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n))
+		return n
+	}
+	never := map[string]float64{}
+	for _, table := range []string{"contacts", "consent_state", "suppressions"} {
+		never[table] = reltuples(table)
+	}
+
+	// Two contacts: under the threshold, nothing is analysed.
+	_, err := svc.Import(ctx, strings.NewReader("phone,name\n+6591234567,Ada\n+6591234568,Bob\n"), contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.NotEqual(t, float64(2), reltuples("contacts"), "analysed after two contacts")
+	for table, n := range never {
+		require.Equal(t, n, reltuples(table), table)
+	}
+
+	// Three more, as a job: the planner now counts all five.
+	require.NoError(t, svc.ImportRun(ctx, submit(t, svc,
+		"phone,name\n+6591234569,Cy\n+6591234570,Di\n+6591234571,Ed\n", contacts.ImportOptions{})))
+	require.Equal(t, float64(5), reltuples("contacts"))
+	require.Zero(t, reltuples("consent_state"), "analysed, and empty")
+	require.Zero(t, reltuples("suppressions"), "analysed, and empty")
+
+	// Two changed and one created through Import: at the threshold again.
+	_, err = svc.Import(ctx, strings.NewReader("phone,name\n+6591234567,Ada B\n+6591234568,Bob B\n+6591234572,Fay\n"),
+		contacts.ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, float64(6), reltuples("contacts"))
+}

@@ -39,6 +39,7 @@ type Service struct {
 	merges  int                   // Options.ImportMerges
 
 	importLockWait time.Duration // how long ImportRun waits for a run that holds the import
+	analyzeAfter   int           // contacts an import creates or changes before it analyses (analyzeAfterRows)
 
 	chunkHook func(records int64) error // tests: called after each chunk a run merges
 	partHook  func(part int) error      // tests: called after each part of an import commits on its own
@@ -49,7 +50,7 @@ type Service struct {
 func New(pool *pgxpool.Pool, hasher *phonehash.Hasher, opts Options) *Service {
 	return &Service{pool: pool, hasher: hasher, consent: opts.ImportConsent, queue: opts.ImportQueue,
 		limits: opts.ImportLimits.WithDefaults(), merges: opts.ImportMerges,
-		importLockWait: 5 * time.Second}
+		importLockWait: 5 * time.Second, analyzeAfter: analyzeAfterRows}
 }
 
 // ImportLimits are the limits the Service's imports are held to, defaults applied.
