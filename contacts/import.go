@@ -187,7 +187,8 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err := tx.Commit(ctx); err != nil {
 		return ImportResult{}, fmt.Errorf("contacts: import: commit: %w", interpretError(err, 0))
 	}
-	return res, s.analyze(ctx, res)
+	s.analyze(ctx, res)
+	return res, nil
 }
 
 // analyzeAfterRows is how many contacts an import must create or change before it
@@ -203,14 +204,15 @@ const analyzeAfterRows = 10_000
 // list (docs/BENCHMARKS.md). ANALYZE reads a sample of 30 000 rows a table, whatever its
 // size. The consent tables are the consent package's, analysed here because the import
 // wrote them (ImportConsentRecorder) in its transaction.
-func (s *Service) analyze(ctx context.Context, res ImportResult) error {
+//
+// It is best effort, like the progress: the import has committed, so a failure here must
+// not report it failed (or retry it), and autovacuum analyses the tables on its next round
+// anyway. A role that does not own the tables gets a warning from PostgreSQL, not an error.
+func (s *Service) analyze(ctx context.Context, res ImportResult) {
 	if res.Created+res.Updated < int64(s.analyzeAfter) {
-		return nil
+		return
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE contacts, consent_state, suppressions`); err != nil {
-		return fmt.Errorf("contacts: import %d: analyze: %w", res.ImportID, err)
-	}
-	return nil
+	_, _ = s.pool.Exec(ctx, `ANALYZE contacts, consent_state, suppressions`)
 }
 
 // afterChunkFunc is called after each merged chunk with the records done so far and the

@@ -360,7 +360,8 @@ func (s *Service) ImportRun(ctx context.Context, id int64) error {
 	}
 	switch {
 	case err == nil:
-		return s.analyze(ctx, res)
+		s.analyze(ctx, res)
+		return nil
 	case apperr.CodeOf(err) == apperr.Invalid:
 		_ = tx.Rollback(ctx)
 		return s.ImportFail(ctx, id, err)
