@@ -101,12 +101,18 @@ const audienceHead = `
 `
 
 // capGrouped is capped, the contacts at the cap, for every contact at once: the marketing
-// messages sent since cap_since or pending, grouped by contact, one hash join.
+// messages sent since cap_since or pending, grouped by contact, one hash join. Each branch
+// reads a partial index: those sent by deliveries_sent_idx; the queued ones without a task
+// by deliveries_dispatch_idx and those with one by deliveries_inflight_idx (no index holds
+// every queued delivery, migration 00024); those being sent by deliveries_sending_idx.
 const capGrouped = `
 	LEFT JOIN (
 	    SELECT d.contact_id
 	    FROM (SELECT contact_id, run_id FROM deliveries WHERE sent_at >= $7::timestamptz
-	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE pending = 'queued' AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries
+	                    WHERE pending = 'queued' AND enqueued_at IS NULL AND sent_at IS NULL
+	          UNION ALL SELECT contact_id, run_id FROM deliveries
+	                    WHERE pending IS NOT NULL AND enqueued_at IS NOT NULL AND pending = 'queued' AND sent_at IS NULL
 	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
 	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
 	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL

@@ -139,8 +139,14 @@ func TestFrequencyCapAcrossCampaigns(t *testing.T) {
 	second := b.launch(t, b.create(t).ID)
 	require.Equal(t, "frequency_capped", reason(b.deliveries(t, second.ID)[id]))
 
+	// Handed to Asynq, still queued: it counts as well (another partial index reads it).
+	_, err := b.pool.Exec(ctx, `UPDATE deliveries SET enqueued_at = $2 WHERE run_id = $1`, first.ID, testNow)
+	require.NoError(t, err)
+	handed := b.launch(t, b.create(t).ID)
+	require.Equal(t, "frequency_capped", reason(b.deliveries(t, handed.ID)[id]))
+
 	// Sent 23 hours ago: still inside the window.
-	_, err := b.pool.Exec(ctx, `UPDATE deliveries SET status = 'sent', sent_at = $2 WHERE run_id = $1`, first.ID, testNow.Add(-23*time.Hour))
+	_, err = b.pool.Exec(ctx, `UPDATE deliveries SET status = 'sent', sent_at = $2 WHERE run_id = $1`, first.ID, testNow.Add(-23*time.Hour))
 	require.NoError(t, err)
 	third := b.launch(t, b.create(t).ID)
 	require.Equal(t, "frequency_capped", reason(b.deliveries(t, third.ID)[id]))

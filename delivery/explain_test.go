@@ -57,5 +57,9 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 			Want: []string{"index=deliveries_legacy_message_idx"}, Absent: []string{"Seq Scan"}},
 		sqltest.PlanCase{Name: "dispatch take", Stmt: dispatchTake, Args: []any{int64(2), 100, runAt, 1, 0},
 			Want: []string{"index=deliveries_dispatch_idx"}, Absent: []string{"Seq Scan"}},
+		// The reconciler's expiry, campaign by campaign: the queued deliveries without a task
+		// by due time, and those handed to Asynq; never the whole table.
+		sqltest.PlanCase{Name: "expire overdue", Stmt: expireOverdue, Args: []any{runAt.Add(-time.Hour)},
+			Want: []string{"index=deliveries_dispatch_idx", "index=deliveries_inflight_idx"}, Absent: []string{"Seq Scan rel=deliveries"}},
 	)
 }

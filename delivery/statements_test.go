@@ -18,6 +18,7 @@ var statements = []sqltest.Statement{
 	{Name: "markSent", SQL: markSent, Params: 5},
 	{Name: "dispatchTake", SQL: dispatchTake, Params: 5},
 	{Name: "dispatchInFlight", SQL: dispatchInFlight, Params: 4},
+	{Name: "expireOverdue", SQL: expireOverdue, Params: 1},
 	{Name: "lockKeyedReceiptTargets", SQL: lockKeyedReceiptTargets, Params: 2},
 	{Name: "lockLegacyReceiptTargets", SQL: lockLegacyReceiptTargets, Params: 1},
 	{Name: "applyReceiptUpdates", SQL: applyReceiptUpdates, Params: 6},

@@ -262,15 +262,32 @@ type SentInfo struct {
 	SentAt     time.Time
 }
 
+// expireOverdue expires every queued delivery due before $1, campaign by campaign, through
+// the partial indexes of the queued deliveries: those without a task by
+// deliveries_dispatch_idx (campaign_id, due_at), and those handed to Asynq by
+// deliveries_inflight_idx (no more than the dispatcher keeps in flight). No index reads
+// every queued delivery by due time (migration 00024).
+//
+//	$1 due before timestamptz
+const expireOverdue = `
+WITH expired AS (
+	UPDATE deliveries SET status = 'expired', updated_at = now()
+	WHERE id = ANY (ARRAY(
+		SELECT id FROM deliveries
+		WHERE campaign_id = ANY (ARRAY(SELECT id FROM campaigns))
+		  AND pending = 'queued' AND enqueued_at IS NULL AND due_at < $1
+		UNION ALL
+		SELECT id FROM deliveries
+		WHERE campaign_id = ANY (ARRAY(SELECT id FROM campaigns))
+		  AND pending IS NOT NULL AND enqueued_at IS NOT NULL AND pending = 'queued' AND due_at < $1))
+	  AND pending = 'queued' AND due_at < $1
+	RETURNING id)
+INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`
+
 // ExpireOverdue expires, in one statement, every queued delivery due before dueBefore: a
 // message that could not go out within its TTL is never sent late.
 func (s *Sends) ExpireOverdue(ctx context.Context, dueBefore time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `
-		WITH expired AS (
-			UPDATE deliveries SET status = 'expired', updated_at = now()
-			WHERE pending = 'queued' AND due_at < $1
-			RETURNING id)
-		INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`, dueBefore)
+	tag, err := s.pool.Exec(ctx, expireOverdue, dueBefore)
 	if err != nil {
 		return 0, fmt.Errorf("delivery: expire overdue deliveries: %w", err)
 	}
