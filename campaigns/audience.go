@@ -112,7 +112,7 @@ const capGrouped = `
 	          UNION ALL SELECT contact_id, run_id FROM deliveries
 	                    WHERE pending = 'queued' AND enqueued_at IS NULL AND sent_at IS NULL
 	          UNION ALL SELECT contact_id, run_id FROM deliveries
-	                    WHERE pending IS NOT NULL AND enqueued_at IS NOT NULL AND pending = 'queued' AND sent_at IS NULL
+	                    WHERE pending = 'queued' AND enqueued_at IS NOT NULL AND sent_at IS NULL
 	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
 	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
 	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL

@@ -279,7 +279,7 @@ WITH expired AS (
 		UNION ALL
 		SELECT id FROM deliveries
 		WHERE campaign_id = ANY (ARRAY(SELECT id FROM campaigns))
-		  AND pending IS NOT NULL AND enqueued_at IS NOT NULL AND pending = 'queued' AND due_at < $1))
+		  AND enqueued_at IS NOT NULL AND pending = 'queued' AND due_at < $1))
 	  AND pending = 'queued' AND due_at < $1
 	RETURNING id)
 INSERT INTO delivery_events (delivery_id, kind, occurred_at) SELECT id, 'expired', now() FROM expired`
