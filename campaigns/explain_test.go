@@ -3,6 +3,8 @@ package campaigns
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 
 	sqltest.CheckPlans(t, pool,
 		sqltest.PlanCase{Name: "launch", Settings: audienceSettings, Stmt: launchDeliveries,
-			Args: append(append([]any{}, audience...), int64(3), int64(3), runAt),
+			Args: append(append([]any{}, audience...), int64(3), int64(3), runAt, nil, nil),
 			// Eligibility is inlined: joins of its tables, not a call of the function.
 			Want:   []string{"index=contacts_tags_idx", "rel=consent_state", "rel=suppressions"},
 			Absent: []string{"contact_eligibility", "Seq Scan rel=contacts"}},
@@ -48,6 +50,17 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 			Absent: []string{"Seq Scan rel=deliveries", "HashAggregate", "GroupAggregate"}},
 	)
 
+	// A part of a launch, half the contacts: its range is a condition of the contacts'
+	// scan itself, and the plan is the whole launch's (hash joins, each table read once).
+	half := append(append([]any{}, audience...), int64(3), int64(3), runAt, 1, sqltest.Contacts/2)
+	plan := sqltest.Explain(t, pool, audienceSettings, launchDeliveries, half...)
+	t.Logf("launch part:\n%s", plan)
+	require.True(t, slices.ContainsFunc(plan, func(n string) bool {
+		return strings.Contains(n, "rel=contacts ") && strings.Contains(n, "(c.id < '10000'::bigint)")
+	}), "the part's range is the contacts' condition:\n%s", plan)
+	require.False(t, plan.Has("Nested Loop"), "launch part:\n%s", plan)
+	require.False(t, plan.Has("Seq Scan rel=contacts"), "launch part:\n%s", plan)
+
 	// An audience of every contact is a sequential scan with hash joins, each table read
 	// once: no index lookup per contact.
 	c.Audience = Audience{}
@@ -56,7 +69,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 	}
 	all, err := svc.audienceArgs(ctx, pool, c, consent.Marketing, runAt, false)
 	require.NoError(t, err)
-	plan := sqltest.Explain(t, pool, countSettings, previewCounts, all...)
+	plan = sqltest.Explain(t, pool, countSettings, previewCounts, all...)
 	require.True(t, plan.Has("Hash"), "preview of everyone:\n%s", plan)
 	require.False(t, plan.Has("Nested Loop"), "preview of everyone:\n%s", plan)
 	require.False(t, plan.Has("rel=due_"), "a preview that reads no due time does not join the due table:\n%s", plan)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crierhq/crier/campaigns"
 	"github.com/crierhq/crier/consent"
 	"github.com/crierhq/crier/delivery"
 )
@@ -67,7 +68,8 @@ func perContact(t *testing.T, pool *pgxpool.Pool, query string, args ...any) map
 // because none of the launch statements sees the others' deliveries; the send path still
 // sends at most the cap (2 per 24 h) to each.
 func TestFrequencyCapHoldsAcrossConcurrentLaunches(t *testing.T) {
-	b := setup(t)
+	// Each launch in one part: one INSERT each for the gate below to hold.
+	b := setup(t, func(o *campaigns.Options) { o.LaunchParts = 1 })
 	ctx := context.Background()
 	var contacts []int64
 	for i := range 12 {

@@ -38,6 +38,10 @@ type Options struct {
 	// PhoneZones fills in the phone zone of contacts written before it existed
 	// (contacts.Service); each launch calls it first. Nil: none is filled in.
 	PhoneZones PhoneZoneBackfiller
+	// LaunchParts is how many parts a launch makes its deliveries in, each on a
+	// connection of its own at once (Launch), at most 16; default GOMAXPROCS, at most 4,
+	// and never more than the pool's connections less two. 1: one statement.
+	LaunchParts int
 	// PreviewSamples is how many eligible contacts a preview renders for; default 3.
 	PreviewSamples int
 	Now            func() time.Time
@@ -51,6 +55,12 @@ type Service struct {
 
 	zonesMu sync.Mutex
 	zones   []string // every zone name PostgreSQL knows, for schedule.NewDueTable
+
+	// Tests' hooks into a launch: afterLaunchPart runs in each part's transaction after its
+	// work (an error rolls the part back, as a crash would); beforeLaunchParts before each
+	// round of parts.
+	afterLaunchPart   func(runID int64, part int) error
+	beforeLaunchParts func(runID int64)
 }
 
 // New returns a Service on pool.

@@ -15,7 +15,7 @@ import (
 
 // statements are the package's named statements with how many parameters each takes.
 var statements = []sqltest.Statement{
-	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 24},
+	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 26},
 	{Name: "previewCounts", SQL: previewCounts, Params: 21},
 	{Name: "previewSamples", SQL: previewSamples, Params: 22},
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -197,13 +196,4 @@ func interpretError(err error, id int64) error {
 		return apperr.NotFoundf("campaign %d not found", id)
 	}
 	return err
-}
-
-// timePtr returns a pointer to t in UTC, or nil for the zero time.
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
 }

@@ -60,6 +60,8 @@ type Config struct {
 	DispatchPartitions int
 	// CRIER_SEND_QUEUES: queues the sends are spread over, by delivery id
 	SendQueues int
+	// CRIER_LAUNCH_PARTS: parts a launch makes its deliveries in, side by side; 0: computed
+	LaunchParts int
 	// CRIER_MAX_IN_FLIGHT: each campaign's deliveries in Asynq at most
 	MaxInFlight int
 }
@@ -99,6 +101,7 @@ var envDoc = []struct{ name, def, doc string }{
 	{"CRIER_MAX_IN_FLIGHT", "10000", "each campaign's deliveries in Asynq at most (about 500 bytes of Redis each); a campaign sends at most about this many a second"},
 	{"CRIER_SEND_QUEUES", "1", "queues the sends are spread over, by delivery id (send, send-1, …): on a Redis Cluster each queue is one node's work; the same on every process"},
 	{"CRIER_DISPATCH_PARTITIONS", "4", "parts a campaign's dispatch is cut into (by delivery id), each dispatched by its own task on any worker, side by side; the same on every process"},
+	{"CRIER_LAUNCH_PARTS", "(computed)", "parts a campaign's launch makes its deliveries in (by contact id), each a transaction on a connection of its own, side by side, 1 to 16; default the cores, at most 4, leaving the pool two connections"},
 	{"CRIER_METRICS_ADDR", "", "address where `crier worker` and `crier scheduler` serve /metrics (serve and all use CRIER_HTTP_ADDR)"},
 	{"CRIER_PROCESSES", "3", "how many Crier processes share the database (api, worker, scheduler, …): each pool gets its part of half the server's max_connections, from 4 to 16"},
 	{"CRIER_DB_POOL_SIZE", "(computed)", "this process's PostgreSQL connections, instead of the size CRIER_PROCESSES gives; never more than the server allows"},
@@ -326,6 +329,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("CRIER_DISPATCH_PARTITIONS", "must be an integer from 1 to 64, got %q", getenv("CRIER_DISPATCH_PARTITIONS"))
 	} else {
 		c.DispatchPartitions = int(n)
+	}
+	if n, err := positiveInt(getenv("CRIER_LAUNCH_PARTS"), 0); err != nil || n > 16 {
+		bad("CRIER_LAUNCH_PARTS", "must be an integer from 1 to 16, got %q", getenv("CRIER_LAUNCH_PARTS"))
+	} else {
+		c.LaunchParts = int(n)
 	}
 	if n, err := positiveInt(getenv("CRIER_SEND_QUEUES"), 1); err != nil || n > 64 {
 		bad("CRIER_SEND_QUEUES", "must be an integer from 1 to 64, got %q", getenv("CRIER_SEND_QUEUES"))

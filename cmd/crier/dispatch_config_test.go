@@ -65,3 +65,30 @@ func TestConfigMaxInFlight(t *testing.T) {
 		require.ErrorContains(t, err, "from 100 to 1000000", v)
 	}
 }
+
+// TestConfigLaunchParts: CRIER_LAUNCH_PARTS is computed when unset (0 here) and takes 1
+// to 16.
+func TestConfigLaunchParts(t *testing.T) {
+	t.Parallel()
+	get := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "CRIER_LAUNCH_PARTS" {
+				return v
+			}
+			return ""
+		}
+	}
+	c, err := loadConfig(get(""))
+	require.NoError(t, err)
+	require.Zero(t, c.LaunchParts)
+	for v, want := range map[string]int{"1": 1, "3": 3, "16": 16} {
+		c, err := loadConfig(get(v))
+		require.NoError(t, err)
+		require.Equal(t, want, c.LaunchParts)
+	}
+	for _, v := range []string{"0", "-1", "17", "two"} {
+		_, err := loadConfig(get(v))
+		require.ErrorContains(t, err, "CRIER_LAUNCH_PARTS", v)
+		require.ErrorContains(t, err, "from 1 to 16", v)
+	}
+}

@@ -97,7 +97,8 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	// The launch's phone-zone backfill needs a contacts.Service without imports: s.contacts
 	// comes after consent, which needs s.campaigns.
 	s.campaigns = campaigns.New(a.pool, campaigns.Options{QuietHours: a.cfg.QuietHours, FrequencyCap: a.cfg.FrequencyCap,
-		Templates: s.templates, Engine: s.engine, PhoneZones: contacts.New(a.pool, hasher, contacts.Options{}), Logger: a.logger})
+		Templates: s.templates, Engine: s.engine, PhoneZones: contacts.New(a.pool, hasher, contacts.Options{}),
+		LaunchParts: a.cfg.LaunchParts, Logger: a.logger})
 	// A withdrawal or a suppression cancels the contact's queued deliveries at once.
 	if s.consent, err = consent.New(a.pool, hasher, consent.Options{Brand: a.cfg.Brand, Logger: a.logger, Canceller: s.campaigns}); err != nil {
 		return nil, fmt.Errorf("consent: %w", err)

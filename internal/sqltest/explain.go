@@ -87,17 +87,21 @@ type planNode struct {
 	RelationName string     `json:"Relation Name"`
 	IndexName    string     `json:"Index Name"`
 	FunctionName string     `json:"Function Name"`
+	IndexCond    string     `json:"Index Cond"`
+	Filter       string     `json:"Filter"`
 	Plans        []planNode `json:"Plans"`
 }
 
 // Plan is a plan's nodes, flattened, one line a node, indented by depth: what each node
-// is and what it reads ("Index Scan rel=deliveries index=deliveries_pkey function=").
+// is, what it reads and how it selects what it reads ("Index Scan rel=deliveries
+// index=deliveries_pkey function= cond=(deliveries.id = 1) filter=(deliveries.status =
+// 'queued'::text)").
 type Plan []string
 
 func (p Plan) String() string { return strings.Join(p, "\n") }
 
 // Has reports whether a node mentions s (a node type, "rel=" a relation, "index=" an
-// index, a function).
+// index, a function, a condition).
 func (p Plan) Has(s string) bool {
 	for _, n := range p {
 		if strings.Contains(n, s) {
@@ -133,8 +137,8 @@ func Explain(t testing.TB, pool *pgxpool.Pool, settings, stmt string, args ...an
 	var p Plan
 	var walk func(n planNode, depth int)
 	walk = func(n planNode, depth int) {
-		p = append(p, fmt.Sprintf("%s%s rel=%s index=%s function=%s", strings.Repeat("  ", depth),
-			n.NodeType, n.RelationName, n.IndexName, n.FunctionName))
+		p = append(p, fmt.Sprintf("%s%s rel=%s index=%s function=%s cond=%s filter=%s", strings.Repeat("  ", depth),
+			n.NodeType, n.RelationName, n.IndexName, n.FunctionName, n.IndexCond, n.Filter))
 		for _, c := range n.Plans {
 			walk(c, depth+1)
 		}
