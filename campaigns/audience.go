@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crierhq/crier/campaigns/schedule"
@@ -28,7 +29,7 @@ import (
 //   - due: when the message is due, NULL when skipped for local_time_passed;
 //   - zone: the recipient zone due was read in (schedule.RecipientZone).
 //
-// Its parameters, $1 to $21 in every audience statement, are audienceArgs:
+// Its parameters, $1 to $23 in every audience statement, are audienceArgs:
 //
 //	$1  tags_any text[]          the contact has one of them ('{}': no condition)
 //	$2  tags_all text[]          the contact has all of them ('{}': no condition); one
@@ -56,6 +57,9 @@ import (
 //	                             ledger entry's occurred_at) since then (NULL: no condition)
 //	$20 engaged_since timestamptz  it read a message or replied since then (NULL: none)
 //	$21 never_engaged boolean    it never read a message nor replied
+//	$22 from_id bigint           a launch's part: the contacts whose id is in [$22, $23),
+//	$23 to_id bigint             NULL an open end (a preview: both), through
+//	                             contact_eligibility, which bounds the consent it joins too
 //
 // One of $1, $2, $15, $17 and $18 must be given: an empty audience matches nobody. The
 // arrays are never NULL (cardinality(NULL) is NULL: nobody would match): none is '{}'.
@@ -97,7 +101,7 @@ const audienceHead = `
 	            WHEN due_pz.zone IS NOT NULL THEN due_pz.due
 	            ELSE $13::timestamptz END AS due,
 	       coalesce(due_ctz.zone, due_pz.zone, $12::text) AS zone
-	FROM contact_eligibility($4::text, $5::text) e
+	FROM contact_eligibility($4::text, $5::text, $22::bigint, $23::bigint) e
 `
 
 // capGrouped is capped, the contacts at the cap, for every contact at once: the marketing
@@ -177,26 +181,25 @@ const audienceTail = `	LEFT JOIN (SELECT DISTINCT ON (zone) zone, due, skip
 // counts inserts (migration 00023). A launched delivery is queued or skipped, with no
 // variant, account, send or receipt yet.
 //
-// The launch makes a run in parts (Service.Launch): a part is the contacts whose id is in
-// [$25, $26), NULL an open end, a condition PostgreSQL takes down into the contacts' scan
-// and estimates from the id's histogram (a modulo would get a default selectivity of
-// 0.5 %, and nested loops planned for a two-hundredth of the rows). With one part, both
-// ends open, the condition folds away (the statement is planned for its values).
+// The launch makes a run in parts (Service.Launch), each the contacts in a range of ids
+// ($22 and $23), which PostgreSQL estimates from the id's histogram (a modulo would get a
+// default selectivity of 0.5 %, and nested loops planned for a two-hundredth of the
+// rows). With one part, both ends open, the range folds away (the statement is planned
+// for its values).
 //
-//	$1-$21 the audience (audienceArgs), $22 run_id bigint, $23 campaign_id bigint,
-//	$24 run_at timestamptz, $25 from_id bigint, $26 to_id bigint
+//	$1-$23 the audience (audienceArgs), $24 run_id bigint, $25 campaign_id bigint,
+//	$26 run_at timestamptz
 const launchDeliveries = `
 WITH ins AS (
 	INSERT INTO deliveries (run_id, campaign_id, contact_id, status, skip_reason, due_at)
-	SELECT $22::bigint, $23::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
-	       m.reason, coalesce(m.due, $24::timestamptz)
+	SELECT $24::bigint, $25::bigint, (m.contact).id, CASE WHEN m.reason IS NULL THEN 'queued' ELSE 'skipped' END,
+	       m.reason, coalesce(m.due, $26::timestamptz)
 	FROM (` + audienceSubquery + `) m
-	WHERE ($25::bigint IS NULL OR (m.contact).id >= $25::bigint) AND ($26::bigint IS NULL OR (m.contact).id < $26::bigint)
 	RETURNING skip_reason
 ), counted AS (
 	INSERT INTO delivery_counts (campaign_id, run_id, variant, account_id, skip_reason, total, queued,
 		sending, sent, delivered, read, failed, skipped, cancelled, expired, opted_out, replied)
-	SELECT $23::bigint, $22::bigint, NULL, NULL, skip_reason, count(*), count(*) FILTER (WHERE skip_reason IS NULL),
+	SELECT $25::bigint, $24::bigint, NULL, NULL, skip_reason, count(*), count(*) FILTER (WHERE skip_reason IS NULL),
 		0, 0, 0, 0, 0, count(*) FILTER (WHERE skip_reason IS NOT NULL), 0, 0,
 		count(*) FILTER (WHERE skip_reason = 'opted_out'), 0
 	FROM ins GROUP BY skip_reason
@@ -205,7 +208,7 @@ SELECT count(*), count(*) FILTER (WHERE skip_reason IS NULL) FROM ins`
 
 // previewCounts counts the audience by skip reason (NULL: eligible).
 //
-//	$1-$21 the audience (audienceArgs)
+//	$1-$23 the audience (audienceArgs)
 const previewCounts = `
 SELECT m.reason, count(*)
 FROM (` + audienceSubquery + `) m
@@ -214,7 +217,7 @@ GROUP BY m.reason`
 // previewSamples reads the first eligible contacts of the audience, by id, with what a
 // message is rendered with.
 //
-//	$1-$21 the audience (audienceArgs), $22 limit int
+//	$1-$23 the audience (audienceArgs), $24 limit int
 const previewSamples = `
 SELECT (m.contact).id, (m.contact).phone, (m.contact).name, (m.contact).email, (m.contact).locale,
        coalesce(nullif((m.contact).country, ''), (m.contact).phone_region), (m.contact).timezone,
@@ -222,7 +225,7 @@ SELECT (m.contact).id, (m.contact).phone, (m.contact).name, (m.contact).email, (
 FROM (` + audienceSubqueryFew + `) m
 WHERE m.reason IS NULL
 ORDER BY (m.contact).id
-LIMIT $22`
+LIMIT $24`
 
 // audienceSettings are the launch's and the preview's transaction settings. The statements
 // are big, one-off ones: plans for their parameter values (a generic plan cannot use the
@@ -241,10 +244,11 @@ const audienceSettings = `SET LOCAL plan_cache_mode = force_custom_plan; SET LOC
 // (an INSERT … SELECT runs in one process).
 const countSettings = audienceSettings + `; SET LOCAL parallel_setup_cost = 10; SET LOCAL parallel_tuple_cost = 0.001`
 
-// audienceArgs returns the parameters $1 to $21 of the audience statements for campaign
-// c's run at runAt, whose messages are of purpose (the template's category). With due,
-// they carry the due table of every zone (the launch; a preview only when the schedule can
-// skip someone); without, an empty one.
+// audienceArgs returns the parameters $1 to $23 of the audience statements for campaign
+// c's run at runAt, whose messages are of purpose (the template's category), for every
+// contact (withRange sets a launch part's). With due, they carry the due table of every
+// zone (the launch; a preview only when the schedule can skip someone); without, an empty
+// one.
 func (s *Service) audienceArgs(ctx context.Context, q querier, c Campaign, purpose consent.Purpose, runAt time.Time, due bool) ([]any, error) {
 	capMax, capSince := 0, runAt.Add(-s.opts.FrequencyCap.Window)
 	if purpose == consent.Marketing {
@@ -295,7 +299,15 @@ func (s *Service) audienceArgs(ctx context.Context, q querier, c Campaign, purpo
 		orEmpty(table.Zones), dues, table.Skip, table.FallbackZone, fallbackDue, table.FallbackSkip,
 		pathArg, vars, orEmpty(a.Countries), orEmpty(a.Locales),
 		within(a.ConsentWithinDays), within(a.EngagedWithinDays), a.NeverEngaged,
+		(*int64)(nil), (*int64)(nil),
 	}, nil
+}
+
+// withRange returns audience parameters (audienceArgs) for the contacts of r only.
+func withRange(args []any, r idRange) []any {
+	args = slices.Clone(args)
+	args[21], args[22] = r.From, r.To
+	return args
 }
 
 // orEmpty returns a list, or an empty one for nil: pgx sends a nil slice as NULL, and the

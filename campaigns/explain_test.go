@@ -35,7 +35,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 
 	sqltest.CheckPlans(t, pool,
 		sqltest.PlanCase{Name: "launch", Settings: audienceSettings, Stmt: launchDeliveries,
-			Args: append(append([]any{}, audience...), int64(3), int64(3), runAt, nil, nil),
+			Args: append(append([]any{}, audience...), int64(3), int64(3), runAt),
 			// Eligibility is inlined: joins of its tables, not a call of the function.
 			Want:   []string{"index=contacts_tags_idx", "rel=consent_state", "rel=suppressions"},
 			Absent: []string{"contact_eligibility", "Seq Scan rel=contacts"}},
@@ -52,12 +52,15 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 
 	// A part of a launch, half the contacts: its range is a condition of the contacts'
 	// scan itself, and the plan is the whole launch's (hash joins, each table read once).
-	half := append(append([]any{}, audience...), int64(3), int64(3), runAt, 1, sqltest.Contacts/2)
+	from, to := int64(1), int64(sqltest.Contacts/2)
+	half := append(withRange(audience, idRange{From: &from, To: &to}), int64(3), int64(3), runAt)
 	plan := sqltest.Explain(t, pool, audienceSettings, launchDeliveries, half...)
 	t.Logf("launch part:\n%s", plan)
-	require.True(t, slices.ContainsFunc(plan, func(n string) bool {
-		return strings.Contains(n, "rel=contacts ") && strings.Contains(n, "(c.id < '10000'::bigint)")
-	}), "the part's range is the contacts' condition:\n%s", plan)
+	for rel, cond := range map[string]string{"contacts": "c.id < '10000'::bigint", "consent_state": "cs.contact_id < '10000'::bigint"} {
+		require.True(t, slices.ContainsFunc(plan, func(n string) bool {
+			return strings.Contains(n, "rel="+rel+" ") && strings.Contains(n, cond)
+		}), "the part's range is a condition of the scan of %s:\n%s", rel, plan)
+	}
 	require.False(t, plan.Has("Nested Loop"), "launch part:\n%s", plan)
 	require.False(t, plan.Has("Seq Scan rel=contacts"), "launch part:\n%s", plan)
 

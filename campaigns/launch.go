@@ -153,7 +153,7 @@ type launch struct {
 	run       Run
 	c         Campaign
 	parts     []idRange // none: the run was not launching
-	args      []any     // launchDeliveries' $1 to $24
+	args      []any     // launchDeliveries' $1 to $26, the range of every contact
 	nextRunAt *time.Time
 }
 
@@ -290,9 +290,10 @@ func (s *Service) finishLaunch(ctx context.Context, l *launch) error {
 		if s.beforeLaunchParts != nil {
 			s.beforeLaunchParts(l.run.ID)
 		}
-		g, gctx := errgroup.WithContext(ctx)
+		// A part that fails does not stop the others: what they make is kept.
+		var g errgroup.Group
 		for i := range l.parts {
-			g.Go(func() error { return s.launchPart(gctx, l, i) })
+			g.Go(func() error { return s.launchPart(ctx, l, i) })
 		}
 		if err := g.Wait(); err != nil {
 			return err
@@ -337,8 +338,7 @@ func (s *Service) launchPart(ctx context.Context, l *launch, i int) error {
 			return err
 		}
 		var matched, eligible int64
-		args := append(append([]any{}, l.args...), l.parts[i].From, l.parts[i].To)
-		if err := tx.QueryRow(ctx, launchDeliveries, args...).Scan(&matched, &eligible); err != nil {
+		if err := tx.QueryRow(ctx, launchDeliveries, withRange(l.args, l.parts[i])...).Scan(&matched, &eligible); err != nil {
 			return fmt.Errorf("deliveries: %w", err)
 		}
 		_, err = tx.Exec(ctx, `UPDATE campaign_run_parts SET matched = $3, eligible = $4, done_at = $5 WHERE run_id = $1 AND part = $2`,

@@ -122,6 +122,8 @@ func TestLaunchResumesAfterAPartFails(t *testing.T) {
 	parts := b.runParts(t, runs[0].ID)
 	require.Len(t, parts, 3)
 	require.Nil(t, parts[1], "the failed part is not done")
+	require.NotNil(t, parts[0], "the others are done and kept")
+	require.NotNil(t, parts[2], "the others are done and kept")
 	due, err := b.svc.DueRuns(ctx, runAt)
 	require.NoError(t, err)
 	require.Contains(t, due, campaigns.DueRun{CampaignID: c.ID, RunAt: runAt}, "a run left launching is due again")

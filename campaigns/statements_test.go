@@ -16,8 +16,8 @@ import (
 // statements are the package's named statements with how many parameters each takes.
 var statements = []sqltest.Statement{
 	{Name: "launchDeliveries", SQL: launchDeliveries, Params: 26},
-	{Name: "previewCounts", SQL: previewCounts, Params: 21},
-	{Name: "previewSamples", SQL: previewSamples, Params: 22},
+	{Name: "previewCounts", SQL: previewCounts, Params: 23},
+	{Name: "previewSamples", SQL: previewSamples, Params: 24},
 }
 
 // audienceOf returns the audience subquery of an audience statement (launchDeliveries,
@@ -50,7 +50,7 @@ func TestAudienceIsOneText(t *testing.T) {
 	s := New(nil, Options{FrequencyCap: FrequencyCap{Max: -1}}) // no cap: no database to count runs in
 	args, err := s.audienceArgs(context.Background(), nil, Campaign{}, consent.Marketing, time.Now(), false)
 	require.NoError(t, err)
-	require.Len(t, args, 21)
+	require.Len(t, args, 23)
 	for i, a := range args[:3] {
 		require.NotNil(t, a.([]string), "tags parameter $%d is '{}', never NULL", i+1)
 	}

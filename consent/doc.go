@@ -10,7 +10,7 @@
 // with typed evidence of their request); the sandbox never speaks for a customer.
 //
 // It defines eligibility once, in SQL: the function contact_eligibility
-// (migrations/00013_eligibility.sql), which the statements that need it read: the
+// (migrations/00013_eligibility.sql; 00025 adds the form for a range of contact ids), which the statements that need it read: the
 // audience of a launch or preview, and the claim of each message at send time;
 // Eligibility answers for one contact. It never sends anything itself (a reply is left
 // pending for the workers), and it knows campaigns only through the small interface it

@@ -28,7 +28,9 @@ const (
 // that decide who gets a message read it: the audience of a campaign's launch and preview
 // (package campaigns), the claim of each message at send time (package delivery), and
 // eligibilityOf here. PostgreSQL inlines it, so an audience of a million is one hash join per table and one
-// contact is a primary-key lookup each.
+// contact is a primary-key lookup each. Since migration 00025 its body is
+// contact_eligibility(channel, purpose, from_id, to_id), the same for the contacts whose
+// id is in a range (a part of a launch), with both ends NULL.
 
 // eligibilityOf is the exclusion of one contact, NULL when it may be messaged; no row
 // when there is no such contact.
