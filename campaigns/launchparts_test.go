@@ -96,16 +96,15 @@ func TestLaunchInParts(t *testing.T) {
 
 var errCrash = errors.New("crash")
 
-// TestLaunchResumesAfterAPartFails has a part fail, as a worker that dies half way would:
-// the run stays launching and due, with the parts done kept; launching it again makes
-// only the parts not done, and the run ends as if it had launched in one go.
-func TestLaunchResumesAfterAPartFails(t *testing.T) {
-	b, matched, eligible := partsBundle(t, 3, 30)
+// launchFailingPart1 creates and schedules a campaign and launches its run with part 1
+// failing, as a worker that dies half way would; it returns the campaign and its run's
+// time.
+func (b *testBundle) launchFailingPart1(t *testing.T) (campaigns.Campaign, time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	c := b.create(t)
 	require.NoError(t, b.svc.Schedule(ctx, c.ID))
 	runAt := *must(b.svc.Get(ctx, c.ID)).NextRunAt
-
 	campaigns.SetAfterLaunchPart(b.svc, func(_ int64, part int) error {
 		if part == 1 {
 			return errCrash
@@ -114,6 +113,17 @@ func TestLaunchResumesAfterAPartFails(t *testing.T) {
 	})
 	_, err := b.svc.Launch(ctx, c.ID, runAt)
 	require.ErrorIs(t, err, errCrash)
+	campaigns.SetAfterLaunchPart(b.svc, nil)
+	return c, runAt
+}
+
+// TestLaunchResumesAfterAPartFails has a part fail, as a worker that dies half way would:
+// the run stays launching and due, with the parts done kept; launching it again makes
+// only the parts not done, and the run ends as if it had launched in one go.
+func TestLaunchResumesAfterAPartFails(t *testing.T) {
+	b, matched, eligible := partsBundle(t, 3, 30)
+	ctx := context.Background()
+	c, runAt := b.launchFailingPart1(t)
 
 	runs, err := b.svc.Runs(ctx, c.ID)
 	require.NoError(t, err)
@@ -214,19 +224,7 @@ func TestCancelDuringLaunch(t *testing.T) {
 func TestCancelBetweenLaunchParts(t *testing.T) {
 	b, _, _ := partsBundle(t, 3, 30)
 	ctx := context.Background()
-	c := b.create(t)
-	require.NoError(t, b.svc.Schedule(ctx, c.ID))
-	runAt := *must(b.svc.Get(ctx, c.ID)).NextRunAt
-	campaigns.SetAfterLaunchPart(b.svc, func(_ int64, part int) error {
-		if part == 1 {
-			return errCrash
-		}
-		return nil
-	})
-	_, err := b.svc.Launch(ctx, c.ID, runAt)
-	require.ErrorIs(t, err, errCrash)
-
-	campaigns.SetAfterLaunchPart(b.svc, nil)
+	c, runAt := b.launchFailingPart1(t)
 	campaigns.SetBeforeLaunchParts(b.svc, func(int64) {
 		_, err := b.svc.Cancel(ctx, c.ID, "wrong audience")
 		require.NoError(t, err)
