@@ -104,8 +104,9 @@ const audienceHead = `
 	FROM contact_eligibility($4::text, $5::text, $22::bigint, $23::bigint) e
 `
 
-// capGrouped is capped, the contacts at the cap, for every contact at once: the marketing
-// messages sent since cap_since or pending, grouped by contact, one hash join. Each branch
+// capGrouped is capped, the contacts at the cap, for every contact at once (of a launch's
+// part: its range): the marketing messages sent since cap_since or pending, grouped by
+// contact, one hash join. Each branch
 // reads a partial index: those sent by deliveries_sent_idx; the queued ones without a task
 // by deliveries_dispatch_idx and those with one by deliveries_inflight_idx (no index holds
 // every queued delivery, migration 00024); those being sent by deliveries_sending_idx.
@@ -120,6 +121,7 @@ const capGrouped = `
 	          UNION ALL SELECT contact_id, run_id FROM deliveries WHERE sending_since IS NOT NULL AND sent_at IS NULL) d
 	    JOIN campaign_runs r ON r.id = d.run_id AND r.purpose = 'marketing'
 	    WHERE $6::int > 0 AND d.contact_id IS NOT NULL
+	      AND ($22::bigint IS NULL OR d.contact_id >= $22::bigint) AND ($23::bigint IS NULL OR d.contact_id < $23::bigint)
 	    GROUP BY d.contact_id HAVING count(*) >= $6::int
 	) capped ON capped.contact_id = (e.contact).id
 `

@@ -250,3 +250,25 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestFrequencyCapInParts launches two marketing campaigns in three parts each under a
+// cap of one message a day: each part counts the cap for its own contacts, so every
+// contact of the second is capped, whichever part it falls in.
+func TestFrequencyCapInParts(t *testing.T) {
+	b := setup(t, func(o *campaigns.Options) {
+		o.LaunchParts = 3
+		o.FrequencyCap = campaigns.FrequencyCap{Max: 1, Window: 24 * time.Hour}
+	})
+	for i := range 9 {
+		b.eligible(t, fmt.Sprintf("+65910%05d", i), "", "vip")
+	}
+	first := b.launch(t, b.create(t).ID)
+	require.EqualValues(t, 9, first.Eligible)
+	second := b.launch(t, b.create(t).ID)
+	require.EqualValues(t, 9, second.Matched)
+	require.Zero(t, second.Eligible)
+	for id, d := range b.deliveries(t, second.ID) {
+		require.Equal(t, "frequency_capped", reason(d), "contact %d", id)
+	}
+	require.Len(t, b.runParts(t, second.ID), 3)
+}
