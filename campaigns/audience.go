@@ -59,7 +59,8 @@ import (
 //	$21 never_engaged boolean    it never read a message nor replied
 //	$22 from_id bigint           a launch's part: the contacts whose id is in [$22, $23),
 //	$23 to_id bigint             NULL an open end (a preview: both), through
-//	                             contact_eligibility, which bounds the consent it joins too
+//	                             contact_eligibility, which bounds the consent it joins
+//	                             too, and the contacts capGrouped groups
 //
 // One of $1, $2, $15, $17 and $18 must be given: an empty audience matches nobody. The
 // arrays are never NULL (cardinality(NULL) is NULL: nobody would match): none is '{}'.
