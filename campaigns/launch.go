@@ -314,10 +314,10 @@ func (s *Service) launchPart(ctx context.Context, l *launch, i int) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A share lock on the campaign: parts run side by side; pause, cancel and the
 		// run's completion wait for them.
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM campaigns WHERE id = $1 FOR SHARE`, l.run.CampaignID).Scan(&status); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM campaigns WHERE id = $1 FOR SHARE`, l.run.CampaignID); err != nil {
 			return err
 		}
+		var status string
 		if err := tx.QueryRow(ctx, `SELECT status FROM campaign_runs WHERE id = $1`, l.run.ID).Scan(&status); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crierhq/crier/campaigns"
@@ -36,15 +37,18 @@ func (b *testBundle) runParts(t *testing.T, runID int64) []*time.Time {
 	t.Helper()
 	rows, err := b.pool.Query(context.Background(), `SELECT done_at FROM campaign_run_parts WHERE run_id = $1 ORDER BY part`, runID)
 	require.NoError(t, err)
-	defer rows.Close()
-	var out []*time.Time
-	for rows.Next() {
-		var d *time.Time
-		require.NoError(t, rows.Scan(&d))
-		out = append(out, d)
-	}
-	require.NoError(t, rows.Err())
+	out, err := pgx.CollectRows(rows, pgx.RowTo[*time.Time])
+	require.NoError(t, err)
 	return out
+}
+
+// scheduled creates and schedules a campaign, and returns it with its first run's time.
+func (b *testBundle) scheduled(t *testing.T) (campaigns.Campaign, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	c := b.create(t)
+	require.NoError(t, b.svc.Schedule(ctx, c.ID))
+	return c, *must(b.svc.Get(ctx, c.ID)).NextRunAt
 }
 
 // requireOnePerContact checks that the run has exactly one delivery per contact of the
@@ -81,12 +85,10 @@ func TestLaunchInParts(t *testing.T) {
 		require.NotNil(t, d, "part %d is done", i)
 	}
 	var sum int64
-	require.NoError(t, b.pool.QueryRow(context.Background(), `
-		SELECT sum(matched) FROM campaign_run_parts WHERE run_id = $1 AND matched > 0`, run.ID).Scan(&sum))
-	require.Equal(t, matched, sum)
 	var busy int
 	require.NoError(t, b.pool.QueryRow(context.Background(), `
-		SELECT count(*) FROM campaign_run_parts WHERE run_id = $1 AND matched > 0`, run.ID).Scan(&busy))
+		SELECT sum(matched), count(*) FILTER (WHERE matched > 0) FROM campaign_run_parts WHERE run_id = $1`, run.ID).Scan(&sum, &busy))
+	require.Equal(t, matched, sum)
 	require.Equal(t, 3, busy, "each part has some of the contacts")
 	got, err := b.svc.Get(context.Background(), c.ID)
 	require.NoError(t, err)
@@ -101,17 +103,14 @@ var errCrash = errors.New("crash")
 // time.
 func (b *testBundle) launchFailingPart1(t *testing.T) (campaigns.Campaign, time.Time) {
 	t.Helper()
-	ctx := context.Background()
-	c := b.create(t)
-	require.NoError(t, b.svc.Schedule(ctx, c.ID))
-	runAt := *must(b.svc.Get(ctx, c.ID)).NextRunAt
+	c, runAt := b.scheduled(t)
 	campaigns.SetAfterLaunchPart(b.svc, func(_ int64, part int) error {
 		if part == 1 {
 			return errCrash
 		}
 		return nil
 	})
-	_, err := b.svc.Launch(ctx, c.ID, runAt)
+	_, err := b.svc.Launch(context.Background(), c.ID, runAt)
 	require.ErrorIs(t, err, errCrash)
 	campaigns.SetAfterLaunchPart(b.svc, nil)
 	return c, runAt
@@ -174,9 +173,7 @@ func TestLaunchResumesAfterAPartFails(t *testing.T) {
 func TestCancelDuringLaunch(t *testing.T) {
 	b, _, _ := partsBundle(t, 3, 30)
 	ctx := context.Background()
-	c := b.create(t)
-	require.NoError(t, b.svc.Schedule(ctx, c.ID))
-	runAt := *must(b.svc.Get(ctx, c.ID)).NextRunAt
+	c, runAt := b.scheduled(t)
 
 	cancelled := make(chan error, 1)
 	var once sync.Once
@@ -234,13 +231,12 @@ func TestCancelBetweenLaunchParts(t *testing.T) {
 	run, err := b.svc.Launch(ctx, c.ID, runAt)
 	require.NoError(t, err)
 	require.Equal(t, "cancelled", run.Status)
-	var queued int64
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND status = 'queued'`, run.ID).Scan(&queued))
+	var queued, cancelled int64
+	require.NoError(t, b.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'cancelled')
+		FROM deliveries WHERE run_id = $1`, run.ID).Scan(&queued, &cancelled))
 	require.Zero(t, queued)
 	require.Nil(t, b.runParts(t, run.ID)[1], "the part not done stays undone")
-	var cancelled int64
-	require.NoError(t, b.pool.QueryRow(ctx, `
-		SELECT count(*) FROM deliveries WHERE run_id = $1 AND status = 'cancelled'`, run.ID).Scan(&cancelled))
 	require.Positive(t, cancelled, "the parts done before the cancel had queued deliveries, now cancelled")
 }
 
