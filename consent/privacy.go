@@ -19,6 +19,14 @@ func (s *Service) PrivacyHolder() privacy.Holder { return consentHolder{} }
 
 type consentHolder struct{}
 
+// subjectEntries selects the ledger entries about a subject, contact $1 with number hash
+// $2: the contact's own, and those recorded under the number by contacts that had it
+// before, since deleted or renumbered (migration 00026 keeps who they are). It reads the
+// ledger through its contact index only; the ledger's numbers are not indexed.
+const subjectEntries = `contact_id = ANY ($1::bigint || ARRAY(
+		SELECT contact_id FROM contact_former_numbers WHERE phone_hash = $2::bytea))
+	AND (contact_id = $1 OR phone_hash = $2)`
+
 func (consentHolder) Name() string { return "consent" }
 
 type inboundExport struct {
@@ -48,7 +56,7 @@ func (consentHolder) Export(ctx context.Context, tx pgx.Tx, subj privacy.Subject
 	}
 	rows, err = tx.Query(ctx, `
 		SELECT id, channel, purpose, status, source, evidence, actor, occurred_at, recorded_at, lifted_suppression
-		FROM consent_ledger WHERE contact_id = $1 OR phone_hash = $2 ORDER BY id`, subj.ContactID, subj.PhoneHash)
+		FROM consent_ledger WHERE `+subjectEntries+` ORDER BY id`, subj.ContactID, subj.PhoneHash)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +83,7 @@ func (consentHolder) Erase(ctx context.Context, tx pgx.Tx, subj privacy.Subject)
 		WITH state AS (DELETE FROM consent_state WHERE contact_id = $1),
 		     ledger AS (
 		         UPDATE consent_ledger SET evidence = '{"erased": true}'
-		         WHERE (contact_id = $1 OR phone_hash = $2) AND evidence <> '{"erased": true}'),
+		         WHERE `+subjectEntries+` AND evidence <> '{"erased": true}'),
 		     inbound AS (
 		         -- provider ids are opaque strings from outside (a sandbox client may put
 		         -- anything there): keep a digest, which still tells messages apart

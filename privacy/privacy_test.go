@@ -374,3 +374,79 @@ func TestPurge(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got)
 }
+
+// TestFormerHoldersOfTheNumber checks that a subject's export and erasure reach the
+// consent recorded under their number by contacts that had it before them: one deleted
+// (and the number imported again), one that moved to another number. Entries of the
+// renumbered contact under its new number are not the subject's.
+func TestFormerHoldersOfTheNumber(t *testing.T) {
+	b, ctx := setup(t)
+	svc := privacy.New(b.pool, []privacy.Holder{b.consent.PrivacyHolder(), b.contacts.PrivacyHolder()}, nil)
+	const moved, movedTo = "+6591230001", "+6591230002"
+
+	deleted := b.person(t, phone, "Ana Lim")
+	require.NoError(t, b.contacts.Delete(ctx, deleted))
+	renumbered := b.person(t, moved, "Bo Tan")
+	_, err := b.contacts.Update(ctx, renumbered, ptr(movedTo), "", contacts.Fields{})
+	require.NoError(t, err)
+	_, err = b.consent.Record(ctx, consent.Change{ContactID: renumbered, Status: consent.Granted, Source: consent.SourceForm,
+		Evidence: map[string]any{"ip": "198.51.100.9"}, Actor: "key:form"})
+	require.NoError(t, err)
+	stranger := b.person(t, "+6591230003", "Cy Ong")
+
+	ledger := func(id int64) []map[string]any {
+		t.Helper()
+		out, err := svc.Export(ctx, id)
+		require.NoError(t, err)
+		raw, err := json.Marshal(out)
+		require.NoError(t, err)
+		var doc struct {
+			Data struct {
+				Consent struct {
+					Ledger []map[string]any `json:"ledger"`
+				} `json:"consent"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &doc))
+		return doc.Data.Consent.Ledger
+	}
+	contactsOf := func(entries []map[string]any) []int64 {
+		t.Helper()
+		var ids []int64
+		for _, e := range entries {
+			var id int64
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT contact_id FROM consent_ledger WHERE id = $1`, int64(e["id"].(float64))).Scan(&id))
+			ids = append(ids, id)
+		}
+		return ids
+	}
+
+	again := b.person(t, phone, "Ana Lim")
+	require.Equal(t, []int64{deleted, again}, contactsOf(ledger(again)), "the deleted contact's consent, then their own")
+	newHolder := b.person(t, moved, "Di Goh")
+	entries := ledger(newHolder)
+	require.Equal(t, []int64{renumbered, newHolder}, contactsOf(entries), "the old number's consent, not the new one's")
+	require.Equal(t, "203.0.113.7", entries[0]["evidence"].(map[string]any)["ip"])
+	require.Len(t, ledger(renumbered), 2, "a contact's own entries, under either number")
+
+	require.NoError(t, svc.Erase(ctx, again))
+	evidence := func(id int64) []map[string]any {
+		t.Helper()
+		rows, err := b.pool.Query(ctx, `SELECT evidence FROM consent_ledger WHERE contact_id = $1 ORDER BY id`, id)
+		require.NoError(t, err)
+		ev, err := pgx.CollectRows(rows, pgx.RowTo[map[string]any])
+		require.NoError(t, err)
+		return ev
+	}
+	erased := map[string]any{"erased": true}
+	require.Equal(t, []map[string]any{erased}, evidence(deleted), "erasure reaches the deleted contact's entry")
+	require.Equal(t, []map[string]any{erased}, evidence(again))
+	require.NotEqual(t, erased, evidence(renumbered)[0])
+	require.NotEqual(t, erased, evidence(stranger)[0])
+
+	require.NoError(t, svc.Erase(ctx, newHolder))
+	require.Equal(t, []map[string]any{erased, {"ip": "198.51.100.9"}}, evidence(renumbered),
+		"the old number's entry is erased, the new number's kept")
+}
+
+func ptr[T any](v T) *T { return &v }
