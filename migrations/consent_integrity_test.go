@@ -2,14 +2,9 @@ package migrations_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
-
-	"github.com/crierhq/crier/internal/testdb"
-	"github.com/crierhq/crier/migrations"
 )
 
 // TestConsentIntegrityMigration takes a database back to before migration 00011, puts in
@@ -18,14 +13,9 @@ import (
 // the staff suppression covers every purpose, the ledger names each entry's number, and the
 // ledger refuses deletes.
 func TestConsentIntegrityMigration(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	db, err := sql.Open("pgx", testdb.NewURL(t))
-	require.NoError(t, err)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	require.NoError(t, err)
-	_, err = p.DownTo(ctx, 10)
+	db, p := migrated(t)
+	_, err := p.DownTo(ctx, 10)
 	require.NoError(t, err, "00011 goes down cleanly")
 
 	exec := func(q string, args ...any) {

@@ -2,14 +2,9 @@ package migrations_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
-
-	"github.com/crierhq/crier/internal/testdb"
-	"github.com/crierhq/crier/migrations"
 )
 
 // TestFormerNumbersMigration takes a database back to before migration 00026, leaves the
@@ -17,14 +12,9 @@ import (
 // migrates it again: each is found under the number it was recorded with, and the entries
 // of contacts that still have their number are not listed. Down and up again keep them.
 func TestFormerNumbersMigration(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	db, err := sql.Open("pgx", testdb.NewURL(t))
-	require.NoError(t, err)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	require.NoError(t, err)
-	_, err = p.DownTo(ctx, 25)
+	db, p := migrated(t)
+	_, err := p.DownTo(ctx, 25)
 	require.NoError(t, err, "00026 goes down cleanly")
 
 	exec := func(q string) {

@@ -2,29 +2,19 @@ package migrations_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
-
-	"github.com/crierhq/crier/internal/testdb"
-	"github.com/crierhq/crier/migrations"
 )
 
 // TestWhatsAppCloudAccountsMigration takes 00015 down and up again: below it the channel
 // is refused, above it a cloud account needs its sealed secrets, and going down refuses
 // while a cloud account exists.
 func TestWhatsAppCloudAccountsMigration(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	db, err := sql.Open("pgx", testdb.NewURL(t))
-	require.NoError(t, err)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	require.NoError(t, err)
+	db, p := migrated(t)
 
-	_, err = db.ExecContext(ctx, `INSERT INTO accounts (name, channel, status, rate_per_minute) VALUES ('wa', 'whatsapp', 'pending_pair', 20)`)
+	_, err := db.ExecContext(ctx, `INSERT INTO accounts (name, channel, status, rate_per_minute) VALUES ('wa', 'whatsapp', 'pending_pair', 20)`)
 	require.NoError(t, err)
 	_, err = p.DownTo(ctx, 14)
 	require.NoError(t, err, "00015 goes down cleanly without cloud accounts")
