@@ -13,7 +13,9 @@ CREATE TABLE contact_former_numbers (
     PRIMARY KEY (phone_hash, contact_id)
 );
 
--- Every entry whose number is not its contact's number now.
+-- Every entry whose number is not its contact's number now. Contacts are locked against
+-- changes first, so that none is deleted or renumbered between this and the triggers.
+LOCK TABLE contacts IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO contact_former_numbers (phone_hash, contact_id)
 SELECT DISTINCT l.phone_hash, l.contact_id
 FROM consent_ledger l LEFT JOIN contacts c ON c.id = l.contact_id
