@@ -412,13 +412,15 @@ func TestFormerHoldersOfTheNumber(t *testing.T) {
 	}
 	contactsOf := func(entries []map[string]any) []int64 {
 		t.Helper()
-		var ids []int64
-		for _, e := range entries {
-			var id int64
-			require.NoError(t, b.pool.QueryRow(ctx, `SELECT contact_id FROM consent_ledger WHERE id = $1`, int64(e["id"].(float64))).Scan(&id))
-			ids = append(ids, id)
+		ids := make([]int64, len(entries))
+		for i, e := range entries {
+			ids[i] = int64(e["id"].(float64))
 		}
-		return ids
+		rows, err := b.pool.Query(ctx, `SELECT contact_id FROM consent_ledger WHERE id = ANY($1) ORDER BY id`, ids)
+		require.NoError(t, err)
+		of, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		require.NoError(t, err)
+		return of
 	}
 
 	again := b.person(t, phone, "Ana Lim")
