@@ -14,7 +14,9 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 // RecordImportConsent records a chunk of an import's consent column in the ledger, inside
 // the import's transaction, as (whatsapp, marketing) entries with source "import" and as
 // evidence the import's consent_source, its id and the line. It writes nothing for a line
-// that would not change the contact's state, so importing a file again adds nothing.
+// that would not change the contact's state, so importing a file again adds nothing. A
+// line's contact is found by its phone, unless the import has just created it (Created):
+// such a contact has no state, and nothing need be looked up.
 //
 // An import never turns a withdrawal back into a grant: only the person can (their START,
 // or a compliance record of their request); such lines are counted as kept_withdrawn. Nor
@@ -23,11 +25,17 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 // marketing, like every withdrawal, so that deleting and re-importing the contact cannot
 // make it eligible again.
 func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
-	numbers := make([]int64, len(lines))
-	phones := make([]string, len(lines))
-	statuses := make([]string, len(lines))
-	for i, l := range lines {
-		numbers[i], phones[i], statuses[i] = l.Line, l.Phone, string(l.Status)
+	// Lines of contacts found by phone, and lines of contacts the chunk created.
+	var numbers, newNumbers, newContacts []int64
+	var phones, statuses, newStatuses []string
+	var newHashes [][]byte
+	for _, l := range lines {
+		if l.Created != 0 {
+			newNumbers, newContacts = append(newNumbers, l.Line), append(newContacts, l.Created)
+			newStatuses, newHashes = append(newStatuses, string(l.Status)), append(newHashes, l.Hash)
+			continue
+		}
+		numbers, phones, statuses = append(numbers, l.Line), append(phones, l.Phone), append(statuses, string(l.Status))
 	}
 	var granted, withdrawn, unchanged, keptWithdrawn, suppressed int64
 	err := tx.QueryRow(ctx, `
@@ -41,6 +49,11 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			        WHERE cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing') AS current
 			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
 			JOIN contact_keys c ON c.phone = u.phone
+			UNION ALL
+			-- A contact the import has just created, in this transaction, has no state:
+			-- no look-up by phone, no probe of consent_state.
+			SELECT n.line, n.status, n.contact_id, n.phone_hash, NULL
+			FROM unnest($7::bigint[], $8::text[], $9::bigint[], $10::bytea[]) AS n(line, status, contact_id, phone_hash)
 		), todo AS (
 			SELECT * FROM lines
 			-- current is NULL for a contact without consent yet: compare with IS [NOT] DISTINCT
@@ -66,7 +79,7 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			(SELECT count(*) FROM lines l
 			 WHERE l.status = 'granted' AND l.current IS DISTINCT FROM 'withdrawn'
 			   AND EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_hash = l.phone_hash AND s.purpose = 'marketing'))`,
-		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn, &suppressed)
+		numbers, phones, statuses, source, importID, actor, newNumbers, newStatuses, newContacts, newHashes).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn, &suppressed)
 	if err != nil {
 		return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
 	}

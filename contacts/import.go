@@ -57,6 +57,10 @@ type ImportConsentLine struct {
 	Phone  string // E.164
 	Hash   []byte // the number's keyed hash (Phone.Hash)
 	Status ConsentStatus
+	// Created is the id of the contact that this chunk's merge created for the line, in
+	// the recorder's transaction: a contact no one else can see yet, with no consent
+	// recorded. 0: the contact existed before the chunk, and is found by Phone.
+	Created int64
 }
 
 // ImportOptions apply to a whole import.
@@ -704,7 +708,8 @@ func (p *pipeline) recordChunkConsent(ctx context.Context, pt *part, c *chunk) e
 	var lines []ImportConsentLine
 	for _, r := range c.rows {
 		if r.consent != "" {
-			lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Hash: r.hash, Status: r.consent})
+			lines = append(lines, ImportConsentLine{Line: r.line, Phone: r.phone, Hash: r.hash, Status: r.consent,
+				Created: c.created[phoneKey(r.phone)]})
 		}
 	}
 	if len(lines) == 0 {
@@ -764,9 +769,9 @@ func (p *pipeline) storeRejects(ctx context.Context, pt *part, rejected []Reject
 //     that phone's line;
 //   - seen and seen_again record each phone's latest line; replaced records the lines replaced, with
 //     those the chunker replaced within the chunk ($12, $13), for the duplicates;
-//   - created inserts the phones not found; a contact created by someone else since the
-//     probe makes the statement fail on the unique index, and mergeChunk runs the chunk
-//     again;
+//   - created inserts the phones not found, and hands back their ids when the import
+//     records consent ($15); a contact created by someone else since the probe makes the
+//     statement fail on the unique index, and mergeChunk runs the chunk again;
 //   - changed updates the contacts found whose values change (empty cells keep a value,
 //     tags are added, attributes are merged key by key); o, a second reference to
 //     contacts, still shows each row as it was, and stashed keeps that state the first
@@ -808,7 +813,7 @@ var mergeSQL = `
 		SELECT phone, phone_region, name, email, locale, timezone, country, tags, coalesce(attributes, '{}'),
 		       phone_hash, phone_zone
 		FROM probe WHERE contact_id IS NULL
-		RETURNING 1
+		RETURNING id, phone
 	), changed AS (
 		UPDATE contacts c SET
 			name       = CASE WHEN r.name = '' THEN c.name ELSE r.name END,
@@ -830,8 +835,12 @@ var mergeSQL = `
 		INSERT INTO import_before SELECT phone, updated_at, digest, repeat FROM changed
 		ON CONFLICT (phone) DO NOTHING
 	)
-	SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM changed WHERE NOT repeat),
-	       (SELECT count(*) FROM probe WHERE repeat), (SELECT count(*) FROM replaced)`
+	SELECT n.created, (SELECT count(*) FROM changed WHERE NOT repeat),
+	       (SELECT count(*) FROM probe WHERE repeat), (SELECT count(*) FROM replaced), n.phones, n.ids
+	-- The created contacts' phones and ids, aligned, when $15 asks for them.
+	FROM (SELECT count(*) AS created, array_agg(phone) FILTER (WHERE $15) AS phones,
+	             array_agg(id) FILTER (WHERE $15) AS ids
+	      FROM created) n`
 
 // contactDigest summarises the fields an import can change, to tell whether a contact
 // ended where it started.
@@ -839,12 +848,16 @@ const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.time
 	%[1]s.attributes)::text)`
 
 // mergeChunk merges a chunk into its part, in a savepoint so that it can run again.
+// When the import records consent, it notes the contacts the chunk created, which
+// recordChunkConsent hands on.
 func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
-	args := c.columns()
+	args := append(c.columns(), p.recordConsent)
 	for attempt := 1; ; attempt++ {
 		var created, updated, repeats, replaced int64
+		var phones []string
+		var ids []int64
 		err := pgx.BeginFunc(ctx, pt.tx, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated, &repeats, &replaced)
+			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated, &repeats, &replaced, &phones, &ids)
 		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "contacts_phone_key" && attempt < 5 {
@@ -852,6 +865,15 @@ func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
 		}
 		if err != nil {
 			return fmt.Errorf("contacts: import: merge: %w", interpretError(err, 0))
+		}
+		if len(phones) != len(ids) {
+			return fmt.Errorf("contacts: import: merge: %d created phones for %d ids", len(phones), len(ids))
+		}
+		if len(ids) > 0 {
+			c.created = make(map[uint64]int64, len(ids))
+			for i, ph := range phones {
+				c.created[phoneKey(ph)] = ids[i]
+			}
 		}
 		pt.created += created
 		pt.updated += updated
@@ -952,8 +974,9 @@ func phoneKey(e164 string) uint64 {
 type chunk struct {
 	rows     []importRow
 	rejected []RejectedLine
-	replaced []importRow // only line and phone are set
-	records  int64       // records of the file this chunk accounts for
+	replaced []importRow      // only line and phone are set
+	records  int64            // records of the file this chunk accounts for
+	created  map[uint64]int64 // phoneKey → id of the contacts its merge created, when recording consent
 }
 
 // columns turns the chunk into the arrays mergeSQL unpacks. Tags travel joined by ";",

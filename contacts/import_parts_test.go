@@ -110,6 +110,75 @@ func TestImportPartsAgreeWithOneMerge(t *testing.T) {
 	require.Contains(t, oneState, "ledger +6591000000 granted line 2 form", "granted once: the later grants change nothing")
 }
 
+// TestImportConsentGoesToEachLinesContact imports new numbers, then a file of old and new
+// ones, in chunks of 7 on two parts: every ledger entry belongs to the contact of the
+// phone on its line, under that contact's number, and every contact's state is its own
+// latest entry. Consent for a contact the chunk created goes by the id the merge handed
+// back, for the others by phone; a mix-up of either would put a line's consent on
+// another person.
+func TestImportConsentGoesToEachLinesContact(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, pool := partsSetup(t, 2, contacts.Options{})
+	phone := func(i int) string { return fmt.Sprintf("+659200%04d", i) }
+	lineOf := map[[2]int64]string{} // (import, line) → phone
+	want := map[string]string{}     // phone → consent state
+	run := func(from, to int, consentOf func(i int) string) contacts.ImportResult {
+		var b strings.Builder
+		b.WriteString("phone,consent\n")
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "%s,%s\n", phone(i), consentOf(i))
+		}
+		res, err := svc.Import(ctx, strings.NewReader(b.String()), contacts.ImportOptions{ChunkRows: 7, ConsentSource: "form", Actor: "test"})
+		require.NoError(t, err)
+		for i := from; i < to; i++ {
+			lineOf[[2]int64{res.ImportID, int64(i - from + 2)}] = phone(i)
+			switch c := consentOf(i); {
+			case c == "withdrawn", c == "granted" && want[phone(i)] != "withdrawn":
+				want[phone(i)] = c
+			}
+		}
+		return res
+	}
+	first := run(0, 40, func(i int) string { return []string{"granted", "withdrawn", "granted", ""}[i%4] })
+	require.EqualValues(t, 40, first.Created)
+	second := run(20, 60, func(i int) string { return []string{"withdrawn", "granted"}[i%2] })
+	require.EqualValues(t, 20, second.Created)
+	require.Equal(t, map[string]int64{"granted": 15, "withdrawn": 20, "unchanged": 0, "kept_withdrawn": 5, "suppressed": 0}, second.Consent)
+
+	rows, err := pool.Query(ctx, `
+		SELECT (l.evidence->>'import_id')::bigint, (l.evidence->>'line')::bigint, c.phone, l.phone_hash = c.phone_hash
+		FROM consent_ledger l JOIN contacts c ON c.id = l.contact_id`)
+	require.NoError(t, err)
+	entries := 0
+	for rows.Next() {
+		var importID, line int64
+		var got string
+		var sameHash bool
+		require.NoError(t, rows.Scan(&importID, &line, &got, &sameHash))
+		require.Equal(t, lineOf[[2]int64{importID, line}], got, "the entry of import %d line %d", importID, line)
+		require.True(t, sameHash, "the entry of import %d line %d is under its contact's number", importID, line)
+		entries++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 30+35, entries, "first: 20 grants and 10 withdrawals; second: 15 and 20")
+
+	rows, err = pool.Query(ctx, `
+		SELECT c.phone, cs.status, l.contact_id = c.id
+		FROM consent_state cs JOIN contacts c ON c.id = cs.contact_id JOIN consent_ledger l ON l.id = cs.ledger_id`)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for rows.Next() {
+		var ph, status string
+		var own bool
+		require.NoError(t, rows.Scan(&ph, &status, &own))
+		require.True(t, own, "the state of %s is its own entry", ph)
+		got[ph] = status
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, want, got)
+}
+
 // TestImportRunFinishesAfterACrashBetweenCommits: a run that dies after part 1 committed
 // and before the import's transaction did leaves part 1's contacts, each with its
 // consent, and the import running; the next run merges only the rest, and the import
