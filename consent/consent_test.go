@@ -257,6 +257,27 @@ func TestImportRecordsConsentColumnOnce(t *testing.T) {
 	require.Equal(t, consent.SourceImport, sup[0].Source)
 }
 
+// TestImportEvidenceKeepsTheSourceAsWritten: the evidence of an import's entries, for a
+// contact it creates and for one it finds, holds the consent source exactly as given,
+// quotes, backslashes, markup and all, with the import and the line.
+func TestImportEvidenceKeepsTheSourceAsWritten(t *testing.T) {
+	b, ctx := setup(t)
+	source := "Form \"B\" \\ <spring> & ☺\tend"
+	_, err := b.contacts.Import(ctx, strings.NewReader("phone,consent\n+6591234567,yes\n"), contacts.ImportOptions{ConsentSource: "first"})
+	require.NoError(t, err)
+	res, err := b.contacts.Import(ctx, strings.NewReader("phone,consent\n+6591234568,yes\n+6591234567,no\n"),
+		contacts.ImportOptions{ConsentSource: source})
+	require.NoError(t, err)
+	for phone, line := range map[string]int{"+6591234568": 2, "+6591234567": 3} {
+		list, _, err := b.contacts.List(ctx, contacts.ListParams{Phone: phone, Limit: 1})
+		require.NoError(t, err)
+		entries, _, err := b.consent.History(ctx, list[0].ID, 10)
+		require.NoError(t, err)
+		e := entries[0] // the latest
+		require.Equal(t, map[string]any{"consent_source": source, "import_id": float64(res.ImportID), "line": float64(line)}, e.Evidence, phone)
+	}
+}
+
 func inbound(provider, from, text string) consent.Inbound {
 	return consent.Inbound{AccountID: 7, From: from, Text: text, ProviderID: provider, ReceivedAt: time.Now()}
 }
