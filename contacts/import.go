@@ -305,7 +305,8 @@ func (o *ImportOptions) normalize() error {
 		o.Tags = tags
 	}
 	o.ConsentSource = strings.TrimSpace(o.ConsentSource)
-	if utf8.RuneCountInString(o.ConsentSource) > maxSourceLen || !utf8.ValidString(o.ConsentSource) {
+	if utf8.RuneCountInString(o.ConsentSource) > maxSourceLen || !utf8.ValidString(o.ConsentSource) ||
+		strings.ContainsRune(o.ConsentSource, 0) { // PostgreSQL's text cannot hold a NUL
 		errs = append(errs, apperr.FieldError{Field: "consent_source", Message: fmt.Sprintf("must be valid text of at most %d characters", maxSourceLen)})
 	}
 	return apperr.Fields(errs...)

@@ -213,6 +213,8 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 		{name: "no phone column", file: "name\nx\n", field: "header"},
 		{name: "column twice", file: "phone,name,Name\n", field: "header"},
 		{name: "consent without source", file: "phone,consent\n+6591234567,yes\n", field: "consent_source"},
+		{name: "NUL in the consent source", file: "phone,consent\n+6591234567,yes\n", field: "consent_source",
+			opts: contacts.ImportOptions{ConsentSource: "spring\x00form"}},
 		{name: "bad default country", file: "phone\n", field: "default_country", opts: contacts.ImportOptions{DefaultCountry: "ZZZ"}},
 		{name: "bad tags", file: "phone\n", field: "tags", opts: contacts.ImportOptions{Tags: []string{"a b"}}},
 		{name: "unterminated quote", file: "phone,name\n+6591234567,ok\n+6591234568,\"" + strings.Repeat("x", 2<<20) + "\n", field: "body"},
