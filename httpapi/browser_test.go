@@ -55,8 +55,20 @@ func (br *inBrowser) eval(what, script string) bool {
 	return ok
 }
 
-// waitFor waits up to 15 s for a script's value to be truthy.
+// waitFor waits up to 15 s for a script's value to be truthy. An error counts as not yet:
+// right after a navigation the script may run before the new page has the elements it
+// reads (cmd/crier's tab.waitFor does the same).
 func (br *inBrowser) waitFor(what, script string) {
 	br.t.Helper()
-	require.Eventually(br.t, func() bool { return br.eval(what, script) }, 15*time.Second, 100*time.Millisecond, what)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(br.ctx, chromedp.Evaluate[bool]("!!("+script+")"))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			br.t.Fatalf("timed out after 15s waiting for %s (last error: %v)", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
