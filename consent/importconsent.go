@@ -2,7 +2,10 @@ package consent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,7 +19,7 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 // evidence the import's consent_source, its id and the line. It writes nothing for a line
 // that would not change the contact's state, so importing a file again adds nothing. A
 // line's contact is found by its phone, unless the import has just created it (Created):
-// such a contact has no state, and nothing need be looked up.
+// such a contact has no state, and nothing need be looked up (recordCreatedConsent).
 //
 // An import never turns a withdrawal back into a grant: only the person can (their START,
 // or a compliance record of their request); such lines are counted as kept_withdrawn. Nor
@@ -25,17 +28,48 @@ var _ contacts.ImportConsentRecorder = (*Service)(nil)
 // marketing, like every withdrawal, so that deleting and re-importing the contact cannot
 // make it eligible again.
 func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine) (map[string]int64, error) {
-	// Lines of contacts found by phone, and lines of contacts the chunk created.
-	var numbers, newNumbers, newContacts []int64
-	var phones, statuses, newStatuses []string
-	var newHashes [][]byte
+	var found, created []contacts.ImportConsentLine
 	for _, l := range lines {
 		if l.Created != 0 {
-			newNumbers, newContacts = append(newNumbers, l.Line), append(newContacts, l.Created)
-			newStatuses, newHashes = append(newStatuses, string(l.Status)), append(newHashes, l.Hash)
-			continue
+			created = append(created, l)
+		} else {
+			found = append(found, l)
 		}
-		numbers, phones, statuses = append(numbers, l.Line), append(phones, l.Phone), append(statuses, string(l.Status))
+	}
+	counts := map[string]int64{"granted": 0, "withdrawn": 0, "unchanged": 0, "kept_withdrawn": 0, "suppressed": 0}
+	if len(found) > 0 {
+		if err := recordFoundConsent(ctx, tx, importID, source, actor, found, counts); err != nil {
+			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+		}
+	}
+	if len(created) > 0 {
+		if err := recordCreatedConsent(ctx, tx, importID, source, actor, created, counts); err != nil {
+			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+		}
+	}
+	// Every withdrawn line suppresses, also one whose state said so already: the number may
+	// not have been suppressed yet (a withdrawal recorded before migration 00011).
+	var hashes [][]byte
+	for _, l := range lines {
+		if l.Status == contacts.ConsentWithdrawn {
+			hashes = append(hashes, l.Hash)
+		}
+	}
+	if len(hashes) > 0 {
+		if _, err := suppress(ctx, tx, hashes, []Purpose{Marketing}, ReasonOptOut, SourceImport, actor); err != nil {
+			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+		}
+	}
+	return counts, nil
+}
+
+// recordFoundConsent records the lines of contacts that existed before their chunk: each
+// is looked up by phone, with its current state, and only a line that changes the state
+// is written.
+func recordFoundConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine, counts map[string]int64) error {
+	numbers, phones, statuses := make([]int64, len(lines)), make([]string, len(lines)), make([]string, len(lines))
+	for i, l := range lines {
+		numbers[i], phones[i], statuses[i] = l.Line, l.Phone, string(l.Status)
 	}
 	var granted, withdrawn, unchanged, keptWithdrawn, suppressed int64
 	err := tx.QueryRow(ctx, `
@@ -49,11 +83,6 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			        WHERE cs.contact_id = c.id AND cs.channel = 'whatsapp' AND cs.purpose = 'marketing') AS current
 			FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(line, phone, status)
 			JOIN contact_keys c ON c.phone = u.phone
-			UNION ALL
-			-- A contact the import has just created, in this transaction, has no state:
-			-- no look-up by phone, no probe of consent_state.
-			SELECT n.line, n.status, n.contact_id, n.phone_hash, NULL
-			FROM unnest($7::bigint[], $8::text[], $9::bigint[], $10::bytea[]) AS n(line, status, contact_id, phone_hash)
 		), todo AS (
 			SELECT * FROM lines
 			-- current is NULL for a contact without consent yet: compare with IS [NOT] DISTINCT
@@ -79,23 +108,76 @@ func (s *Service) RecordImportConsent(ctx context.Context, tx pgx.Tx, importID i
 			(SELECT count(*) FROM lines l
 			 WHERE l.status = 'granted' AND l.current IS DISTINCT FROM 'withdrawn'
 			   AND EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_hash = l.phone_hash AND s.purpose = 'marketing'))`,
-		numbers, phones, statuses, source, importID, actor, newNumbers, newStatuses, newContacts, newHashes).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn, &suppressed)
+		numbers, phones, statuses, source, importID, actor).Scan(&granted, &withdrawn, &unchanged, &keptWithdrawn, &suppressed)
 	if err != nil {
-		return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+		return err
 	}
-	// Every withdrawn line suppresses, also one whose state said so already: the number may
-	// not have been suppressed yet (a withdrawal recorded before migration 00011).
-	var hashes [][]byte
+	counts["granted"] += granted
+	counts["withdrawn"] += withdrawn
+	counts["unchanged"] += unchanged
+	counts["kept_withdrawn"] += keptWithdrawn
+	counts["suppressed"] += suppressed
+	return nil
+}
+
+// recordCreatedConsent records the lines of contacts that their chunk's merge has just
+// created. No one else can see such a contact yet, so it has no state, and every line is
+// an entry whose state is a new row: nothing to look up and no conflict to resolve. The
+// entries and the states are written with COPY, which costs a third less than an INSERT
+// of the same rows from arrays. The entries' ids are taken from the ledger's sequence
+// first, for the states to point at, and the entries carry the transaction's time, as
+// now() gives it to recorded_at and to the states' updated_at.
+func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source, actor string, lines []contacts.ImportConsentLine, counts map[string]int64) error {
+	var grantedHashes [][]byte
 	for _, l := range lines {
-		if l.Status == contacts.ConsentWithdrawn {
-			hashes = append(hashes, l.Hash)
+		if l.Status == contacts.ConsentGranted {
+			grantedHashes = append(grantedHashes, l.Hash)
 		}
 	}
-	if len(hashes) > 0 {
-		if _, err := suppress(ctx, tx, hashes, []Purpose{Marketing}, ReasonOptOut, SourceImport, actor); err != nil {
-			return nil, fmt.Errorf("consent: record import %d: %w", importID, err)
+	var ids []int64
+	var now time.Time
+	var suppressed int64
+	if err := tx.QueryRow(ctx, `
+		SELECT (SELECT array_agg(nextval(seq)) FROM generate_series(1, $1),
+		               (SELECT pg_get_serial_sequence('consent_ledger', 'id')::regclass) AS s(seq)),
+		       now(),
+		       (SELECT count(*) FROM unnest($2::bytea[]) AS h(phone_hash)
+		        WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_hash = h.phone_hash AND s.purpose = 'marketing'))`,
+		len(lines), grantedHashes).Scan(&ids, &now, &suppressed); err != nil {
+		return err
+	}
+	if len(ids) != len(lines) {
+		return fmt.Errorf("%d ledger ids for %d lines", len(ids), len(lines))
+	}
+	// The evidence as jsonb_build_object would give it: the source as a JSON string.
+	src, err := json.Marshal(source)
+	if err != nil {
+		return err
+	}
+	prefix := fmt.Appendf(nil, `{"consent_source": %s, "import_id": %d, "line": `, src, importID)
+	evidence := make([]byte, 0, len(lines)*(len(prefix)+12))
+	entries, states := make([][]any, len(lines)), make([][]any, len(lines))
+	for i, l := range lines {
+		start := len(evidence)
+		evidence = append(strconv.AppendInt(append(evidence, prefix...), l.Line, 10), '}')
+		entries[i] = []any{ids[i], l.Created, "whatsapp", "marketing", string(l.Status), string(SourceImport),
+			evidence[start:len(evidence):len(evidence)], actor, now, l.Hash}
+		states[i] = []any{l.Created, "whatsapp", "marketing", string(l.Status), ids[i]}
+		if l.Status == contacts.ConsentGranted {
+			counts["granted"]++
+		} else {
+			counts["withdrawn"]++
 		}
 	}
-	return map[string]int64{"granted": granted, "withdrawn": withdrawn, "unchanged": unchanged, "kept_withdrawn": keptWithdrawn,
-		"suppressed": suppressed}, nil
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_ledger"},
+		[]string{"id", "contact_id", "channel", "purpose", "status", "source", "evidence", "actor", "occurred_at", "phone_hash"},
+		pgx.CopyFromRows(entries)); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_state"},
+		[]string{"contact_id", "channel", "purpose", "status", "ledger_id"}, pgx.CopyFromRows(states)); err != nil {
+		return fmt.Errorf("states: %w", err)
+	}
+	counts["suppressed"] += suppressed
+	return nil
 }

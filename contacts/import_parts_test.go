@@ -147,26 +147,36 @@ func TestImportConsentGoesToEachLinesContact(t *testing.T) {
 	require.Equal(t, map[string]int64{"granted": 15, "withdrawn": 20, "unchanged": 0, "kept_withdrawn": 5, "suppressed": 0}, second.Consent)
 
 	rows, err := pool.Query(ctx, `
-		SELECT (l.evidence->>'import_id')::bigint, (l.evidence->>'line')::bigint, c.phone, l.phone_hash = c.phone_hash
+		SELECT (l.evidence->>'import_id')::bigint, (l.evidence->>'line')::bigint, c.phone, l.phone_hash = c.phone_hash,
+		       l.evidence - 'import_id' - 'line', row(l.channel, l.purpose, l.source, l.actor)::text,
+		       l.occurred_at = l.recorded_at
 		FROM consent_ledger l JOIN contacts c ON c.id = l.contact_id`)
 	require.NoError(t, err)
+	defer rows.Close() // a failed check leaves the loop early
 	entries := 0
 	for rows.Next() {
 		var importID, line int64
-		var got string
-		var sameHash bool
-		require.NoError(t, rows.Scan(&importID, &line, &got, &sameHash))
+		var got, fields string
+		var sameHash, sameTime bool
+		var evidence map[string]any
+		require.NoError(t, rows.Scan(&importID, &line, &got, &sameHash, &evidence, &fields, &sameTime))
 		require.Equal(t, lineOf[[2]int64{importID, line}], got, "the entry of import %d line %d", importID, line)
 		require.True(t, sameHash, "the entry of import %d line %d is under its contact's number", importID, line)
+		require.Equal(t, map[string]any{"consent_source": "form"}, evidence, "the entry of import %d line %d", importID, line)
+		require.Equal(t, "(whatsapp,marketing,import,test)", fields, "the entry of import %d line %d", importID, line)
+		require.True(t, sameTime, "the entry of import %d line %d occurred and was recorded when its import ran", importID, line)
 		entries++
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, 30+35, entries, "first: 20 grants and 10 withdrawals; second: 15 and 20")
 
 	rows, err = pool.Query(ctx, `
-		SELECT c.phone, cs.status, l.contact_id = c.id
+		SELECT c.phone, cs.status,
+		       l.contact_id = c.id AND l.status = cs.status AND l.recorded_at = cs.updated_at
+		       AND (cs.channel, cs.purpose) = ('whatsapp', 'marketing')
 		FROM consent_state cs JOIN contacts c ON c.id = cs.contact_id JOIN consent_ledger l ON l.id = cs.ledger_id`)
 	require.NoError(t, err)
+	defer rows.Close()
 	got := map[string]string{}
 	for rows.Next() {
 		var ph, status string
