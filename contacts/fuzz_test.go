@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+	"google.golang.org/protobuf/proto"
 )
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -95,6 +96,53 @@ func TestFastE164AgreesWithTheParser(t *testing.T) {
 	}
 	if accepted < 500 {
 		t.Fatalf("only %d numbers took the fast path: the sweep tests nothing", accepted)
+	}
+}
+
+// TestCommonNumberAgreesWithTheLibrary: the shortcut accepts every region's example
+// fixed-line and mobile number, and never a number that the library finds invalid, over
+// the example numbers of every type and their neighbours in every supported region.
+func TestCommonNumberAgreesWithTheLibrary(t *testing.T) {
+	t.Parallel()
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
+		phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER,
+		phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
+	shortcut, checked := 0, 0
+	for region := range phonenumbers.GetSupportedRegions() {
+		cc := phonenumbers.GetCountryCodeForRegion(region)
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			nsn := phonenumbers.GetNationalSignificantNumber(ex)
+			if (typ == phonenumbers.FIXED_LINE || typ == phonenumbers.MOBILE) && !commonNumber(region, cc, nsn) {
+				t.Errorf("%s: the example %v number %s does not take the shortcut", region, typ, nsn)
+			}
+			// The example, and numbers a digit longer, shorter or different.
+			for _, n := range []string{nsn, nsn + "1", nsn[:len(nsn)-1], nsn[:len(nsn)-1] + "9", "9" + nsn[1:]} {
+				num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(int32(cc))}
+				v, err := strconv.ParseUint(n, 10, 64)
+				if err != nil || strings.HasPrefix(n, "0") {
+					continue
+				}
+				num.NationalNumber = proto.Uint64(v)
+				checked++
+				if commonNumber(region, cc, n) {
+					shortcut++
+					if !phonenumbers.IsValidNumberForRegion(num, region) {
+						t.Fatalf("%s: the shortcut accepts %s, the library refuses it", region, n)
+					}
+				}
+			}
+		}
+		if ex := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); ex != nil &&
+			commonNumber(region, cc+1, phonenumbers.GetNationalSignificantNumber(ex)) {
+			t.Fatalf("%s: the shortcut accepts a number of another calling code", region)
+		}
+	}
+	if shortcut < 300 || checked-shortcut < 300 {
+		t.Fatalf("%d of %d numbers took the shortcut: the sweep tests too little", shortcut, checked)
 	}
 }
 

@@ -3,8 +3,11 @@ package contacts
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
@@ -130,7 +133,8 @@ func fastE164(raw string) (e164, region string, ok bool) {
 		}
 		num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(int32(cc)), NationalNumber: proto.Uint64(nn)}
 		region = phonenumbers.GetRegionCodeForNumber(num)
-		if !phonenumbers.IsValidNumberForRegion(num, region) {
+		// national has no leading zero: it is the national significant number.
+		if !commonNumber(region, cc, national) && !phonenumbers.IsValidNumberForRegion(num, region) {
 			return "", "", false
 		}
 		if region == "ZZ" || region == "001" {
@@ -139,6 +143,90 @@ func fastE164(raw string) (e164, region string, ok bool) {
 		return raw, region, true
 	}
 	return "", "", false
+}
+
+// commonNumber says that a national significant number is valid in its region because it
+// is a fixed-line or mobile number there, which most numbers of an import are. It is a
+// shortcut of phonenumbers.IsValidNumberForRegion, which tries eight rarer types of
+// number first, and builds and looks up the text of each pattern twice per type and
+// call. A valid number matches the region's general description and the description of
+// one type; commonNumber tests the same descriptions, compiled once and anchored as the
+// library anchors them, for the two common types. So it never accepts a number that the
+// library refuses, and a number it does not accept goes to the library.
+func commonNumber(region string, cc int, nsn string) bool {
+	m := regionNumbers(region)
+	if m == nil || m.countryCode != cc || !m.general.match(nsn) {
+		return false
+	}
+	return m.fixed.match(nsn) || (!m.sameMobileAndFixed && m.mobile.match(nsn))
+}
+
+// numberDescs is a region's general, fixed-line and mobile number descriptions, as
+// commonNumber tests them.
+type numberDescs struct {
+	countryCode            int
+	general, fixed, mobile numberDesc
+	sameMobileAndFixed     bool
+}
+
+// numberDesc is one description of the library's metadata: the national significant
+// numbers of possible lengths that match the pattern.
+type numberDesc struct {
+	lengths []int32        // none: any length
+	pattern *regexp.Regexp // nil: the description has no pattern, and matches nothing
+}
+
+func newNumberDesc(d *phonenumbers.PhoneNumberDesc) numberDesc {
+	if d.GetNationalNumberPattern() == "" {
+		return numberDesc{}
+	}
+	return numberDesc{lengths: d.GetPossibleLength(), pattern: regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")}
+}
+
+// match is the library's isNumberMatchingDesc.
+func (d numberDesc) match(nsn string) bool {
+	if d.pattern == nil || (len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn)))) {
+		return false
+	}
+	return d.pattern.MatchString(nsn)
+}
+
+// regionMetadata is the library's metadata of each region (not of the non-geographic
+// calling codes, which share the region "001"); nil if it could not be read.
+var regionMetadata = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadata {
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return nil
+	}
+	regions := make(map[string]*phonenumbers.PhoneMetadata, len(coll.GetMetadata()))
+	for _, md := range coll.GetMetadata() {
+		if id := md.GetId(); id != "" && id != "001" {
+			regions[id] = md
+		}
+	}
+	return regions
+})
+
+var regionNumbersCache sync.Map // region → *numberDescs, compiled on first use
+
+// regionNumbers returns a region's descriptions for commonNumber, or nil for a region
+// the metadata does not have.
+func regionNumbers(region string) *numberDescs {
+	if m, ok := regionNumbersCache.Load(region); ok {
+		return m.(*numberDescs)
+	}
+	md := regionMetadata()[region]
+	if md == nil {
+		return nil
+	}
+	m, _ := regionNumbersCache.LoadOrStore(region, &numberDescs{
+		countryCode:        int(md.GetCountryCode()),
+		general:            newNumberDesc(md.GetGeneralDesc()),
+		fixed:              newNumberDesc(md.GetFixedLine()),
+		mobile:             newNumberDesc(md.GetMobile()),
+		sameMobileAndFixed: md.GetSameMobileAndFixedLinePattern(),
+	})
+	return m.(*numberDescs)
 }
 
 // MaskPhone hides the middle digits of an E.164 number for people without access to
