@@ -138,8 +138,9 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 	var now time.Time
 	var suppressed int64
 	if err := tx.QueryRow(ctx, `
-		SELECT (SELECT array_agg(nextval(seq)) FROM generate_series(1, $1),
-		               (SELECT pg_get_serial_sequence('consent_ledger', 'id')::regclass) AS s(seq)),
+		-- The ledger's identity sequence, by name: nextval of an argument that is not a
+		-- constant opens the sequence again on every call, ten times the cost.
+		SELECT (SELECT array_agg(nextval('consent_ledger_id_seq')) FROM generate_series(1, $1)),
 		       now(),
 		       (SELECT count(*) FROM unnest($2::bytea[]) AS h(phone_hash)
 		        WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_hash = h.phone_hash AND s.purpose = 'marketing'))`,
