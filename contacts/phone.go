@@ -82,7 +82,8 @@ func NormalizePhone(raw, defaultCountry string) (e164, region string, err error)
 		return "", "", errors.New("is not a phone number")
 	}
 	region = phonenumbers.GetRegionCodeForNumber(num)
-	if !phonenumbers.IsValidNumberForRegion(num, region) {
+	if !commonNumber(region, int(num.GetCountryCode()), phonenumbers.GetNationalSignificantNumber(num)) &&
+		!phonenumbers.IsValidNumberForRegion(num, region) {
 		where := region
 		if where == "" || where == "ZZ" {
 			where = fmt.Sprintf("country code +%d", num.GetCountryCode())
