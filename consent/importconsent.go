@@ -156,19 +156,15 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 		return err
 	}
 	prefix := fmt.Appendf(nil, `{"consent_source": %s, "import_id": %d, "line": `, src, importID)
+	// All the entries' evidence in one buffer: each is the prefix, the line's digits and "}".
 	evidence := make([]byte, 0, len(lines)*(len(prefix)+12))
 	entries, states := make([][]any, len(lines)), make([][]any, len(lines))
 	for i, l := range lines {
 		start := len(evidence)
 		evidence = append(strconv.AppendInt(append(evidence, prefix...), l.Line, 10), '}')
-		entries[i] = []any{ids[i], l.Created, "whatsapp", "marketing", string(l.Status), string(SourceImport),
+		entries[i] = []any{ids[i], l.Created, string(WhatsApp), string(Marketing), string(l.Status), string(SourceImport),
 			evidence[start:len(evidence):len(evidence)], actor, now, l.Hash}
-		states[i] = []any{l.Created, "whatsapp", "marketing", string(l.Status), ids[i]}
-		if l.Status == contacts.ConsentGranted {
-			counts["granted"]++
-		} else {
-			counts["withdrawn"]++
-		}
+		states[i] = []any{l.Created, string(WhatsApp), string(Marketing), string(l.Status), ids[i]}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_ledger"},
 		[]string{"id", "contact_id", "channel", "purpose", "status", "source", "evidence", "actor", "occurred_at", "phone_hash"},
@@ -179,6 +175,9 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 		[]string{"contact_id", "channel", "purpose", "status", "ledger_id"}, pgx.CopyFromRows(states)); err != nil {
 		return fmt.Errorf("states: %w", err)
 	}
+	// Every line is an entry: the grants, and the withdrawals.
+	counts["granted"] += int64(len(grantedHashes))
+	counts["withdrawn"] += int64(len(lines) - len(grantedHashes))
 	counts["suppressed"] += suppressed
 	return nil
 }

@@ -208,7 +208,9 @@ var regionMetadata = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadat
 	return regions
 })
 
-var regionNumbersCache sync.Map // region → *numberDescs, compiled on first use
+// regionNumbersCache holds each region's descriptions, compiled on the region's first
+// number: all 245 regions at once take about 40 ms and 4.5 MB, and an import sees a few.
+var regionNumbersCache sync.Map // region → *numberDescs
 
 // regionNumbers returns a region's descriptions for commonNumber, or nil for a region
 // the metadata does not have.
