@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/contacts"
+	"github.com/crierhq/crier/internal/pgcopy"
 )
 
 var _ contacts.ImportConsentRecorder = (*Service)(nil)
@@ -120,6 +121,13 @@ func recordFoundConsent(ctx context.Context, tx pgx.Tx, importID int64, source, 
 	return nil
 }
 
+// ledgerColumns and stateColumns are the columns recordCreatedConsent writes, in the
+// order it writes each row's fields.
+var (
+	ledgerColumns = []string{"id", "contact_id", "channel", "purpose", "status", "source", "evidence", "actor", "occurred_at", "phone_hash"}
+	stateColumns  = []string{"contact_id", "channel", "purpose", "status", "ledger_id"}
+)
+
 // recordCreatedConsent records the lines of contacts that their chunk's merge has just
 // created. No one else can see such a contact yet, so it has no state, and every line is
 // an entry whose state is a new row: nothing to look up and no conflict to resolve. The
@@ -156,23 +164,35 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 		return err
 	}
 	prefix := fmt.Appendf(nil, `{"consent_source": %s, "import_id": %d, "line": `, src, importID)
-	// All the entries' evidence in one buffer: each is the prefix, the line's digits and "}".
-	evidence := make([]byte, 0, len(lines)*(len(prefix)+12))
-	entries, states := make([][]any, len(lines)), make([][]any, len(lines))
+	// The rows are written in COPY's binary form by hand (pgcopy): through pgx's CopyFrom,
+	// each value went through an interface and a lookup of its encoding.
+	entries := pgcopy.NewRows(len(ledgerColumns), len(lines), len(prefix)+len(actor)+120)
+	states := pgcopy.NewRows(len(stateColumns), len(lines), 70)
+	var evidence []byte
 	for i, l := range lines {
-		start := len(evidence)
-		evidence = append(strconv.AppendInt(append(evidence, prefix...), l.Line, 10), '}')
-		entries[i] = []any{ids[i], l.Created, string(WhatsApp), string(Marketing), string(l.Status), string(SourceImport),
-			evidence[start:len(evidence):len(evidence)], actor, now, l.Hash}
-		states[i] = []any{l.Created, string(WhatsApp), string(Marketing), string(l.Status), ids[i]}
+		evidence = append(strconv.AppendInt(append(evidence[:0], prefix...), l.Line, 10), '}')
+		entries.Row()
+		entries.Int8(ids[i])
+		entries.Int8(l.Created)
+		entries.Text(string(WhatsApp))
+		entries.Text(string(Marketing))
+		entries.Text(string(l.Status))
+		entries.Text(string(SourceImport))
+		entries.JSONB(evidence)
+		entries.Text(actor)
+		entries.Timestamptz(now)
+		entries.Bytea(l.Hash)
+		states.Row()
+		states.Int8(l.Created)
+		states.Text(string(WhatsApp))
+		states.Text(string(Marketing))
+		states.Text(string(l.Status))
+		states.Int8(ids[i])
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_ledger"},
-		[]string{"id", "contact_id", "channel", "purpose", "status", "source", "evidence", "actor", "occurred_at", "phone_hash"},
-		pgx.CopyFromRows(entries)); err != nil {
+	if _, err := pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"consent_ledger"}, ledgerColumns, entries); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_state"},
-		[]string{"contact_id", "channel", "purpose", "status", "ledger_id"}, pgx.CopyFromRows(states)); err != nil {
+	if _, err := pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"consent_state"}, stateColumns, states); err != nil {
 		return fmt.Errorf("states: %w", err)
 	}
 	// Every line is an entry: the grants, and the withdrawals.

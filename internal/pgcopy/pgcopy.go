@@ -1,0 +1,105 @@
+// Package pgcopy writes rows in PostgreSQL's binary COPY format and sends them on a
+// transaction's connection. It is for the hot bulk writes whose columns are known in
+// advance: pgx's CopyFrom takes each value as an `any` and looks up its encoding, which
+// cost more than the rest of an import's consent step in Go (docs/BENCHMARKS.md). Here a
+// row is a few appends to one buffer.
+//
+// The format is PostgreSQL's (https://www.postgresql.org/docs/current/sql-copy.html,
+// "Binary Format"): a signature, then per row a 16-bit field count and each field as a
+// 32-bit length and the type's binary send form, then -1.
+package pgcopy
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// signature is the binary COPY header: the 11-byte signature, no flags, no extension.
+var signature = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// postgresEpoch is the zero of PostgreSQL's timestamps, in Unix microseconds.
+const postgresEpoch = 946_684_800_000_000
+
+// Rows is a buffer of rows for one COPY. Each row begins with Row and is followed by
+// exactly as many fields as the COPY names columns, in their order.
+type Rows struct {
+	buf    []byte
+	fields int
+	rows   int
+}
+
+// NewRows returns an empty buffer for rows of the given number of fields, sized for
+// about rowBytes bytes a row over rows rows.
+func NewRows(fields, rows, rowBytes int) *Rows {
+	buf := make([]byte, 0, len(signature)+rows*rowBytes+2)
+	return &Rows{buf: append(buf, signature...), fields: fields}
+}
+
+// Row begins a row.
+func (r *Rows) Row() {
+	r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(r.fields))
+	r.rows++
+}
+
+// Int8 appends a bigint.
+func (r *Rows) Int8(v int64) {
+	r.buf = binary.BigEndian.AppendUint32(r.buf, 8)
+	r.buf = binary.BigEndian.AppendUint64(r.buf, uint64(v))
+}
+
+// Text appends a text value. PostgreSQL checks that it is valid in the server's
+// encoding, as for any text it receives.
+func (r *Rows) Text(s string) {
+	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(len(s)))
+	r.buf = append(r.buf, s...)
+}
+
+// Bytea appends a bytea value; nil is NULL.
+func (r *Rows) Bytea(b []byte) {
+	if b == nil {
+		r.buf = binary.BigEndian.AppendUint32(r.buf, 0xffffffff)
+		return
+	}
+	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(len(b)))
+	r.buf = append(r.buf, b...)
+}
+
+// JSONB appends a jsonb value from its JSON text, which PostgreSQL parses.
+func (r *Rows) JSONB(json []byte) {
+	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(1+len(json)))
+	r.buf = append(append(r.buf, 1), json...) // jsonb's binary form: version 1, then the text
+}
+
+// Timestamptz appends a timestamptz, to the microsecond (PostgreSQL's precision).
+func (r *Rows) Timestamptz(t time.Time) {
+	r.buf = binary.BigEndian.AppendUint32(r.buf, 8)
+	r.buf = binary.BigEndian.AppendUint64(r.buf, uint64(t.UnixMicro()-postgresEpoch))
+}
+
+// Len is the number of rows begun.
+func (r *Rows) Len() int { return r.rows }
+
+// CopyFrom sends the rows to table's columns on tx's connection, inside tx, and returns
+// the number of rows PostgreSQL copied.
+func CopyFrom(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, r *Rows) (int64, error) {
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	if len(columns) != r.fields {
+		return 0, fmt.Errorf("pgcopy: %d columns for rows of %d fields", len(columns), r.fields)
+	}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", table.Sanitize(), strings.Join(quoted, ", "))
+	data := binary.BigEndian.AppendUint16(r.buf, 0xffff) // the trailer: a field count of -1
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), sql)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
