@@ -86,14 +86,15 @@ func (r *Rows) Timestamptz(t time.Time) {
 func (r *Rows) Len() int { return r.rows }
 
 // CopyFrom sends the rows to table's columns on tx's connection, inside tx, and returns
-// the number of rows PostgreSQL copied.
+// the number of rows PostgreSQL copied. It ends the rows with COPY's trailer, so a
+// buffer is sent once.
 func CopyFrom(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, r *Rows) (int64, error) {
+	if len(columns) != r.fields {
+		return 0, fmt.Errorf("pgcopy: %d columns for rows of %d fields", len(columns), r.fields)
+	}
 	quoted := make([]string, len(columns))
 	for i, c := range columns {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
-	}
-	if len(columns) != r.fields {
-		return 0, fmt.Errorf("pgcopy: %d columns for rows of %d fields", len(columns), r.fields)
 	}
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", table.Sanitize(), strings.Join(quoted, ", "))
 	data := binary.BigEndian.AppendUint16(r.buf, 0xffff) // the trailer: a field count of -1
