@@ -520,8 +520,30 @@ func perSecond(v float64) string {
 	}
 }
 
-// runBench runs the phases in order on env.
+// runBench runs the phases in order on env, between two readings of the machine's pace,
+// and names the machine in its first row.
 func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
+	cpu, servers := benchMachine(ctx, env.app.pool, env.app.redis)
+	before, err := benchPace(ctx, env.app.pool)
+	if err != nil {
+		return nil, err
+	}
+	res, err := runPhases(ctx, env, o)
+	if err != nil {
+		return nil, err
+	}
+	after, err := benchPace(ctx, env.app.pool)
+	if err != nil {
+		return nil, err
+	}
+	res.rows = slices.Insert(res.rows, 0, [3]string{"Machine", cpu, servers})
+	res.add("Machine pace", fmt.Sprintf("%d ms / %d ms", before.Milliseconds(), after.Milliseconds()),
+		"PostgreSQL summing 5 M integers on one core, median of 3, before / after the run: a reference for reading runs side by side, not a correction")
+	return res, nil
+}
+
+// runPhases runs the bench's phases in turn, each adding its figures.
+func runPhases(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
 	a := env.app
 	res := &benchResult{}
 	svc, err := newServices(ctx, a)

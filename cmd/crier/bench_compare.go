@@ -126,7 +126,14 @@ func (r *benchResult) writeCompare(w io.Writer, saved savedBench, savedName stri
 			fmt.Fprintf(w, "| %s | %s | — | new |\n", metric, value)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", metric, value, old[0], benchChange(old[0], value))
+		change := benchChange(old[0], value)
+		if metric == "Machine" { // a name, not a figure
+			change = "the same"
+			if old[0] != value {
+				change = "**another machine**: compare the pace"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", metric, value, old[0], change)
 		a, b := benchCPU.FindStringSubmatch(old[1]), benchCPU.FindStringSubmatch(row[2])
 		if a != nil && b != nil {
 			fmt.Fprintf(w, "| %s: CPU each | %s µs | %s µs | %s |\n", metric, b[1], a[1], benchChange(a[1], b[1]))

@@ -52,6 +52,18 @@ func TestBenchCompare(t *testing.T) {
 | Dropped metric | — | 7 things | not measured in this run |
 `, out.String())
 
+	// The machine is a name: the same, or another, never a percentage.
+	for now, want := range map[string]string{
+		"AMD EPYC (family 26, model 2), 2 CPUs": "the same",
+		"AMD EPYC (family 25, model 1), 2 CPUs": "**another machine**: compare the pace",
+	} {
+		res := &benchResult{}
+		res.add("Machine", now, "PostgreSQL 15.20, Redis 7.0.15, GOMAXPROCS 2")
+		var out strings.Builder
+		res.writeCompare(&out, parseSavedBench("| Machine | AMD EPYC (family 26, model 2), 2 CPUs | PostgreSQL 15.19 |"), "before.md")
+		require.Contains(t, out.String(), "| Machine | "+now+" | AMD EPYC (family 26, model 2), 2 CPUs | "+want+" |\n")
+	}
+
 	for then, now := range map[string]string{"12 ms": "12 s", "1 / 2": "3", "n/a": "n/a", "0 rows": "5 rows"} {
 		require.Equal(t, "—", benchChange(then, now), "%q → %q cannot be compared", then, now)
 	}

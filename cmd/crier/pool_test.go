@@ -162,6 +162,9 @@ func TestBenchWithoutHashKey(t *testing.T) {
 		"--concurrency", "8", "--redis-db", strconv.Itoa(benchRedis.DB))
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "| End-to-end send |")
+	// The run names its machine first, and ends with the machine's pace before and after.
+	require.Regexp(t, `^\| metric \| value \| notes \|\n\|---\|---\|---\|\n\| Machine \| .+, [0-9]+ CPUs \| PostgreSQL [0-9]+.*, Redis [0-9.]+, GOMAXPROCS [0-9]+ \|\n`, out)
+	require.Regexp(t, `\| Machine pace \| [1-9][0-9]* ms / [1-9][0-9]* ms \| [^|]+\|\n\n`, out)
 
 	// --no-send stops after the launch: the import and the launch, and nothing sent.
 	code, out, stderr = runCmd(t, getenv, "bench", "--contacts", "20", "--stops", "0", "--accounts", "1",
@@ -169,4 +172,5 @@ func TestBenchWithoutHashKey(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "| Audience expansion |")
 	require.NotContains(t, out, "| End-to-end send |")
+	require.Contains(t, out, "| Machine pace |")
 }
