@@ -20,9 +20,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crierhq/crier/internal/apperr"
+	"github.com/crierhq/crier/internal/pgarray"
 )
 
 // ImportColumns are the columns a CSV import understands, in the documented order. Only
@@ -853,17 +855,44 @@ var mergeSQL = `
 const contactDigest = `md5(row(%[1]s.name, %[1]s.email, %[1]s.locale, %[1]s.timezone, %[1]s.country, %[1]s.tags,
 	%[1]s.attributes)::text)`
 
+// mergeStatement is mergeSQL's name as a prepared statement on a part's connection.
+const mergeStatement = "crier_import_merge"
+
+// mergeParams are the types of mergeSQL's parameters as chunk.encode and mergeChunk write
+// them; mergeChunk checks them against the statement's.
+var mergeParams = []uint32{pgtype.Int8ArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.ByteaArrayOID, pgtype.TextArrayOID, pgtype.Int8ArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.BoolOID}
+
 // mergeChunk merges a chunk into its part, in a savepoint so that it can run again.
 // When the import records consent, it notes the contacts the chunk created, which
-// recordChunkConsent hands on.
+// recordChunkConsent hands on. The chunk's arrays come written already (chunk.encode).
 func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
-	args := append(c.columns(), p.recordConsent)
+	sd, err := pt.tx.Conn().Prepare(ctx, mergeStatement, mergeSQL)
+	if err != nil {
+		return fmt.Errorf("contacts: import: merge: %w", err)
+	}
+	if !slices.Equal(sd.ParamOIDs, mergeParams) {
+		return fmt.Errorf("contacts: import: merge: the statement takes parameters of types %v, the chunk is written as %v",
+			sd.ParamOIDs, mergeParams)
+	}
+	if c.params == nil { // a chunk that did not come through the chunker
+		if err := c.encode(); err != nil {
+			return err
+		}
+	}
+	withIDs := []byte{0} // $15: a boolean's binary form
+	if p.recordConsent {
+		withIDs[0] = 1
+	}
+	params := append(slices.Clip(c.params), withIDs)
 	for attempt := 1; ; attempt++ {
 		var created, updated, repeats, replaced int64
 		var phones []string
 		var ids []int64
 		err := pgx.BeginFunc(ctx, pt.tx, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, mergeSQL, args...).Scan(&created, &updated, &repeats, &replaced, &phones, &ids)
+			return pgarray.QueryRow(ctx, tx.Conn(), sd, params, &created, &updated, &repeats, &replaced, &phones, &ids)
 		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "contacts_phone_key" && attempt < 5 {
@@ -983,38 +1012,56 @@ type chunk struct {
 	replaced []importRow      // only line and phone are set
 	records  int64            // records of the file this chunk accounts for
 	created  map[uint64]int64 // phoneKey → id of the contacts its merge created, when recording consent
+	params   [][]byte         // mergeSQL's $1 to $14, as encode writes them
 }
 
-// columns turns the chunk into the arrays mergeSQL unpacks. Tags travel joined by ";",
-// which no tag contains; attributes as JSON text, "" for none, and as an empty array
-// when no row has any.
-func (c *chunk) columns() []any {
+// encode writes the chunk as the arrays mergeSQL unpacks ($1 to $14), in their binary
+// form (pgarray), into c.params. Tags travel joined by ";", which no tag contains;
+// attributes as JSON text, "" for none, and as an empty array when no row has any. The
+// chunker calls it before handing the chunk on, so that the part's connection does not
+// wait for it.
+func (c *chunk) encode() error {
 	n := len(c.rows)
-	lines := make([]int64, n)
-	phones, regions, names, emails := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	locales, zones, countries, tags := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	hashes, phoneZones := make([][]byte, n), make([]string, n)
-	for i, r := range c.rows {
-		lines[i], phones[i], regions[i], names[i], emails[i] = r.line, r.phone, r.region, r.name, r.email
-		locales[i], zones[i], countries[i], tags[i] = r.locale, r.timezone, r.country, strings.Join(r.tags, ";")
-		hashes[i], phoneZones[i] = r.hash, r.zone
+	lines, hashes := pgarray.NewInt8(n), pgarray.NewBytea(n, 32)
+	phones, regions, names, emails := pgarray.NewText(n, 12), pgarray.NewText(n, 2), pgarray.NewText(n, 16), pgarray.NewText(n, 16)
+	locales, zones, countries, tags := pgarray.NewText(n, 2), pgarray.NewText(n, 8), pgarray.NewText(n, 2), pgarray.NewText(n, 8)
+	phoneZones := pgarray.NewText(n, 8)
+	withAttributes := slices.ContainsFunc(c.rows, func(r importRow) bool { return r.attributes != nil })
+	attributes := pgarray.NewText(0, 0)
+	if withAttributes {
+		attributes = pgarray.NewText(n, 32)
 	}
-	replacedLines, replacedPhones := make([]int64, len(c.replaced)), make([]string, len(c.replaced))
-	for i, r := range c.replaced {
-		replacedLines[i], replacedPhones[i] = r.line, r.phone
-	}
-	attributes := []string{}
-	for i, r := range c.rows {
-		if r.attributes == nil {
-			continue
+	for _, r := range c.rows {
+		lines.Append(r.line)
+		phones.Append(r.phone)
+		regions.Append(r.region)
+		names.Append(r.name)
+		emails.Append(r.email)
+		locales.Append(r.locale)
+		zones.Append(r.timezone)
+		countries.Append(r.country)
+		tags.Append(strings.Join(r.tags, ";"))
+		hashes.Append(r.hash)
+		phoneZones.Append(r.zone)
+		if withAttributes {
+			attributes.Append(string(r.attributes))
 		}
-		if len(attributes) == 0 {
-			attributes = make([]string, n)
-		}
-		attributes[i] = string(r.attributes)
 	}
-	return []any{lines, phones, regions, names, emails, locales, zones, countries, tags, hashes, phoneZones,
-		replacedLines, replacedPhones, attributes}
+	replacedLines, replacedPhones := pgarray.NewInt8(len(c.replaced)), pgarray.NewText(len(c.replaced), 12)
+	for _, r := range c.replaced {
+		replacedLines.Append(r.line)
+		replacedPhones.Append(r.phone)
+	}
+	c.params = make([][]byte, 0, len(mergeParams))
+	for _, a := range []interface{ Bytes() ([]byte, error) }{lines, phones, regions, names, emails, locales, zones,
+		countries, tags, hashes, phoneZones, replacedLines, replacedPhones, attributes} {
+		b, err := a.Bytes()
+		if err != nil {
+			return fmt.Errorf("contacts: import: merge: %w", err)
+		}
+		c.params = append(c.params, b)
+	}
+	return nil
 }
 
 // chunker puts validated batches back in file order (validators may finish them in any
@@ -1040,6 +1087,9 @@ func (c *chunker) run(ctx context.Context, in <-chan validated) error {
 	}
 	send := func(i int) error {
 		if c.out[i] != nil {
+			if err := cur[i].encode(); err != nil {
+				return err
+			}
 			select {
 			case c.out[i] <- cur[i]:
 			case <-ctx.Done():

@@ -1,0 +1,150 @@
+// Package pgarray writes one-dimensional PostgreSQL arrays in their binary form, as
+// parameters of a prepared statement (pgconn's ExecPrepared with the binary format). It
+// is for statements that take a chunk of rows as one array per column: pgx encodes
+// such a parameter element by element through an interface, or by reflection for a
+// slice of []byte, and that was a fifth of crier's CPU in a million-row import, spent
+// while the statement's backend waited for it (docs/BENCHMARKS.md). Here an element is
+// a few appends to one buffer, and a chunk's arrays can be written before its turn.
+//
+// The form is array_send's (src/backend/utils/adt/arrayfuncs.c): the number of
+// dimensions, a flag saying whether any element is NULL, the element type's OID, then
+// for the one dimension its length and lower bound (1), then each element as a 32-bit
+// length (-1 for NULL) and the element type's binary form. An empty array has no
+// dimensions.
+package pgarray
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// The element types' OIDs (pg_type.oid).
+const (
+	byteaOID = 17
+	int8OID  = 20
+	textOID  = 25
+)
+
+// array is one array being written: begun with its number of elements, then given
+// exactly that many.
+type array struct {
+	buf  []byte
+	want int
+	n    int
+}
+
+// header is the size of a one-dimensional array's header.
+const header = 4 * 5
+
+func newArray(elem uint32, n, elemBytes int) array {
+	a := array{want: n, buf: make([]byte, 0, header+n*(4+elemBytes))}
+	if n == 0 {
+		a.buf = binary.BigEndian.AppendUint32(a.buf, 0) // no dimensions
+		a.buf = binary.BigEndian.AppendUint32(a.buf, 0) // no NULL
+		a.buf = binary.BigEndian.AppendUint32(a.buf, elem)
+		return a
+	}
+	a.buf = binary.BigEndian.AppendUint32(a.buf, 1)
+	a.buf = binary.BigEndian.AppendUint32(a.buf, 0) // set by the first NULL
+	a.buf = binary.BigEndian.AppendUint32(a.buf, elem)
+	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(n))
+	a.buf = binary.BigEndian.AppendUint32(a.buf, 1) // lower bound
+	return a
+}
+
+// Bytes returns the array's binary form. It fails if the array was given fewer or more
+// elements than it was begun with: PostgreSQL reads the elements by the length in the
+// header.
+func (a *array) Bytes() ([]byte, error) {
+	if a.n != a.want {
+		return nil, fmt.Errorf("pgarray: %d elements in an array of %d", a.n, a.want)
+	}
+	return a.buf, nil
+}
+
+// Int8Array is a bigint[].
+type Int8Array struct{ array }
+
+// NewInt8 begins a bigint[] of n elements.
+func NewInt8(n int) *Int8Array { return &Int8Array{newArray(int8OID, n, 8)} }
+
+// Append appends a bigint.
+func (a *Int8Array) Append(v int64) {
+	a.n++
+	a.buf = binary.BigEndian.AppendUint32(a.buf, 8)
+	a.buf = binary.BigEndian.AppendUint64(a.buf, uint64(v))
+}
+
+// TextArray is a text[].
+type TextArray struct{ array }
+
+// NewText begins a text[] of n elements, sized for about elemBytes bytes each.
+func NewText(n, elemBytes int) *TextArray { return &TextArray{newArray(textOID, n, elemBytes)} }
+
+// Append appends a text value. PostgreSQL checks that it is valid in the server's
+// encoding, as for any text it receives.
+func (a *TextArray) Append(s string) {
+	a.n++
+	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(len(s)))
+	a.buf = append(a.buf, s...)
+}
+
+// ByteaArray is a bytea[].
+type ByteaArray struct{ array }
+
+// NewBytea begins a bytea[] of n elements, sized for about elemBytes bytes each.
+func NewBytea(n, elemBytes int) *ByteaArray { return &ByteaArray{newArray(byteaOID, n, elemBytes)} }
+
+// Append appends a bytea value; nil is NULL.
+func (a *ByteaArray) Append(b []byte) {
+	a.n++
+	if b == nil {
+		binary.BigEndian.PutUint32(a.buf[4:], 1) // as array_send writes it; array_recv goes by the -1
+		a.buf = binary.BigEndian.AppendUint32(a.buf, 0xffffffff)
+		return
+	}
+	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(len(b)))
+	a.buf = append(a.buf, b...)
+}
+
+// QueryRow runs the prepared statement sd on conn with params, each in binary form (as
+// this package writes arrays), and scans its one row into dst, one destination a column,
+// from the binary form of each column's type. A statement that returns no row is an
+// error, as is one whose columns do not match dst; the statement's own error (a
+// constraint, say) is returned as PostgreSQL gave it (a *pgconn.PgError).
+func QueryRow(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescription, params [][]byte, dst ...any) error {
+	if len(sd.Fields) != len(dst) {
+		return fmt.Errorf("pgarray: %s returns %d columns, not %d", sd.Name, len(sd.Fields), len(dst))
+	}
+	binaryFormat := []int16{pgtype.BinaryFormatCode} // one code: every parameter, every column
+	rr := conn.PgConn().ExecPrepared(ctx, sd.Name, params, binaryFormat, binaryFormat)
+	var scanErr error
+	rows := 0
+	for rr.NextRow() {
+		rows++
+		if rows > 1 || scanErr != nil {
+			continue // read to the end, so that the connection is ready for the next statement
+		}
+		for i, v := range rr.Values() {
+			if err := conn.TypeMap().Scan(sd.Fields[i].DataTypeOID, pgtype.BinaryFormatCode, v, dst[i]); err != nil {
+				scanErr = fmt.Errorf("pgarray: %s: column %s: %w", sd.Name, sd.Fields[i].Name, err)
+				break
+			}
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return err
+	}
+	switch {
+	case scanErr != nil:
+		return scanErr
+	case rows != 1:
+		return fmt.Errorf("pgarray: %s returned %d rows, not one", sd.Name, rows)
+	}
+	return nil
+}
