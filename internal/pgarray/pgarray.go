@@ -23,13 +23,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// The element types' OIDs (pg_type.oid).
-const (
-	byteaOID = 17
-	int8OID  = 20
-	textOID  = 25
-)
-
 // array is one array being written: begun with its number of elements, then given
 // exactly that many.
 type array struct {
@@ -71,7 +64,7 @@ func (a *array) Bytes() ([]byte, error) {
 type Int8Array struct{ array }
 
 // NewInt8 begins a bigint[] of n elements.
-func NewInt8(n int) *Int8Array { return &Int8Array{newArray(int8OID, n, 8)} }
+func NewInt8(n int) *Int8Array { return &Int8Array{newArray(pgtype.Int8OID, n, 8)} }
 
 // Append appends a bigint.
 func (a *Int8Array) Append(v int64) {
@@ -84,7 +77,7 @@ func (a *Int8Array) Append(v int64) {
 type TextArray struct{ array }
 
 // NewText begins a text[] of n elements, sized for about elemBytes bytes each.
-func NewText(n, elemBytes int) *TextArray { return &TextArray{newArray(textOID, n, elemBytes)} }
+func NewText(n, elemBytes int) *TextArray { return &TextArray{newArray(pgtype.TextOID, n, elemBytes)} }
 
 // Append appends a text value. PostgreSQL checks that it is valid in the server's
 // encoding, as for any text it receives.
@@ -98,7 +91,7 @@ func (a *TextArray) Append(s string) {
 type ByteaArray struct{ array }
 
 // NewBytea begins a bytea[] of n elements, sized for about elemBytes bytes each.
-func NewBytea(n, elemBytes int) *ByteaArray { return &ByteaArray{newArray(byteaOID, n, elemBytes)} }
+func NewBytea(n, elemBytes int) *ByteaArray { return &ByteaArray{newArray(pgtype.ByteaOID, n, elemBytes)} }
 
 // Append appends a bytea value; nil is NULL.
 func (a *ByteaArray) Append(b []byte) {
