@@ -91,7 +91,9 @@ func (a *TextArray) Append(s string) {
 type ByteaArray struct{ array }
 
 // NewBytea begins a bytea[] of n elements, sized for about elemBytes bytes each.
-func NewBytea(n, elemBytes int) *ByteaArray { return &ByteaArray{newArray(pgtype.ByteaOID, n, elemBytes)} }
+func NewBytea(n, elemBytes int) *ByteaArray {
+	return &ByteaArray{newArray(pgtype.ByteaOID, n, elemBytes)}
+}
 
 // Append appends a bytea value; nil is NULL.
 func (a *ByteaArray) Append(b []byte) {
