@@ -128,9 +128,13 @@ func (r *benchResult) writeCompare(w io.Writer, saved savedBench, savedName stri
 		}
 		change := benchChange(old[0], value)
 		if metric == "Machine" { // a name, not a figure
-			change = "the same"
-			if old[0] != value {
+			switch {
+			case old[0] != value:
 				change = "**another machine**: compare the pace"
+			case old[1] != row[2]:
+				change = "the same processor; **the servers or their settings differ**"
+			default:
+				change = "the same"
 			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", metric, value, old[0], change)

@@ -52,16 +52,20 @@ func TestBenchCompare(t *testing.T) {
 | Dropped metric | — | 7 things | not measured in this run |
 `, out.String())
 
-	// The machine is a name: the same, or another, never a percentage.
-	for now, want := range map[string]string{
-		"AMD EPYC (family 26, model 2), 2 CPUs": "the same",
-		"AMD EPYC (family 25, model 1), 2 CPUs": "**another machine**: compare the pace",
+	// The machine is a name: the same, another, or the same with other servers or
+	// settings, never a percentage.
+	const thenServers = "PostgreSQL 15.20 (shared_buffers 128MB, wal_buffers 4MB), Redis 7.0.15, GOMAXPROCS 2"
+	for _, tc := range []struct{ cpu, servers, want string }{
+		{"AMD EPYC (family 26, model 2), 2 CPUs", thenServers, "the same"},
+		{"AMD EPYC (family 25, model 1), 2 CPUs", thenServers, "**another machine**: compare the pace"},
+		{"AMD EPYC (family 26, model 2), 2 CPUs", strings.Replace(thenServers, "4MB", "32MB", 1),
+			"the same processor; **the servers or their settings differ**"},
 	} {
 		res := &benchResult{}
-		res.add("Machine", now, "PostgreSQL 15.20, Redis 7.0.15, GOMAXPROCS 2")
+		res.add("Machine", tc.cpu, tc.servers)
 		var out strings.Builder
-		res.writeCompare(&out, parseSavedBench("| Machine | AMD EPYC (family 26, model 2), 2 CPUs | PostgreSQL 15.19 |"), "before.md")
-		require.Contains(t, out.String(), "| Machine | "+now+" | AMD EPYC (family 26, model 2), 2 CPUs | "+want+" |\n")
+		res.writeCompare(&out, parseSavedBench("| Machine | AMD EPYC (family 26, model 2), 2 CPUs | "+thenServers+" |"), "before.md")
+		require.Contains(t, out.String(), "| Machine | "+tc.cpu+" | AMD EPYC (family 26, model 2), 2 CPUs | "+tc.want+" |\n")
 	}
 
 	for then, now := range map[string]string{"12 ms": "12 s", "1 / 2": "3", "n/a": "n/a", "0 rows": "5 rows"} {

@@ -22,7 +22,8 @@ import (
 // it ran, for a reader (or --compare) to tell a change of code from a change of machine.
 
 // benchMachine describes the machine: its processor as /proc/cpuinfo names it and how
-// many the run may use, then the versions of PostgreSQL and Redis.
+// many the run may use, then the versions of PostgreSQL and Redis, with the PostgreSQL
+// settings that moved the figures most when they were changed (docs/BENCHMARKS.md).
 func benchMachine(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient) (cpu, servers string) {
 	cpu = runtime.GOARCH
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -30,7 +31,11 @@ func benchMachine(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalCl
 	}
 	cpu = fmt.Sprintf("%s, %d CPUs", cpu, runtime.NumCPU())
 	pg, rd := "unknown", "unknown"
-	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&pg); err != nil {
+	if err := pool.QueryRow(ctx, `
+		SELECT format('%s (shared_buffers %s, wal_buffers %s, max_wal_size %s, autovacuum %s)',
+		              current_setting('server_version'), current_setting('shared_buffers'),
+		              current_setting('wal_buffers'), current_setting('max_wal_size'),
+		              current_setting('autovacuum'))`).Scan(&pg); err != nil {
 		pg = "unknown"
 	}
 	if info, err := rdb.Info(ctx, "server").Result(); err == nil {

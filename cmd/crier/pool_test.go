@@ -163,7 +163,7 @@ func TestBenchWithoutHashKey(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "| End-to-end send |")
 	// The run names its machine first, and ends with the machine's pace before and after.
-	require.Regexp(t, `^\| metric \| value \| notes \|\n\|---\|---\|---\|\n\| Machine \| .+, [0-9]+ CPUs \| PostgreSQL [0-9]+.*, Redis [0-9.]+, GOMAXPROCS [0-9]+ \|\n`, out)
+	require.Regexp(t, `^\| metric \| value \| notes \|\n\|---\|---\|---\|\n\| Machine \| .+, [0-9]+ CPUs \| PostgreSQL [0-9]+.* \(shared_buffers [0-9]+[kMG]B, wal_buffers [0-9]+[kMG]B, max_wal_size [0-9]+[kMG]B, autovacuum (on|off)\), Redis [0-9.]+, GOMAXPROCS [0-9]+ \|\n`, out)
 	require.Regexp(t, `\| Machine pace \| [1-9][0-9]* ms / [1-9][0-9]* ms \| [^|]+\|\n\n`, out)
 
 	// --no-send stops after the launch: the import and the launch, and nothing sent.
