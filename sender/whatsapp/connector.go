@@ -160,6 +160,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Connector, err
 		return nil, err
 	}
 	wl := newWALogger(opts.Logger, "", opts.LibraryDebug)
+	signalLog.Store(opts.Logger)
 	db := stdlib.OpenDBFromPool(pool) // closing db leaves the pool open
 	container := sqlstore.NewWithDB(db, "postgres", wl.Sub("Store"))
 	if err := schemaUpgrade(ctx, pool, container); err != nil {

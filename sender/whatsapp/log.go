@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 
+	signallog "go.mau.fi/libsignal/logger"
 	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
@@ -64,3 +66,36 @@ func (w waLogger) emit(level slog.Level, msg string, args []any) {
 
 // discardLogger is the default when Options.Logger is nil.
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// signalLog is where libsignal's warnings and errors go: the logger of the latest
+// Connector (Options.Logger), discarded until there is one.
+var signalLog atomic.Pointer[slog.Logger]
+
+// signalLogger adapts log/slog to libsignal's logger, a global of its package
+// (go.mau.fi/libsignal/logger). Left unset, libsignal sets a default of its own on first
+// use, without a lock (two devices created at once raced on it under go test -race),
+// and that default prints its info, warning and error lines to stdout as they are.
+// Here debug and info lines are dropped, and warnings and errors are scrubbed of digit
+// runs like whatsmeow's.
+type signalLogger struct{}
+
+var _ signallog.Loggable = signalLogger{}
+
+func (signalLogger) Debug(string, string)       {}
+func (signalLogger) Info(string, string)        {}
+func (signalLogger) Warning(caller, msg string) { emitSignal(slog.LevelWarn, caller, msg) }
+func (signalLogger) Error(caller, msg string)   { emitSignal(slog.LevelError, caller, msg) }
+func (signalLogger) Configure(string)           {}
+
+func emitSignal(level slog.Level, caller, msg string) {
+	log := signalLog.Load()
+	if log == nil || !log.Enabled(context.Background(), level) {
+		return
+	}
+	log.Log(context.Background(), level, scrubDigits(msg), "component", "libsignal", "caller", caller)
+}
+
+func init() {
+	var l signallog.Loggable = signalLogger{}
+	signallog.Setup(&l) // before any goroutine of this process can reach libsignal
+}
