@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crierhq/crier/contacts"
-	"github.com/crierhq/crier/internal/pgcopy"
+	"github.com/crierhq/crier/internal/pgbinary"
 )
 
 var _ contacts.ImportConsentRecorder = (*Service)(nil)
@@ -164,10 +164,10 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 		return err
 	}
 	prefix := fmt.Appendf(nil, `{"consent_source": %s, "import_id": %d, "line": `, src, importID)
-	// The rows are written in COPY's binary form by hand (pgcopy): through pgx's CopyFrom,
+	// The rows are written in COPY's binary form by hand (pgbinary): through pgx's CopyFrom,
 	// each value went through an interface and a lookup of its encoding.
-	entries := pgcopy.NewRows(len(ledgerColumns), len(lines), len(prefix)+len(actor)+120)
-	states := pgcopy.NewRows(len(stateColumns), len(lines), 70)
+	entries := pgbinary.NewRows(len(ledgerColumns), len(lines), len(prefix)+len(actor)+120)
+	states := pgbinary.NewRows(len(stateColumns), len(lines), 70)
 	var evidence []byte
 	for i, l := range lines {
 		evidence = append(strconv.AppendInt(append(evidence[:0], prefix...), l.Line, 10), '}')
@@ -189,10 +189,10 @@ func recordCreatedConsent(ctx context.Context, tx pgx.Tx, importID int64, source
 		states.Text(string(l.Status))
 		states.Int8(ids[i])
 	}
-	if _, err := pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"consent_ledger"}, ledgerColumns, entries); err != nil {
+	if _, err := pgbinary.CopyFrom(ctx, tx, pgx.Identifier{"consent_ledger"}, ledgerColumns, entries); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	if _, err := pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"consent_state"}, stateColumns, states); err != nil {
+	if _, err := pgbinary.CopyFrom(ctx, tx, pgx.Identifier{"consent_state"}, stateColumns, states); err != nil {
 		return fmt.Errorf("states: %w", err)
 	}
 	// Every line is an entry: the grants, and the withdrawals.

@@ -24,7 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crierhq/crier/internal/apperr"
-	"github.com/crierhq/crier/internal/pgarray"
+	"github.com/crierhq/crier/internal/pgbinary"
 )
 
 // ImportColumns are the columns a CSV import understands, in the documented order. Only
@@ -877,11 +877,6 @@ func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
 		return fmt.Errorf("contacts: import: merge: the statement takes parameters of types %v, the chunk is written as %v",
 			sd.ParamOIDs, mergeParams)
 	}
-	if c.params == nil { // a chunk that did not come through the chunker
-		if err := c.encode(); err != nil {
-			return err
-		}
-	}
 	withIDs := []byte{0} // $15: a boolean's binary form
 	if p.recordConsent {
 		withIDs[0] = 1
@@ -892,7 +887,7 @@ func (p *pipeline) mergeChunk(ctx context.Context, pt *part, c *chunk) error {
 		var phones []string
 		var ids []int64
 		err := pgx.BeginFunc(ctx, pt.tx, func(tx pgx.Tx) error {
-			return pgarray.QueryRow(ctx, tx.Conn(), sd, params, &created, &updated, &repeats, &replaced, &phones, &ids)
+			return pgbinary.QueryRow(ctx, tx.Conn(), sd, params, &created, &updated, &repeats, &replaced, &phones, &ids)
 		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "contacts_phone_key" && attempt < 5 {
@@ -1016,20 +1011,20 @@ type chunk struct {
 }
 
 // encode writes the chunk as the arrays mergeSQL unpacks ($1 to $14), in their binary
-// form (pgarray), into c.params. Tags travel joined by ";", which no tag contains;
+// form (pgbinary), into c.params. Tags travel joined by ";", which no tag contains;
 // attributes as JSON text, "" for none, and as an empty array when no row has any. The
 // chunker calls it before handing the chunk on, so that the part's connection does not
 // wait for it.
 func (c *chunk) encode() error {
 	n := len(c.rows)
-	lines, hashes := pgarray.NewInt8(n), pgarray.NewBytea(n, 32)
-	phones, regions, names, emails := pgarray.NewText(n, 12), pgarray.NewText(n, 2), pgarray.NewText(n, 16), pgarray.NewText(n, 16)
-	locales, zones, countries, tags := pgarray.NewText(n, 2), pgarray.NewText(n, 8), pgarray.NewText(n, 2), pgarray.NewText(n, 8)
-	phoneZones := pgarray.NewText(n, 8)
+	lines, hashes := pgbinary.NewInt8Array(n), pgbinary.NewByteaArray(n, 32)
+	phones, regions, names, emails := pgbinary.NewTextArray(n, 12), pgbinary.NewTextArray(n, 2), pgbinary.NewTextArray(n, 16), pgbinary.NewTextArray(n, 16)
+	locales, zones, countries, tags := pgbinary.NewTextArray(n, 2), pgbinary.NewTextArray(n, 8), pgbinary.NewTextArray(n, 2), pgbinary.NewTextArray(n, 8)
+	phoneZones := pgbinary.NewTextArray(n, 8)
 	withAttributes := slices.ContainsFunc(c.rows, func(r importRow) bool { return r.attributes != nil })
-	attributes := pgarray.NewText(0, 0)
+	attributes := pgbinary.NewTextArray(0, 0)
 	if withAttributes {
-		attributes = pgarray.NewText(n, 32)
+		attributes = pgbinary.NewTextArray(n, 32)
 	}
 	for _, r := range c.rows {
 		lines.Append(r.line)
@@ -1047,7 +1042,7 @@ func (c *chunk) encode() error {
 			attributes.Append(string(r.attributes))
 		}
 	}
-	replacedLines, replacedPhones := pgarray.NewInt8(len(c.replaced)), pgarray.NewText(len(c.replaced), 12)
+	replacedLines, replacedPhones := pgbinary.NewInt8Array(len(c.replaced)), pgbinary.NewTextArray(len(c.replaced), 12)
 	for _, r := range c.replaced {
 		replacedLines.Append(r.line)
 		replacedPhones.Append(r.phone)

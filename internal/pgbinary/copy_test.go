@@ -1,4 +1,4 @@
-package pgcopy_test
+package pgbinary_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/internal/pgcopy"
+	"github.com/crierhq/crier/internal/pgbinary"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
@@ -45,7 +45,7 @@ func TestRowsAreWhatPgxWrites(t *testing.T) {
 		{0, "x", []byte("h"), []byte(`{"k": {"deep": true}}`), time.Unix(0, 0)},
 	}
 
-	buf := pgcopy.NewRows(len(columns), len(rows), 64)
+	buf := pgbinary.NewRows(len(columns), len(rows), 64)
 	src := make([][]any, len(rows))
 	for i, r := range rows {
 		buf.Row()
@@ -65,7 +65,7 @@ func TestRowsAreWhatPgxWrites(t *testing.T) {
 	tx, err := db.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	n, err := pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"by_pgcopy"}, columns, buf)
+	n, err := pgbinary.CopyFrom(ctx, tx, pgx.Identifier{"by_pgcopy"}, columns, buf)
 	require.NoError(t, err)
 	require.EqualValues(t, len(rows), n)
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"by_pgx"}, columns, pgx.CopyFromRows(src))
@@ -109,12 +109,12 @@ func TestBadRowsChangeNothing(t *testing.T) {
 	_, err := db.Exec(ctx, `CREATE TABLE t (id bigint, name text, doc jsonb)`)
 	require.NoError(t, err)
 	cols := []string{"id", "name", "doc"}
-	for name, fill := range map[string]func(*pgcopy.Rows){
-		"not utf-8": func(r *pgcopy.Rows) { r.Int8(2); r.Text("\xff\xfe"); r.JSONB([]byte(`{}`)) },
-		"bad json":  func(r *pgcopy.Rows) { r.Int8(2); r.Text("b"); r.JSONB([]byte(`{"a":`)) },
+	for name, fill := range map[string]func(*pgbinary.Rows){
+		"not utf-8": func(r *pgbinary.Rows) { r.Int8(2); r.Text("\xff\xfe"); r.JSONB([]byte(`{}`)) },
+		"bad json":  func(r *pgbinary.Rows) { r.Int8(2); r.Text("b"); r.JSONB([]byte(`{"a":`)) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			buf := pgcopy.NewRows(len(cols), 2, 32)
+			buf := pgbinary.NewRows(len(cols), 2, 32)
 			buf.Row()
 			buf.Int8(1)
 			buf.Text("a")
@@ -124,7 +124,7 @@ func TestBadRowsChangeNothing(t *testing.T) {
 			tx, err := db.Begin(ctx)
 			require.NoError(t, err)
 			defer tx.Rollback(ctx)
-			_, err = pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"t"}, cols, buf)
+			_, err = pgbinary.CopyFrom(ctx, tx, pgx.Identifier{"t"}, cols, buf)
 			require.Error(t, err)
 			require.NoError(t, tx.Rollback(ctx))
 			var n int
@@ -133,13 +133,13 @@ func TestBadRowsChangeNothing(t *testing.T) {
 		})
 	}
 
-	buf := pgcopy.NewRows(2, 1, 16)
+	buf := pgbinary.NewRows(2, 1, 16)
 	buf.Row()
 	buf.Int8(1)
 	buf.Text("a")
 	tx, err := db.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	_, err = pgcopy.CopyFrom(ctx, tx, pgx.Identifier{"t"}, cols, buf)
+	_, err = pgbinary.CopyFrom(ctx, tx, pgx.Identifier{"t"}, cols, buf)
 	require.ErrorContains(t, err, "3 columns for rows of 2 fields")
 }

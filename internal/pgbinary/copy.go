@@ -1,13 +1,7 @@
-// Package pgcopy writes rows in PostgreSQL's binary COPY format and sends them on a
-// transaction's connection. It is for the hot bulk writes whose columns are known in
-// advance: pgx's CopyFrom takes each value as an `any` and looks up its encoding, which
-// was 12 % of crier's CPU in a million-row import (docs/BENCHMARKS.md). Here a row is a
-// few appends to one buffer.
-//
-// The format is PostgreSQL's (https://www.postgresql.org/docs/current/sql-copy.html,
-// "Binary Format"): a signature, then per row a 16-bit field count and each field as a
-// 32-bit length and the type's binary send form, then -1.
-package pgcopy
+// The binary COPY format is PostgreSQL's (https://www.postgresql.org/docs/current/sql-copy.html,
+// "Binary Format"): a signature, then per row a 16-bit field count and each field, then -1.
+
+package pgbinary
 
 import (
 	"bytes"
@@ -48,27 +42,13 @@ func (r *Rows) Row() {
 }
 
 // Int8 appends a bigint.
-func (r *Rows) Int8(v int64) {
-	r.buf = binary.BigEndian.AppendUint32(r.buf, 8)
-	r.buf = binary.BigEndian.AppendUint64(r.buf, uint64(v))
-}
+func (r *Rows) Int8(v int64) { r.buf = appendInt8(r.buf, v) }
 
-// Text appends a text value. PostgreSQL checks that it is valid in the server's
-// encoding, as for any text it receives.
-func (r *Rows) Text(s string) {
-	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(len(s)))
-	r.buf = append(r.buf, s...)
-}
+// Text appends a text value (see appendText).
+func (r *Rows) Text(s string) { r.buf = appendText(r.buf, s) }
 
 // Bytea appends a bytea value; nil is NULL.
-func (r *Rows) Bytea(b []byte) {
-	if b == nil {
-		r.buf = binary.BigEndian.AppendUint32(r.buf, 0xffffffff)
-		return
-	}
-	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(len(b)))
-	r.buf = append(r.buf, b...)
-}
+func (r *Rows) Bytea(b []byte) { r.buf = appendBytea(r.buf, b) }
 
 // JSONB appends a jsonb value from its JSON text, which PostgreSQL parses.
 func (r *Rows) JSONB(json []byte) {
@@ -90,7 +70,7 @@ func (r *Rows) Len() int { return r.rows }
 // buffer is sent once.
 func CopyFrom(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, r *Rows) (int64, error) {
 	if len(columns) != r.fields {
-		return 0, fmt.Errorf("pgcopy: %d columns for rows of %d fields", len(columns), r.fields)
+		return 0, fmt.Errorf("pgbinary: %d columns for rows of %d fields", len(columns), r.fields)
 	}
 	quoted := make([]string, len(columns))
 	for i, c := range columns {

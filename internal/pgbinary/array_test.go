@@ -1,4 +1,4 @@
-package pgarray_test
+package pgbinary_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crierhq/crier/internal/pgarray"
+	"github.com/crierhq/crier/internal/pgbinary"
 	"github.com/crierhq/crier/internal/testdb"
 )
 
@@ -46,20 +46,20 @@ func TestArraysAreWhatPostgresReads(t *testing.T) {
 	texts := []string{"plain", "", "Zoë — 日本 \t \"q\" \\", "{a,b}", "NULL"}
 	byteas := [][]byte{{0, 1, 2, 0xff}, {}, nil, []byte("h")}
 
-	i8 := pgarray.NewInt8(len(ints))
+	i8 := pgbinary.NewInt8Array(len(ints))
 	for _, v := range ints {
 		i8.Append(v)
 	}
-	tx := pgarray.NewText(len(texts), 4)
+	tx := pgbinary.NewTextArray(len(texts), 4)
 	for _, v := range texts {
 		tx.Append(v)
 	}
-	by := pgarray.NewBytea(len(byteas), 2)
+	by := pgbinary.NewByteaArray(len(byteas), 2)
 	for _, v := range byteas {
 		by.Append(v)
 	}
 	params := [][]byte{bytesOf(t, i8), bytesOf(t, tx), bytesOf(t, by),
-		bytesOf(t, pgarray.NewInt8(0)), bytesOf(t, pgarray.NewText(0, 0)), bytesOf(t, pgarray.NewBytea(0, 0))}
+		bytesOf(t, pgbinary.NewInt8Array(0)), bytesOf(t, pgbinary.NewTextArray(0, 0)), bytesOf(t, pgbinary.NewByteaArray(0, 0))}
 
 	conn := acquire(t, db)
 	sd := prepare(t, conn, "arrays", `
@@ -74,7 +74,7 @@ func TestArraysAreWhatPostgresReads(t *testing.T) {
 	var lower1, lower2, lower3 int
 	var ndims4, ndims5, ndims6 *int
 	var nullIsNull, emptyIsNotNull, nullTextIsText, intsAsLiteral bool
-	require.NoError(t, pgarray.QueryRow(ctx, conn.Conn(), sd, params,
+	require.NoError(t, pgbinary.QueryRow(ctx, conn.Conn(), sd, params,
 		&gotInts, &gotTexts, &gotByteas, &noInts, &noTexts, &noByteas,
 		&lower1, &lower2, &lower3, &ndims4, &ndims5, &ndims6,
 		&nullIsNull, &emptyIsNotNull, &nullTextIsText, &intsAsLiteral))
@@ -103,11 +103,11 @@ func TestBadArraysChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.New(t)
 
-	short := pgarray.NewInt8(2)
+	short := pgbinary.NewInt8Array(2)
 	short.Append(1)
 	_, err := short.Bytes()
 	require.ErrorContains(t, err, "1 elements in an array of 2")
-	long := pgarray.NewText(1, 1)
+	long := pgbinary.NewTextArray(1, 1)
 	long.Append("a")
 	long.Append("b")
 	_, err = long.Bytes()
@@ -118,28 +118,28 @@ func TestBadArraysChangeNothing(t *testing.T) {
 	conn := acquire(t, db)
 	insert := prepare(t, conn, "insert", `
 		WITH ins AS (INSERT INTO t SELECT unnest($1::text[]) RETURNING 1) SELECT count(*) FROM ins`)
-	bad := pgarray.NewText(2, 4)
+	bad := pgbinary.NewTextArray(2, 4)
 	bad.Append("fine")
 	bad.Append("\xff\xfe")
 	var n int64
-	err = pgarray.QueryRow(ctx, conn.Conn(), insert, [][]byte{bytesOf(t, bad)}, &n)
+	err = pgbinary.QueryRow(ctx, conn.Conn(), insert, [][]byte{bytesOf(t, bad)}, &n)
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	require.Equal(t, "22021", pgErr.Code, "invalid byte sequence")
 
 	rows := prepare(t, conn, "rows", `SELECT g FROM generate_series(1, ($1::bigint[])[1]) g`)
 	count := func(k int64) [][]byte {
-		a := pgarray.NewInt8(1)
+		a := pgbinary.NewInt8Array(1)
 		a.Append(k)
 		return [][]byte{bytesOf(t, a)}
 	}
 	var g int64
-	require.ErrorContains(t, pgarray.QueryRow(ctx, conn.Conn(), rows, count(0), &g), "returned 0 rows, not one")
-	require.ErrorContains(t, pgarray.QueryRow(ctx, conn.Conn(), rows, count(3), &g), "returned 3 rows, not one")
-	require.ErrorContains(t, pgarray.QueryRow(ctx, conn.Conn(), rows, count(1), &g, &n), "returns 1 columns, not 2")
+	require.ErrorContains(t, pgbinary.QueryRow(ctx, conn.Conn(), rows, count(0), &g), "returned 0 rows, not one")
+	require.ErrorContains(t, pgbinary.QueryRow(ctx, conn.Conn(), rows, count(3), &g), "returned 3 rows, not one")
+	require.ErrorContains(t, pgbinary.QueryRow(ctx, conn.Conn(), rows, count(1), &g, &n), "returns 1 columns, not 2")
 	var s []string
-	require.ErrorContains(t, pgarray.QueryRow(ctx, conn.Conn(), rows, count(1), &s), "column g")
-	require.NoError(t, pgarray.QueryRow(ctx, conn.Conn(), rows, count(1), &g))
+	require.ErrorContains(t, pgbinary.QueryRow(ctx, conn.Conn(), rows, count(1), &s), "column g")
+	require.NoError(t, pgbinary.QueryRow(ctx, conn.Conn(), rows, count(1), &g))
 	require.EqualValues(t, 1, g)
 
 	var stored int

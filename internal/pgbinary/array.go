@@ -1,17 +1,9 @@
-// Package pgarray writes one-dimensional PostgreSQL arrays in their binary form, as
-// parameters of a prepared statement (pgconn's ExecPrepared with the binary format). It
-// is for statements that take a chunk of rows as one array per column: pgx encodes
-// such a parameter element by element through an interface, or by reflection for a
-// slice of []byte, and that was a fifth of crier's CPU in a million-row import, spent
-// while the statement's backend waited for it (docs/BENCHMARKS.md). Here an element is
-// a few appends to one buffer, and a chunk's arrays can be written before its turn.
-//
-// The form is array_send's (src/backend/utils/adt/arrayfuncs.c): the number of
-// dimensions, a flag saying whether any element is NULL, the element type's OID, then
-// for the one dimension its length and lower bound (1), then each element as a 32-bit
-// length (-1 for NULL) and the element type's binary form. An empty array has no
-// dimensions.
-package pgarray
+// A one-dimensional array's binary form is array_send's
+// (src/backend/utils/adt/arrayfuncs.c): the number of dimensions, a flag saying whether
+// any element is NULL, the element type's OID, then for the one dimension its length and
+// lower bound (1), then each element as a field. An empty array has no dimensions.
+
+package pgbinary
 
 import (
 	"context"
@@ -55,7 +47,7 @@ func newArray(elem uint32, n, elemBytes int) array {
 // header.
 func (a *array) Bytes() ([]byte, error) {
 	if a.n != a.want {
-		return nil, fmt.Errorf("pgarray: %d elements in an array of %d", a.n, a.want)
+		return nil, fmt.Errorf("pgbinary: %d elements in an array of %d", a.n, a.want)
 	}
 	return a.buf, nil
 }
@@ -63,35 +55,34 @@ func (a *array) Bytes() ([]byte, error) {
 // Int8Array is a bigint[].
 type Int8Array struct{ array }
 
-// NewInt8 begins a bigint[] of n elements.
-func NewInt8(n int) *Int8Array { return &Int8Array{newArray(pgtype.Int8OID, n, 8)} }
+// NewInt8Array begins a bigint[] of n elements.
+func NewInt8Array(n int) *Int8Array { return &Int8Array{newArray(pgtype.Int8OID, n, 8)} }
 
 // Append appends a bigint.
 func (a *Int8Array) Append(v int64) {
 	a.n++
-	a.buf = binary.BigEndian.AppendUint32(a.buf, 8)
-	a.buf = binary.BigEndian.AppendUint64(a.buf, uint64(v))
+	a.buf = appendInt8(a.buf, v)
 }
 
 // TextArray is a text[].
 type TextArray struct{ array }
 
-// NewText begins a text[] of n elements, sized for about elemBytes bytes each.
-func NewText(n, elemBytes int) *TextArray { return &TextArray{newArray(pgtype.TextOID, n, elemBytes)} }
+// NewTextArray begins a text[] of n elements, sized for about elemBytes bytes each.
+func NewTextArray(n, elemBytes int) *TextArray {
+	return &TextArray{newArray(pgtype.TextOID, n, elemBytes)}
+}
 
-// Append appends a text value. PostgreSQL checks that it is valid in the server's
-// encoding, as for any text it receives.
+// Append appends a text value (see appendText).
 func (a *TextArray) Append(s string) {
 	a.n++
-	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(len(s)))
-	a.buf = append(a.buf, s...)
+	a.buf = appendText(a.buf, s)
 }
 
 // ByteaArray is a bytea[].
 type ByteaArray struct{ array }
 
-// NewBytea begins a bytea[] of n elements, sized for about elemBytes bytes each.
-func NewBytea(n, elemBytes int) *ByteaArray {
+// NewByteaArray begins a bytea[] of n elements, sized for about elemBytes bytes each.
+func NewByteaArray(n, elemBytes int) *ByteaArray {
 	return &ByteaArray{newArray(pgtype.ByteaOID, n, elemBytes)}
 }
 
@@ -100,11 +91,8 @@ func (a *ByteaArray) Append(b []byte) {
 	a.n++
 	if b == nil {
 		binary.BigEndian.PutUint32(a.buf[4:], 1) // as array_send writes it; array_recv goes by the -1
-		a.buf = binary.BigEndian.AppendUint32(a.buf, 0xffffffff)
-		return
 	}
-	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(len(b)))
-	a.buf = append(a.buf, b...)
+	a.buf = appendBytea(a.buf, b)
 }
 
 // QueryRow runs the prepared statement sd on conn with params, each in binary form (as
@@ -114,7 +102,7 @@ func (a *ByteaArray) Append(b []byte) {
 // constraint, say) is returned as PostgreSQL gave it (a *pgconn.PgError).
 func QueryRow(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescription, params [][]byte, dst ...any) error {
 	if len(sd.Fields) != len(dst) {
-		return fmt.Errorf("pgarray: %s returns %d columns, not %d", sd.Name, len(sd.Fields), len(dst))
+		return fmt.Errorf("pgbinary: %s returns %d columns, not %d", sd.Name, len(sd.Fields), len(dst))
 	}
 	binaryFormat := []int16{pgtype.BinaryFormatCode} // one code: every parameter, every column
 	rr := conn.PgConn().ExecPrepared(ctx, sd.Name, params, binaryFormat, binaryFormat)
@@ -127,7 +115,7 @@ func QueryRow(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescripti
 		}
 		for i, v := range rr.Values() {
 			if err := conn.TypeMap().Scan(sd.Fields[i].DataTypeOID, pgtype.BinaryFormatCode, v, dst[i]); err != nil {
-				scanErr = fmt.Errorf("pgarray: %s: column %s: %w", sd.Name, sd.Fields[i].Name, err)
+				scanErr = fmt.Errorf("pgbinary: %s: column %s: %w", sd.Name, sd.Fields[i].Name, err)
 				break
 			}
 		}
@@ -139,7 +127,7 @@ func QueryRow(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescripti
 	case scanErr != nil:
 		return scanErr
 	case rows != 1:
-		return fmt.Errorf("pgarray: %s returned %d rows, not one", sd.Name, rows)
+		return fmt.Errorf("pgbinary: %s returned %d rows, not one", sd.Name, rows)
 	}
 	return nil
 }
