@@ -129,3 +129,48 @@ func TestStatsCountersFollowEveryChange(t *testing.T) {
 	require.NoError(t, err)
 	check("after a delete, folded")
 }
+
+// TestStatsCountersSurviveASchemaChange: the counters' trigger keeps its statements' plans
+// for the session (migration 00029), and those plans read the transition tables' columns.
+// A session that has fired the trigger keeps counting right after deliveries gains a
+// column and loses one that is not counted.
+func TestStatsCountersSurviveASchemaChange(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	for i := range 10 {
+		b.eligible(t, fmt.Sprintf("+65910%05d", i), "", "vip")
+	}
+	c := b.create(t)
+	b.launch(t, c.ID)
+	conn, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	update := func(change string, seed int) {
+		t.Helper()
+		_, err := conn.Exec(ctx, `UPDATE deliveries SET `+change+` WHERE campaign_id = $1 AND id % 3 = $2`, c.ID, seed)
+		require.NoError(t, err)
+	}
+	check := func(step string) {
+		t.Helper()
+		want, _ := scanStats(t, b, c.ID)
+		st, err := b.svc.Stats(ctx, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Overall, step)
+		require.NotZero(t, want.Sent, step)
+	}
+	update(`status = 'sent', sent_at = now()`, 0)
+	check("before")
+	for _, ddl := range []string{
+		`ALTER TABLE deliveries ADD COLUMN note text DEFAULT 'x'`,
+		`ALTER TABLE deliveries DROP COLUMN rendered`,
+	} {
+		_, err := conn.Exec(ctx, ddl)
+		require.NoError(t, err)
+		update(`status = 'sent', sent_at = now()`, 1)
+		update(`status = 'read', read_at = now()`, 0)
+		update(`status = 'skipped', skip_reason = 'opted_out'`, 2)
+		check(ddl)
+		update(`status = 'queued', sent_at = NULL, read_at = NULL, skip_reason = NULL`, 1)
+		check(ddl + ", then back")
+	}
+}
