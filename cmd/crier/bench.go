@@ -524,7 +524,7 @@ func perSecond(v float64) string {
 // and names the machine in its first row.
 func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
 	cpu, servers := benchMachine(ctx, env.app.pool, env.app.redis)
-	before, err := benchPace(ctx, env.app.pool)
+	before, rtBefore, err := benchPaces(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -532,14 +532,26 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult,
 	if err != nil {
 		return nil, err
 	}
-	after, err := benchPace(ctx, env.app.pool)
+	after, rtAfter, err := benchPaces(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	res.rows = slices.Insert(res.rows, 0, [3]string{"Machine", cpu, servers})
 	res.add("Machine pace", fmt.Sprintf("%d ms / %d ms", before.Milliseconds(), after.Milliseconds()),
 		"PostgreSQL summing 5 M integers on one core, median of 3, before / after the run: a reference for reading runs side by side, not a correction")
+	res.add("Round-trip pace", fmt.Sprintf("%.1f µs / %.1f µs", float64(rtBefore.Nanoseconds())/1e3, float64(rtAfter.Nanoseconds())/1e3),
+		fmt.Sprintf("a Redis PING answered, %d in a row, median of 3, before / after the run: the price of the round trips a message makes", roundTrips))
 	return res, nil
+}
+
+// benchPaces reads the machine's pace (benchPace) and the price of a round trip
+// (benchRoundTrip).
+func benchPaces(ctx context.Context, env *benchEnv) (pace, roundTrip time.Duration, err error) {
+	if pace, err = benchPace(ctx, env.app.pool); err != nil {
+		return 0, 0, err
+	}
+	roundTrip, err = benchRoundTrip(ctx, env.app.redis)
+	return pace, roundTrip, err
 }
 
 // runPhases runs the bench's phases in turn, each adding its figures.

@@ -162,9 +162,10 @@ func TestBenchWithoutHashKey(t *testing.T) {
 		"--concurrency", "8", "--redis-db", strconv.Itoa(benchRedis.DB))
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "| End-to-end send |")
-	// The run names its machine first, and ends with the machine's pace before and after.
-	require.Regexp(t, `^\| metric \| value \| notes \|\n\|---\|---\|---\|\n\| Machine \| .+, [0-9]+ CPUs \| PostgreSQL [0-9]+.* \(shared_buffers [0-9]+[kMG]B, wal_buffers [0-9]+[kMG]B, max_wal_size [0-9]+[kMG]B, autovacuum (on|off)\), Redis [0-9.]+, GOMAXPROCS [0-9]+ \|\n`, out)
-	require.Regexp(t, `\| Machine pace \| [1-9][0-9]* ms / [1-9][0-9]* ms \| [^|]+\|\n\n`, out)
+	// The run names its machine first, and ends with the machine's pace and the price of a
+	// round trip, before and after.
+	require.Regexp(t, `^\| metric \| value \| notes \|\n\|---\|---\|---\|\n\| Machine \| .+, [0-9]+ CPUs(, kernel page-table isolation on)? \| PostgreSQL [0-9]+.* \(shared_buffers [0-9]+[kMG]B, wal_buffers [0-9]+[kMG]B, max_wal_size [0-9]+[kMG]B, autovacuum (on|off)\), Redis [0-9.]+, GOMAXPROCS [0-9]+ \|\n`, out)
+	require.Regexp(t, `\| Machine pace \| [1-9][0-9]* ms / [1-9][0-9]* ms \| [^|]+\|\n\| Round-trip pace \| [0-9]+\.[0-9] µs / [0-9]+\.[0-9] µs \| [^|]+\|\n\n`, out)
 
 	// --no-send stops after the launch: the import and the launch, and nothing sent.
 	code, out, stderr = runCmd(t, getenv, "bench", "--contacts", "20", "--stops", "0", "--accounts", "1",
@@ -173,4 +174,5 @@ func TestBenchWithoutHashKey(t *testing.T) {
 	require.Contains(t, out, "| Audience expansion |")
 	require.NotContains(t, out, "| End-to-end send |")
 	require.Contains(t, out, "| Machine pace |")
+	require.Contains(t, out, "| Round-trip pace |")
 }
