@@ -23,6 +23,7 @@ type dispatchStore interface {
 	DispatchTake(ctx context.Context, campaignID int64, part delivery.Partition, limit int) ([]int64, error)
 	Unenqueue(ctx context.Context, ids []int64) (int64, error)
 	FoldCounts(ctx context.Context) (int64, error)
+	RefreshStatistics(ctx context.Context) ([]string, error)
 }
 
 // Dispatcher keeps each campaign's send queue topped up from Postgres: campaign:dispatch
@@ -224,10 +225,15 @@ func (d *Dispatcher) RunDispatcher(ctx context.Context) error {
 		err := d.requestDispatches(ctx)
 		// The campaigns' counters are folded here too, not only by the reconciler: a campaign
 		// sending thousands a second appends hundreds of counter rows a second, and its stats
-		// read them all until a fold. One worker folds at a time (the others skip).
+		// read them all until a fold. One worker folds at a time (the others skip). So are the
+		// planner's statistics of the tables the send path reads, where they went stale: a
+		// burst of STOPs grows the suppression list while every claim runs a plan made
+		// before it (delivery.Sends.RefreshStatistics).
 		if err == nil && time.Since(folded) >= foldEvery {
 			folded = time.Now()
-			_, err = d.sends.FoldCounts(ctx)
+			if _, err = d.sends.FoldCounts(ctx); err == nil {
+				err = d.refreshStatistics(ctx)
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -243,6 +249,16 @@ func (d *Dispatcher) RunDispatcher(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// refreshStatistics analyses the send path's tables that changed much since they were last
+// analysed, and says which.
+func (d *Dispatcher) refreshStatistics(ctx context.Context) error {
+	tables, err := d.sends.RefreshStatistics(ctx)
+	if len(tables) > 0 {
+		d.log.InfoContext(ctx, "analysed tables that had changed", "tables", tables)
+	}
+	return err
 }
 
 func (d *Dispatcher) requestDispatches(ctx context.Context) error {
