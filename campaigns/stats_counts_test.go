@@ -50,6 +50,19 @@ func scanStats(t *testing.T, b *testBundle, campaignID int64) (campaigns.Counts,
 	return c, reasons
 }
 
+// countersAgree checks that the campaign's stats (its counters) give what a scan of its
+// deliveries gives, and returns both.
+func countersAgree(t *testing.T, b *testBundle, campaignID int64, label string) (campaigns.Counts, campaigns.Stats) {
+	t.Helper()
+	want, reasons := scanStats(t, b, campaignID)
+	st, err := b.svc.Stats(context.Background(), campaignID)
+	require.NoError(t, err)
+	require.Equal(t, want, st.Overall, label)
+	require.Equal(t, want, st.Runs[0].Counts, label)
+	require.Equal(t, reasons, st.SkipReason, label)
+	return want, st
+}
+
 // TestStatsCountersFollowEveryChange drives a campaign's deliveries through random
 // changes, from concurrent connections, and checks after each round that the counters
 // (migration 00021's triggers) give what a scan gives, before and after a fold.
@@ -81,12 +94,7 @@ func TestStatsCountersFollowEveryChange(t *testing.T) {
 	}
 	check := func(round string) {
 		t.Helper()
-		want, reasons := scanStats(t, b, c.ID)
-		st, err := b.svc.Stats(ctx, c.ID)
-		require.NoError(t, err)
-		require.Equal(t, want, st.Overall, round)
-		require.Equal(t, want, st.Runs[0].Counts, round)
-		require.Equal(t, reasons, st.SkipReason, round)
+		want, st := countersAgree(t, b, c.ID, round)
 		var byVariant, byAccount campaigns.Counts
 		for _, n := range st.ByVariant {
 			byVariant.Total += n.Total
@@ -152,10 +160,7 @@ func TestStatsCountersSurviveASchemaChange(t *testing.T) {
 	}
 	check := func(step string) {
 		t.Helper()
-		want, _ := scanStats(t, b, c.ID)
-		st, err := b.svc.Stats(ctx, c.ID)
-		require.NoError(t, err)
-		require.Equal(t, want, st.Overall, step)
+		want, _ := countersAgree(t, b, c.ID, step)
 		require.NotZero(t, want.Sent, step)
 	}
 	update(`status = 'sent', sent_at = now()`, 0)
